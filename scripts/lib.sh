@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Shared setup for scripts/up.sh, scripts/test.sh and bench: finds or installs every tool the
+# project needs. Sourced, not executed.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SPIN_VERSION="4.0.2"
+MLFLOW_VERSION="3.17.2"
+# Python venvs and other downloads live outside the repo (they are ~850 MB).
+CACHE_DIR="${MLFLOW_GATEWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlflow-enterprise-gateway}"
+WASM="$REPO_ROOT/target/wasm32-wasip2/release/mlflow_enterprise_gateway.wasm"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Spin: $SPIN_BIN, else `spin` on PATH, else the pinned release installed with Spin's official
+# installer into the git-ignored .tools/ folder.
+find_spin() {
+  if [ -n "${SPIN_BIN:-}" ]; then
+    [ -x "$SPIN_BIN" ] || die "SPIN_BIN=$SPIN_BIN is not an executable"
+    SPIN_BIN="$(cd "$(dirname "$SPIN_BIN")" && pwd)/$(basename "$SPIN_BIN")"
+  elif command -v spin >/dev/null 2>&1; then
+    SPIN_BIN="$(command -v spin)"
+  elif [ -x "$REPO_ROOT/.tools/spin/spin" ]; then
+    SPIN_BIN="$REPO_ROOT/.tools/spin/spin"
+  else
+    log "Spin not found: installing Spin v$SPIN_VERSION into .tools/spin with Spin's official installer"
+    mkdir -p "$REPO_ROOT/.tools/spin"
+    if ! (cd "$REPO_ROOT/.tools/spin" && curl -fsSL https://spinframework.dev/downloads/install.sh | bash -s -- -v "v$SPIN_VERSION") >&2; then
+      die "could not download Spin v$SPIN_VERSION (no internet access?). Install Spin 3.x/4.x and put it on PATH, or set SPIN_BIN=/path/to/spin"
+    fi
+    SPIN_BIN="$REPO_ROOT/.tools/spin/spin"
+    [ -x "$SPIN_BIN" ] || die "Spin installer did not produce $SPIN_BIN"
+  fi
+  export SPIN_BIN
+  log "using $("$SPIN_BIN" --version 2>/dev/null | head -n1) ($SPIN_BIN)"
+}
+
+ensure_wasm_target() {
+  command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust with rustup (https://rustup.rs)"
+  if command -v rustup >/dev/null 2>&1; then
+    rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || {
+      log "adding Rust target wasm32-wasip2"
+      rustup target add wasm32-wasip2 >&2
+    }
+  fi
+}
+
+build_component() {
+  ensure_wasm_target
+  log "building the component (release, wasm32-wasip2)"
+  (cd "$REPO_ROOT" && cargo build --locked --target wasm32-wasip2 --release >&2)
+  [ -f "$WASM" ] || die "build did not produce $WASM"
+}
+
+# A venv with the pinned MLflow and the test tools, keyed by the requirements' hash.
+ensure_venv() {
+  local req="$REPO_ROOT/tests/e2e/requirements.txt"
+  local key
+  key="$(sha256sum "$req" | cut -c1-12)"
+  VENV="$CACHE_DIR/venv-mlflow-$MLFLOW_VERSION-$key"
+  if [ ! -x "$VENV/bin/python" ] || [ ! -f "$VENV/.complete" ]; then
+    command -v python3 >/dev/null 2>&1 || die "python3 not found"
+    log "creating Python venv with mlflow==$MLFLOW_VERSION at $VENV (a few minutes, ~850 MB, cached)"
+    rm -rf "$VENV"
+    mkdir -p "$CACHE_DIR"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip >&2
+    "$VENV/bin/pip" install -q -r "$req" >&2
+    touch "$VENV/.complete"
+  fi
+  export VENV
+}
+
+# redis-server for the shared-KV and KV-failure tests (Debian package).
+ensure_redis() {
+  command -v redis-server >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing redis-server (Debian package)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2 \
+      || die "could not install redis-server"
+  else
+    die "redis-server is required for the key-value failure tests: install it (apt-get install redis-server)"
+  fi
+}

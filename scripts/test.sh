@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what is missing, then runs formatting and
+# lint checks, the native unit tests, and the end-to-end tests (real `spin up`, real MLflow,
+# real MLflow Python client). Extra arguments go to pytest (e.g. -k oidc).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+find_spin
+ensure_wasm_target
+command -v rustfmt >/dev/null 2>&1 || rustup component add rustfmt >&2
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy >&2
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy (native and wasm32-wasip2)"
+cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --target wasm32-wasip2 --release -- -D warnings
+log "unit tests (native)"
+cargo test --locked
+
+build_component
+ensure_venv
+ensure_redis
+
+log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION)"
+export GATEWAY_WASM="$WASM"
+"$VENV/bin/python" -m pytest -ra -p no:cacheprovider tests/e2e "$@"

@@ -1,0 +1,119 @@
+//! One JSON audit line per request, written once at the end whatever happened. The record has
+//! no field that could hold a token or a header value: identity appears only as tenant,
+//! subject and canonical roles.
+
+use serde::Serialize;
+
+/// The audit line. Field meanings are documented in `docs/audit.md`.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub ts: String,
+    pub request_id: String,
+    pub auth_mode: &'static str,
+    pub tenant: Option<String>,
+    pub subject: Option<String>,
+    pub roles: Vec<&'static str>,
+    pub method: String,
+    pub path: String,
+    pub route: Option<&'static str>,
+    pub action: Option<&'static str>,
+    pub decision: &'static str,
+    pub reason: &'static str,
+    pub status: u16,
+    pub upstream_status: Option<u16>,
+    pub duration_ms: u64,
+    pub policy_version: &'static str,
+    /// Rows of another tenant dropped from a search answer (a policy fault upstream).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_fault: Option<String>,
+}
+
+/// Longest path written to an audit line.
+const MAX_PATH: usize = 512;
+
+impl AuditRecord {
+    pub fn set_path(&mut self, path: &str) {
+        let mut end = path.len().min(MAX_PATH);
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.path = path[..end].to_string();
+    }
+
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{\"audit\":\"unserialisable\"}".into())
+    }
+}
+
+/// RFC 3339 UTC timestamp with milliseconds, from Unix milliseconds.
+pub fn rfc3339(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let ms = unix_ms % 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_305_600_123), "2026-11-22T00:00:00.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn line_has_every_field_and_no_token_field() {
+        let mut r = AuditRecord {
+            request_id: "r".into(),
+            decision: "deny",
+            reason: "rbac",
+            ..Default::default()
+        };
+        r.set_path(&"/x".repeat(600));
+        let v: serde_json::Value = serde_json::from_str(&r.to_line()).unwrap();
+        for f in [
+            "ts",
+            "request_id",
+            "auth_mode",
+            "tenant",
+            "subject",
+            "roles",
+            "method",
+            "path",
+            "route",
+            "action",
+            "decision",
+            "reason",
+            "status",
+            "upstream_status",
+            "duration_ms",
+            "policy_version",
+        ] {
+            assert!(v.get(f).is_some(), "{f}");
+        }
+        assert_eq!(v["path"].as_str().unwrap().len(), 512);
+        for f in ["token", "authorization"] {
+            assert!(v.get(f).is_none());
+        }
+    }
+}

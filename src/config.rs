@@ -1,0 +1,612 @@
+//! Gateway configuration: every setting is a Spin variable declared in `spin.toml`.
+//! Owns parsing and validation; a bad value is a `ConfigError` naming the variable, which the
+//! shell turns into a 500 for every request (never a silent fallback to a weaker mode).
+
+use crate::identity::jwt::Algorithm;
+use crate::policy::Role;
+
+/// One Spin variable the component reads: its name, default (as written in `spin.toml`) and
+/// what it does. Tests check `spin.toml` and README against this list.
+pub struct VarSpec {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub description: &'static str,
+}
+
+/// Every variable the component reads, with its default. `spin.toml` must declare exactly these.
+pub const VARIABLES: &[VarSpec] = &[
+    VarSpec { name: "auth_mode", default: "oidc", description: "`oidc` (validate bearer JWTs) or `off` (dev mode: trust `X-Tenant`/`X-Subject`/`X-Roles` headers)." },
+    VarSpec { name: "upstream_origin", default: "http://127.0.0.1:5000", description: "Origin (`scheme://host[:port]`, no path) of the internal MLflow; used in `allowed_outbound_hosts`." },
+    VarSpec { name: "target_base_url", default: "http://127.0.0.1:5000", description: "Base URL requests are forwarded to; must lie inside `upstream_origin`." },
+    VarSpec { name: "tenant_tag_key", default: "tenant", description: "Tag key that records the owning tenant on experiments and runs. Immutable through the gateway." },
+    VarSpec { name: "request_timeout_seconds", default: "30", description: "Connect / first-byte / between-bytes timeout for calls to MLflow and the IdP (1-3600)." },
+    VarSpec { name: "ownership_cache_seconds", default: "300", description: "How long an ownership fact (experiment → tenant, run → experiment) is reused from the key-value store (0 disables the cache)." },
+    VarSpec { name: "oidc_issuer", default: "", description: "Expected `iss` of tokens (required in oidc mode); discovery uses `<issuer>/.well-known/openid-configuration`." },
+    VarSpec { name: "oidc_audience", default: "", description: "Audience that must appear in `aud` (required in oidc mode)." },
+    VarSpec { name: "jwks_uri", default: "", description: "JWKS URL; empty means discovery from the issuer. Must lie inside `idp_origin`." },
+    VarSpec { name: "idp_origin", default: "https://idp.invalid", description: "Origin of the IdP (`scheme://host[:port]`); used in `allowed_outbound_hosts`. Issuer and JWKS URLs must lie inside it." },
+    VarSpec { name: "tenant_claim", default: "tenant_id", description: "Dotted claim path holding the tenant id (e.g. `tenant_id`, `org.tenant`)." },
+    VarSpec { name: "subject_claim", default: "sub", description: "Dotted claim path holding the subject (e.g. `sub`, `preferred_username`, `email`)." },
+    VarSpec { name: "role_claim", default: "roles,groups", description: "Comma list of dotted claim paths whose string or array values are unioned into role names." },
+    VarSpec { name: "role_aliases", default: "viewer=viewer,editor=editor,admin=admin", description: "Comma list `idp-name=canonical-role` (viewer, editor, admin); exact, case-sensitive; unknown names ignored." },
+    VarSpec { name: "default_role", default: "none", description: "Canonical role for a principal with no recognised role (`none` = denied everything)." },
+    VarSpec { name: "dev_default_role", default: "admin", description: "Role in `auth_mode=off` when no `X-Roles` header is sent." },
+    VarSpec { name: "allowed_algorithms", default: "RS256,RS384,RS512,PS256,ES256,ES384,EdDSA", description: "JWS algorithms accepted. `none` and HMAC algorithms are always refused." },
+    VarSpec { name: "clock_skew_seconds", default: "60", description: "Leeway for `exp`/`nbf`/`iat` (0-600)." },
+    VarSpec { name: "jwks_cache_seconds", default: "300", description: "JWKS older than this is refreshed." },
+    VarSpec { name: "jwks_min_refresh_seconds", default: "30", description: "At most one JWKS fetch per this many seconds (unknown `kid`s cannot amplify requests)." },
+    VarSpec { name: "jwks_max_stale_seconds", default: "3600", description: "Cached keys keep working this long past `jwks_cache_seconds` while the IdP is unreachable; then 503." },
+];
+
+/// Which identity source is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Bearer JWTs validated against the IdP's JWKS (production).
+    Oidc,
+    /// Development: identity from `X-Tenant` / `X-Subject` / `X-Roles` headers.
+    Off,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Oidc => "oidc",
+            AuthMode::Off => "off",
+        }
+    }
+}
+
+/// A parsed `scheme://authority` plus optional base path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub https: bool,
+    /// `host[:port]`, lowercase host.
+    pub authority: String,
+}
+
+impl Origin {
+    pub fn as_string(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.https { "https" } else { "http" },
+            self.authority
+        )
+    }
+}
+
+/// Where allowed requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub origin: Origin,
+    /// Path prefix without trailing slash ("" for none).
+    pub base_path: String,
+}
+
+/// OIDC settings, present only in `auth_mode=oidc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub audience: String,
+    /// Explicit JWKS URL, or `None` for discovery.
+    pub jwks_uri: Option<String>,
+    pub idp_origin: Origin,
+    pub allowed_algorithms: Vec<Algorithm>,
+    pub clock_skew_seconds: u64,
+    pub jwks_cache_seconds: u64,
+    pub jwks_min_refresh_seconds: u64,
+    pub jwks_max_stale_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub auth_mode: AuthMode,
+    pub upstream: Upstream,
+    pub tenant_tag_key: String,
+    pub request_timeout_seconds: u64,
+    pub ownership_cache_seconds: u64,
+    pub oidc: Option<OidcConfig>,
+    pub tenant_claim: Vec<String>,
+    pub subject_claim: Vec<String>,
+    pub role_claims: Vec<Vec<String>>,
+    pub role_aliases: Vec<(String, Role)>,
+    pub default_role: Option<Role>,
+    pub dev_default_role: Option<Role>,
+}
+
+/// A variable with an unusable value. `Display` names the variable (for the operator log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid variable `{}`: {}", self.variable, self.reason)
+    }
+}
+
+fn err(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        reason: reason.into(),
+    }
+}
+
+/// Parses `scheme://host[:port]` with nothing after it (a trailing `/` is tolerated, as Spin's
+/// `allowed_outbound_hosts` does).
+pub fn parse_origin(variable: &'static str, raw: &str) -> Result<Origin, ConfigError> {
+    let (url, path) = parse_url(variable, raw)?;
+    if !path.is_empty() && path != "/" {
+        return Err(err(
+            variable,
+            "must be an origin (scheme://host[:port]) without a path",
+        ));
+    }
+    Ok(url)
+}
+
+/// Splits an absolute http(s) URL into origin and path; refuses query, fragment, userinfo.
+pub fn parse_url(variable: &'static str, raw: &str) -> Result<(Origin, String), ConfigError> {
+    let raw = raw.trim();
+    let (https, rest) = if let Some(r) = raw.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = raw.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err(err(variable, "must start with http:// or https://"));
+    };
+    if rest.contains(['?', '#', '@', '\\', ' ']) {
+        return Err(err(
+            variable,
+            "must not contain a query, fragment, userinfo or spaces",
+        ));
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.is_empty() {
+        return Err(err(variable, "has no host"));
+    }
+    let valid = authority
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
+    if !valid {
+        return Err(err(variable, "host contains invalid characters"));
+    }
+    if let Some((_, port)) = authority.rsplit_once(':') {
+        if !authority.starts_with('[') && port.parse::<u16>().is_err() {
+            return Err(err(variable, "port is not a number"));
+        }
+    }
+    Ok((
+        Origin {
+            https,
+            authority: authority.to_ascii_lowercase(),
+        },
+        path.to_string(),
+    ))
+}
+
+fn parse_u64(variable: &'static str, raw: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let v: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| err(variable, "must be a whole number"))?;
+    if v < min || v > max {
+        return Err(err(variable, format!("must be between {min} and {max}")));
+    }
+    Ok(v)
+}
+
+/// A dotted claim path: non-empty segments of `[A-Za-z0-9_:-]`.
+fn parse_claim_path(variable: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
+    let raw = raw.trim();
+    let segs: Vec<String> = raw.split('.').map(str::to_string).collect();
+    if raw.is_empty()
+        || segs.iter().any(|s| {
+            s.is_empty()
+                || !s
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'))
+        })
+    {
+        return Err(err(
+            variable,
+            "must be a dotted claim path such as `tenant_id` or `org.tenant`",
+        ));
+    }
+    Ok(segs)
+}
+
+fn parse_role_opt(variable: &'static str, raw: &str) -> Result<Option<Role>, ConfigError> {
+    match raw.trim() {
+        "none" | "" => Ok(None),
+        other => Role::parse(other)
+            .map(Some)
+            .ok_or_else(|| err(variable, "must be one of none, viewer, editor, admin")),
+    }
+}
+
+/// The tenant tag key goes into filter strings inside backticks: keep it to a safe charset.
+fn parse_tag_key(raw: &str) -> Result<String, ConfigError> {
+    let k = raw.trim();
+    let ok = !k.is_empty()
+        && k.len() <= 250
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        return Err(err(
+            "tenant_tag_key",
+            "must be 1-250 characters of [A-Za-z0-9._-]",
+        ));
+    }
+    Ok(k.to_string())
+}
+
+impl Config {
+    /// Reads every variable through `lookup` (the shell passes Spin's `variables::get`).
+    /// A lookup failure is a configuration error naming that variable.
+    pub fn from_lookup<F>(lookup: F) -> Result<Config, ConfigError>
+    where
+        F: Fn(&str) -> Result<String, String>,
+    {
+        let get = |name: &'static str| -> Result<String, ConfigError> {
+            lookup(name).map_err(|e| err(name, format!("cannot be read: {e}")))
+        };
+
+        let auth_mode = match get("auth_mode")?.trim() {
+            "oidc" => AuthMode::Oidc,
+            "off" => AuthMode::Off,
+            _ => return Err(err("auth_mode", "must be `oidc` or `off`")),
+        };
+
+        let upstream_origin = parse_origin("upstream_origin", &get("upstream_origin")?)?;
+        let (target_origin, base_path) = parse_url("target_base_url", &get("target_base_url")?)?;
+        if target_origin != upstream_origin {
+            return Err(err(
+                "target_base_url",
+                format!(
+                    "origin {} is not `upstream_origin` ({}); Spin would refuse the outbound call",
+                    target_origin.as_string(),
+                    upstream_origin.as_string()
+                ),
+            ));
+        }
+        let base_path = base_path.trim_end_matches('/').to_string();
+
+        let tenant_tag_key = parse_tag_key(&get("tenant_tag_key")?)?;
+        let request_timeout_seconds = parse_u64(
+            "request_timeout_seconds",
+            &get("request_timeout_seconds")?,
+            1,
+            3600,
+        )?;
+        let ownership_cache_seconds = parse_u64(
+            "ownership_cache_seconds",
+            &get("ownership_cache_seconds")?,
+            0,
+            86_400,
+        )?;
+
+        let tenant_claim = parse_claim_path("tenant_claim", &get("tenant_claim")?)?;
+        let subject_claim = parse_claim_path("subject_claim", &get("subject_claim")?)?;
+        let role_claim_raw = get("role_claim")?;
+        let mut role_claims = Vec::new();
+        for part in role_claim_raw.split(',').filter(|p| !p.trim().is_empty()) {
+            role_claims.push(parse_claim_path("role_claim", part)?);
+        }
+
+        let mut role_aliases = Vec::new();
+        for pair in get("role_aliases")?
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+        {
+            let (name, role) = pair
+                .split_once('=')
+                .ok_or_else(|| err("role_aliases", "entries must look like `idp-name=viewer`"))?;
+            let role = Role::parse(role.trim()).ok_or_else(|| {
+                err(
+                    "role_aliases",
+                    "the role after `=` must be viewer, editor or admin",
+                )
+            })?;
+            if name.trim().is_empty() {
+                return Err(err("role_aliases", "an entry has an empty IdP name"));
+            }
+            role_aliases.push((name.trim().to_string(), role));
+        }
+        let default_role = parse_role_opt("default_role", &get("default_role")?)?;
+        let dev_default_role = parse_role_opt("dev_default_role", &get("dev_default_role")?)?;
+
+        let oidc = match auth_mode {
+            AuthMode::Off => None,
+            AuthMode::Oidc => Some(Self::oidc_from(&get)?),
+        };
+
+        Ok(Config {
+            auth_mode,
+            upstream: Upstream {
+                origin: upstream_origin,
+                base_path,
+            },
+            tenant_tag_key,
+            request_timeout_seconds,
+            ownership_cache_seconds,
+            oidc,
+            tenant_claim,
+            subject_claim,
+            role_claims,
+            role_aliases,
+            default_role,
+            dev_default_role,
+        })
+    }
+
+    fn oidc_from(
+        get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
+    ) -> Result<OidcConfig, ConfigError> {
+        let idp_origin = parse_origin("idp_origin", &get("idp_origin")?)?;
+        let issuer = get("oidc_issuer")?.trim().to_string();
+        if issuer.is_empty() {
+            return Err(err("oidc_issuer", "is required when auth_mode=oidc"));
+        }
+        let (issuer_origin, _) = parse_url("oidc_issuer", &issuer)?;
+        let audience = get("oidc_audience")?.trim().to_string();
+        if audience.is_empty() {
+            return Err(err("oidc_audience", "is required when auth_mode=oidc"));
+        }
+        let jwks_raw = get("jwks_uri")?.trim().to_string();
+        let jwks_uri = if jwks_raw.is_empty() {
+            // Discovery fetches from the issuer, so the issuer must be reachable.
+            if issuer_origin != idp_origin {
+                return Err(err(
+                    "oidc_issuer",
+                    format!(
+                        "discovery needs the issuer inside `idp_origin` ({}); set idp_origin or jwks_uri",
+                        idp_origin.as_string()
+                    ),
+                ));
+            }
+            None
+        } else {
+            let (jwks_origin, _) = parse_url("jwks_uri", &jwks_raw)?;
+            if jwks_origin != idp_origin {
+                return Err(err(
+                    "jwks_uri",
+                    format!("must lie inside `idp_origin` ({})", idp_origin.as_string()),
+                ));
+            }
+            Some(jwks_raw)
+        };
+        let mut allowed_algorithms = Vec::new();
+        for name in get("allowed_algorithms")?
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let upper = name.to_ascii_uppercase();
+            if upper == "NONE" || upper.starts_with("HS") {
+                return Err(err(
+                    "allowed_algorithms",
+                    format!(
+                        "`{name}` is never allowed (RFC 8725: no `none`, no HMAC with public keys)"
+                    ),
+                ));
+            }
+            let alg = Algorithm::parse(name)
+                .ok_or_else(|| err("allowed_algorithms", format!("unknown algorithm `{name}`")))?;
+            allowed_algorithms.push(alg);
+        }
+        if allowed_algorithms.is_empty() {
+            return Err(err(
+                "allowed_algorithms",
+                "must name at least one algorithm",
+            ));
+        }
+        Ok(OidcConfig {
+            issuer,
+            audience,
+            jwks_uri,
+            idp_origin,
+            allowed_algorithms,
+            clock_skew_seconds: parse_u64(
+                "clock_skew_seconds",
+                &get("clock_skew_seconds")?,
+                0,
+                600,
+            )?,
+            jwks_cache_seconds: parse_u64(
+                "jwks_cache_seconds",
+                &get("jwks_cache_seconds")?,
+                0,
+                86_400,
+            )?,
+            jwks_min_refresh_seconds: parse_u64(
+                "jwks_min_refresh_seconds",
+                &get("jwks_min_refresh_seconds")?,
+                0,
+                86_400,
+            )?,
+            jwks_max_stale_seconds: parse_u64(
+                "jwks_max_stale_seconds",
+                &get("jwks_max_stale_seconds")?,
+                0,
+                7 * 86_400,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Defaults from `VARIABLES`, overridden by `over`.
+    pub(crate) fn lookup_with(over: &[(&str, &str)]) -> impl Fn(&str) -> Result<String, String> {
+        let mut m: HashMap<String, String> = VARIABLES
+            .iter()
+            .map(|v| (v.name.to_string(), v.default.to_string()))
+            .collect();
+        for (k, v) in over {
+            m.insert(k.to_string(), v.to_string());
+        }
+        move |k: &str| m.get(k).cloned().ok_or_else(|| format!("undefined {k}"))
+    }
+
+    pub(crate) fn dev_config() -> Config {
+        Config::from_lookup(lookup_with(&[("auth_mode", "off")])).unwrap()
+    }
+
+    pub(crate) fn oidc_config() -> Config {
+        Config::from_lookup(lookup_with(&[
+            ("oidc_issuer", "https://idp.example.com/realms/r"),
+            ("oidc_audience", "mlflow"),
+            ("idp_origin", "https://idp.example.com"),
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_in_oidc_mode_name_the_missing_issuer() {
+        let e = Config::from_lookup(lookup_with(&[])).unwrap_err();
+        assert_eq!(e.variable, "oidc_issuer");
+    }
+
+    #[test]
+    fn dev_mode_defaults_parse() {
+        let c = dev_config();
+        assert_eq!(c.auth_mode, AuthMode::Off);
+        assert_eq!(c.upstream.origin.authority, "127.0.0.1:5000");
+        assert_eq!(c.tenant_tag_key, "tenant");
+        assert_eq!(c.dev_default_role, Some(Role::Admin));
+        assert_eq!(c.default_role, None);
+    }
+
+    #[test]
+    fn bad_target_base_url_is_named() {
+        for bad in ["ftp://x", "http://", "http://h:99999", "http://a b"] {
+            let e = Config::from_lookup(lookup_with(&[
+                ("auth_mode", "off"),
+                ("target_base_url", bad),
+            ]))
+            .unwrap_err();
+            assert_eq!(e.variable, "target_base_url", "{bad}");
+        }
+        let e = Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            ("target_base_url", "http://10.0.0.1:5000"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "target_base_url");
+    }
+
+    #[test]
+    fn upstream_origin_must_be_an_origin() {
+        let e = Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            ("upstream_origin", "http://127.0.0.1:5000/mlflow"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "upstream_origin");
+    }
+
+    #[test]
+    fn base_path_is_kept_without_trailing_slash() {
+        let c = Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            ("target_base_url", "http://127.0.0.1:5000/mlflow/"),
+        ]))
+        .unwrap();
+        assert_eq!(c.upstream.base_path, "/mlflow");
+    }
+
+    #[test]
+    fn unknown_auth_mode_is_refused_not_downgraded() {
+        let e = Config::from_lookup(lookup_with(&[("auth_mode", "OFF ")])).unwrap_err();
+        assert_eq!(e.variable, "auth_mode");
+        let e = Config::from_lookup(lookup_with(&[("auth_mode", "none")])).unwrap_err();
+        assert_eq!(e.variable, "auth_mode");
+    }
+
+    #[test]
+    fn hmac_and_none_algorithms_are_config_errors() {
+        for alg in ["HS256", "none", "RS256,HS512"] {
+            let e = Config::from_lookup(lookup_with(&[
+                ("oidc_issuer", "https://idp.example.com"),
+                ("oidc_audience", "a"),
+                ("idp_origin", "https://idp.example.com"),
+                ("allowed_algorithms", alg),
+            ]))
+            .unwrap_err();
+            assert_eq!(e.variable, "allowed_algorithms", "{alg}");
+        }
+    }
+
+    #[test]
+    fn jwks_outside_idp_origin_is_refused() {
+        let e = Config::from_lookup(lookup_with(&[
+            ("oidc_issuer", "https://idp.example.com"),
+            ("oidc_audience", "a"),
+            ("idp_origin", "https://idp.example.com"),
+            ("jwks_uri", "https://evil.example.net/jwks"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "jwks_uri");
+        let e = Config::from_lookup(lookup_with(&[
+            ("oidc_issuer", "https://other.example.com"),
+            ("oidc_audience", "a"),
+            ("idp_origin", "https://idp.example.com"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "oidc_issuer");
+    }
+
+    #[test]
+    fn oidc_config_parses() {
+        let c = oidc_config();
+        let o = c.oidc.unwrap();
+        assert_eq!(o.clock_skew_seconds, 60);
+        assert_eq!(o.allowed_algorithms.len(), 7);
+        assert!(o.jwks_uri.is_none());
+    }
+
+    #[test]
+    fn role_aliases_and_claims_parse() {
+        let c = Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            (
+                "role_aliases",
+                "mlflow-readers=viewer, ml-engineers=editor,mlflow-admins=admin",
+            ),
+            ("role_claim", "roles, realm_access.roles"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.role_aliases[1],
+            ("ml-engineers".to_string(), Role::Editor)
+        );
+        assert_eq!(
+            c.role_claims[1],
+            vec!["realm_access".to_string(), "roles".to_string()]
+        );
+        let e = Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            ("role_aliases", "x=root"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "role_aliases");
+    }
+
+    #[test]
+    fn tenant_tag_key_charset_is_enforced() {
+        let e = Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            ("tenant_tag_key", "a`b"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "tenant_tag_key");
+    }
+}

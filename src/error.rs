@@ -1,0 +1,320 @@
+//! Every way a request can fail, and the single place where a failure becomes an HTTP
+//! response. Owns the status codes and MLflow's JSON error shape; never sees a token.
+//!
+//! Reason codes are snake_case strings shared by errors, audit lines and tests, so a denial can
+//! be traced from the client's message to the audit trail to the test that covers it.
+
+use serde_json::json;
+
+/// Why a request was denied or failed. `as_str` is the stable code written to audit lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    // --- identity ---
+    TokenMissing,
+    TokenMalformed,
+    TokenTooLarge,
+    TokenExpired,
+    TokenNotYetValid,
+    BadSignature,
+    UnknownKid,
+    AlgNotAllowed,
+    WrongIssuer,
+    WrongAudience,
+    MissingExp,
+    CritUnsupported,
+    TenantClaimInvalid,
+    SubjectClaimInvalid,
+    JwksUnavailable,
+    TenantHeaderMissing,
+    TenantHeaderInvalid,
+    IdentityHeaderInOidcMode,
+    RolesHeaderInvalid,
+    // --- request parsing (parser parity with MLflow) ---
+    BadJson,
+    DuplicateKey,
+    CamelCaseAlias,
+    NonObjectBody,
+    BodyOnRead,
+    QueryOnBodyMethod,
+    RepeatedQueryParam,
+    ConflictingIds,
+    MissingField,
+    InvalidField,
+    BodyTooLarge,
+    InvalidPath,
+    // --- policy ---
+    RouteNotAllowed,
+    RouteDenied,
+    Rbac,
+    TenantMismatch,
+    ResourceNotFound,
+    ReservedTag,
+    TagConflict,
+    ArtifactLocationRefused,
+    ScopeRequired,
+    // --- infrastructure ---
+    ConfigInvalid,
+    KvUnavailable,
+    PreflightFailed,
+    UpstreamUnreachable,
+    UpstreamTimeout,
+    Internal,
+}
+
+impl Reason {
+    /// The stable snake_case code used in audit lines and asserted by tests.
+    pub fn as_str(self) -> &'static str {
+        use Reason::*;
+        match self {
+            TokenMissing => "token_missing",
+            TokenMalformed => "token_malformed",
+            TokenTooLarge => "token_too_large",
+            TokenExpired => "token_expired",
+            TokenNotYetValid => "token_not_yet_valid",
+            BadSignature => "bad_signature",
+            UnknownKid => "unknown_kid",
+            AlgNotAllowed => "alg_not_allowed",
+            WrongIssuer => "wrong_issuer",
+            WrongAudience => "wrong_audience",
+            MissingExp => "missing_exp",
+            CritUnsupported => "crit_unsupported",
+            TenantClaimInvalid => "tenant_claim_invalid",
+            SubjectClaimInvalid => "subject_claim_invalid",
+            JwksUnavailable => "jwks_unavailable",
+            TenantHeaderMissing => "tenant_header_missing",
+            TenantHeaderInvalid => "tenant_header_invalid",
+            IdentityHeaderInOidcMode => "identity_header_in_oidc_mode",
+            RolesHeaderInvalid => "roles_header_invalid",
+            BadJson => "bad_json",
+            DuplicateKey => "duplicate_key",
+            CamelCaseAlias => "camel_case_alias",
+            NonObjectBody => "non_object_body",
+            BodyOnRead => "body_on_read",
+            QueryOnBodyMethod => "query_on_body_method",
+            RepeatedQueryParam => "repeated_query_param",
+            ConflictingIds => "conflicting_ids",
+            MissingField => "missing_field",
+            InvalidField => "invalid_field",
+            BodyTooLarge => "body_too_large",
+            InvalidPath => "invalid_path",
+            RouteNotAllowed => "route_not_allowed",
+            RouteDenied => "route_denied",
+            Rbac => "rbac",
+            TenantMismatch => "tenant_mismatch",
+            ResourceNotFound => "resource_not_found",
+            ReservedTag => "reserved_tag",
+            TagConflict => "tag_conflict",
+            ArtifactLocationRefused => "artifact_location_refused",
+            ScopeRequired => "scope_required",
+            ConfigInvalid => "config_invalid",
+            KvUnavailable => "kv_unavailable",
+            PreflightFailed => "preflight_failed",
+            UpstreamUnreachable => "upstream_unreachable",
+            UpstreamTimeout => "upstream_timeout",
+            Internal => "internal",
+        }
+    }
+}
+
+/// The class of a failure; it alone decides the HTTP status and MLflow error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// 400 `INVALID_PARAMETER_VALUE`: the request is malformed or ambiguous.
+    BadRequest,
+    /// 401 `UNAUTHENTICATED` with an RFC 6750 `WWW-Authenticate` challenge.
+    Unauthenticated,
+    /// 403 `PERMISSION_DENIED`: policy refuses the request.
+    Forbidden,
+    /// 404 `RESOURCE_DOES_NOT_EXIST`, rendered exactly like MLflow's own so that a resource of
+    /// another tenant is indistinguishable from an absent one (no existence oracle).
+    NotFoundLikeMlflow,
+    /// 413 `INVALID_PARAMETER_VALUE`: body over the gateway's parse limit.
+    TooLarge,
+    /// 500 `INTERNAL_ERROR` for invalid configuration: the log line names the variable.
+    Config,
+    /// 500 `INTERNAL_ERROR`: a bug; no details leave the gateway.
+    Internal,
+    /// 502 `BAD_GATEWAY`-like `TEMPORARILY_UNAVAILABLE`: MLflow could not be reached or a
+    /// pre-flight answer could not be used.
+    BadGateway,
+    /// 503 `TEMPORARILY_UNAVAILABLE`: a dependency of the check itself (keys, KV) is down.
+    Unavailable,
+    /// 504: MLflow did not answer in `request_timeout_seconds`.
+    GatewayTimeout,
+}
+
+/// A denied or failed request. `message` is safe to show to the client: it never contains a
+/// token, a header value, upstream internals or the principal's claim set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayError {
+    pub kind: Kind,
+    pub reason: Reason,
+    pub message: String,
+    /// Operator-only detail (e.g. the name of a bad variable); goes to the log, never the client.
+    pub log_detail: Option<String>,
+}
+
+/// A complete response produced by the pure core; the shell turns it into a Spin response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl GatewayError {
+    pub fn new(kind: Kind, reason: Reason, message: impl Into<String>) -> Self {
+        GatewayError {
+            kind,
+            reason,
+            message: message.into(),
+            log_detail: None,
+        }
+    }
+    pub fn bad_request(reason: Reason, message: impl Into<String>) -> Self {
+        Self::new(Kind::BadRequest, reason, message)
+    }
+    pub fn unauthenticated(reason: Reason, message: impl Into<String>) -> Self {
+        Self::new(Kind::Unauthenticated, reason, message)
+    }
+    pub fn forbidden(reason: Reason, message: impl Into<String>) -> Self {
+        Self::new(Kind::Forbidden, reason, message)
+    }
+    pub fn unavailable(reason: Reason, message: impl Into<String>) -> Self {
+        Self::new(Kind::Unavailable, reason, message)
+    }
+    pub fn internal(detail: impl Into<String>) -> Self {
+        GatewayError {
+            log_detail: Some(detail.into()),
+            ..Self::new(Kind::Internal, Reason::Internal, "internal gateway error")
+        }
+    }
+    pub fn with_log_detail(mut self, detail: impl Into<String>) -> Self {
+        self.log_detail = Some(detail.into());
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        match self.kind {
+            Kind::BadRequest => 400,
+            Kind::Unauthenticated => 401,
+            Kind::Forbidden => 403,
+            Kind::NotFoundLikeMlflow => 404,
+            Kind::TooLarge => 413,
+            Kind::Config | Kind::Internal => 500,
+            Kind::BadGateway => 502,
+            Kind::Unavailable => 503,
+            Kind::GatewayTimeout => 504,
+        }
+    }
+
+    fn error_code(&self) -> &'static str {
+        match self.kind {
+            Kind::BadRequest | Kind::TooLarge => "INVALID_PARAMETER_VALUE",
+            Kind::Unauthenticated => "UNAUTHENTICATED",
+            Kind::Forbidden => "PERMISSION_DENIED",
+            Kind::NotFoundLikeMlflow => "RESOURCE_DOES_NOT_EXIST",
+            Kind::Config | Kind::Internal => "INTERNAL_ERROR",
+            Kind::BadGateway | Kind::Unavailable | Kind::GatewayTimeout => {
+                "TEMPORARILY_UNAVAILABLE"
+            }
+        }
+    }
+
+    /// The one place where a failure becomes a response. Every body is MLflow's JSON error
+    /// shape; every response carries the request id (header, and body unless the answer must
+    /// be byte-identical to MLflow's own 404).
+    pub fn to_response(&self, request_id: &str) -> HttpResponse {
+        let mut headers = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            ("x-request-id".to_string(), request_id.to_string()),
+        ];
+        if self.kind == Kind::Unauthenticated {
+            headers.push((
+                "www-authenticate".to_string(),
+                "Bearer realm=\"mlflow\", error=\"invalid_token\"".to_string(),
+            ));
+        }
+        let body = match self.kind {
+            Kind::NotFoundLikeMlflow => json!({
+                "error_code": self.error_code(),
+                "message": self.message,
+            }),
+            Kind::Config => json!({
+                "error_code": self.error_code(),
+                "message": format!(
+                    "gateway configuration is invalid; operators: see the gateway log for error id {request_id}"
+                ),
+                "request_id": request_id,
+            }),
+            _ => json!({
+                "error_code": self.error_code(),
+                "message": format!("{} (request id: {request_id})", self.message),
+                "request_id": request_id,
+            }),
+        };
+        HttpResponse {
+            status: self.status(),
+            headers,
+            body: body.to_string().into_bytes(),
+        }
+    }
+}
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason.as_str(), self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_renders_mlflow_error_shape_with_request_id() {
+        let e = GatewayError::forbidden(Reason::TenantMismatch, "run belongs to another tenant");
+        let r = e.to_response("req-1");
+        assert_eq!(r.status, 403);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error_code"], "PERMISSION_DENIED");
+        assert_eq!(v["request_id"], "req-1");
+        assert!(v["message"].as_str().unwrap().contains("req-1"));
+        assert!(r.headers.contains(&("x-request-id".into(), "req-1".into())));
+    }
+
+    #[test]
+    fn unauthenticated_carries_rfc6750_challenge() {
+        let r = GatewayError::unauthenticated(Reason::TokenMissing, "missing bearer token")
+            .to_response("r");
+        assert_eq!(r.status, 401);
+        assert!(r.headers.iter().any(|(k, v)| k == "www-authenticate"
+            && v == "Bearer realm=\"mlflow\", error=\"invalid_token\""));
+    }
+
+    #[test]
+    fn config_error_hides_detail_from_client() {
+        let e = GatewayError::new(Kind::Config, Reason::ConfigInvalid, "bad")
+            .with_log_detail("variable target_base_url: secret-ish detail");
+        let r = e.to_response("id-9");
+        let body = String::from_utf8(r.body).unwrap();
+        assert_eq!(r.status, 500);
+        assert!(body.contains("id-9"));
+        assert!(!body.contains("target_base_url"));
+    }
+
+    #[test]
+    fn not_found_is_identical_to_mlflow_shape() {
+        let e = GatewayError::new(
+            Kind::NotFoundLikeMlflow,
+            Reason::TenantMismatch,
+            "Could not find experiment with name 'x'",
+        );
+        let v: serde_json::Value = serde_json::from_slice(&e.to_response("r").body).unwrap();
+        assert_eq!(
+            v,
+            json!({"error_code": "RESOURCE_DOES_NOT_EXIST",
+                   "message": "Could not find experiment with name 'x'"})
+        );
+    }
+}

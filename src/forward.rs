@@ -1,0 +1,229 @@
+//! What crosses the gateway: which client headers reach MLflow (none that carry identity,
+//! credentials, proxy claims or workspace selection) and which upstream headers reach the
+//! client. The upstream request is built from a `Plan` only, so nothing is forwarded without a
+//! decision.
+
+use crate::policy::plan::{BodyPlan, Plan};
+use crate::request::Incoming;
+
+/// Request headers never forwarded. Hop-by-hop headers (RFC 9110 §7.6.1) and `Host` are
+/// connection-specific; `Authorization` and `Cookie` are the caller's credentials (the token
+/// must never reach MLflow); `X-Forwarded-*`/`Forwarded`/`X-Real-IP` would let a client spoof
+/// its address (MLflow's assistant trusts loopback XFF); `X-MLFLOW-WORKSPACE` selects a
+/// workspace; `Origin` would trip MLflow's CORS check; the identity headers of dev mode are the
+/// gateway's input, not MLflow's; `Accept-Encoding` is dropped so answers can be checked.
+const DROPPED_REQUEST_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+    "expect",
+    "host",
+    "content-length",
+    "authorization",
+    "cookie",
+    "forwarded",
+    "x-real-ip",
+    "x-mlflow-workspace",
+    "origin",
+    "x-tenant",
+    "x-subject",
+    "x-roles",
+    "x-request-id",
+    "accept-encoding",
+];
+
+/// Response headers not copied back: hop-by-hop, framing (Spin frames the body itself), and
+/// the request id (the gateway sets its own).
+const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "x-request-id",
+];
+
+fn connection_listed(headers: &[(String, Vec<u8>)]) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|(k, _)| k == "connection")
+        .flat_map(|(_, v)| {
+            String::from_utf8_lossy(v)
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Whether a client header may be forwarded.
+pub fn forwardable(name: &str, connection: &[String]) -> bool {
+    !DROPPED_REQUEST_HEADERS.contains(&name)
+        && !name.starts_with("x-forwarded-")
+        && !name.starts_with("spin-")
+        && !connection.iter().any(|c| c == name)
+}
+
+/// The upstream request, fully decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRequest {
+    pub method: String,
+    /// Path and query, relative to the upstream origin (base path included).
+    pub path_and_query: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+/// Builds the upstream request for an allowed plan.
+pub fn upstream_request(
+    req: &Incoming,
+    plan: &Plan,
+    base_path: &str,
+    request_id: &str,
+) -> UpstreamRequest {
+    let body = match &plan.body {
+        BodyPlan::Original => req.body.clone(),
+        BodyPlan::Replace(b) => b.clone(),
+    };
+    let connection = connection_listed(&req.headers);
+    let mut headers: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .filter(|(k, _)| forwardable(k, &connection))
+        .filter(|(k, _)| !(k == "content-type" && matches!(plan.body, BodyPlan::Replace(_))))
+        .cloned()
+        .collect();
+    if matches!(plan.body, BodyPlan::Replace(_)) {
+        headers.push(("content-type".into(), b"application/json".to_vec()));
+    }
+    if let Some(ip) = &req.peer_ip {
+        headers.push(("x-forwarded-for".into(), ip.as_bytes().to_vec()));
+    }
+    headers.push(("x-request-id".into(), request_id.as_bytes().to_vec()));
+    // MLflow reads an empty body when the length is missing (chunked): always send it.
+    headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    let mut path_and_query = format!("{base_path}{}", plan.path);
+    if !plan.query.is_empty() {
+        path_and_query.push('?');
+        path_and_query.push_str(&plan.query);
+    }
+    UpstreamRequest {
+        method: req.method.clone(),
+        path_and_query,
+        headers,
+        body,
+    }
+}
+
+/// Upstream response headers to return to the client, plus the request id.
+pub fn response_headers(upstream: &[(String, Vec<u8>)], request_id: &str) -> Vec<(String, String)> {
+    let connection = connection_listed(upstream);
+    let mut out: Vec<(String, String)> = upstream
+        .iter()
+        .filter(|(k, _)| !DROPPED_RESPONSE_HEADERS.contains(&k.as_str()))
+        .filter(|(k, _)| !connection.iter().any(|c| c == k))
+        .filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.clone()).ok()?)))
+        .collect();
+    out.push(("x-request-id".into(), request_id.into()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::ROWS;
+
+    fn plan_for(path: &str) -> Plan {
+        Plan {
+            row: &ROWS[0],
+            checks: vec![],
+            path: path.into(),
+            query: "a=1".into(),
+            body: BodyPlan::Original,
+            filter: None,
+        }
+    }
+
+    #[test]
+    fn credentials_identity_and_proxy_headers_are_stripped() {
+        let req = Incoming::for_test(
+            "POST",
+            "/x",
+            "",
+            &[
+                ("authorization", "Bearer secret-token"),
+                ("cookie", "s=1"),
+                ("x-forwarded-for", "1.2.3.4"),
+                ("x-forwarded-host", "evil"),
+                ("x-mlflow-workspace", "other"),
+                ("origin", "http://evil"),
+                ("x-tenant", "a"),
+                ("connection", "close, x-custom"),
+                ("x-custom", "1"),
+                ("spin-full-url", "http://x"),
+                ("content-type", "application/json"),
+                ("user-agent", "mlflow-python-client"),
+            ],
+            b"{}",
+        );
+        let up = upstream_request(&req, &plan_for("/api/2.0/mlflow/runs/get"), "/base", "rid");
+        let names: Vec<&str> = up.headers.iter().map(|(k, _)| k.as_str()).collect();
+        for gone in [
+            "authorization",
+            "cookie",
+            "x-forwarded-host",
+            "x-mlflow-workspace",
+            "origin",
+            "x-tenant",
+            "x-custom",
+            "spin-full-url",
+            "connection",
+        ] {
+            assert!(!names.contains(&gone), "{gone} forwarded");
+        }
+        let xff: Vec<&Vec<u8>> = up
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "x-forwarded-for")
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(xff, vec![&b"127.0.0.1".to_vec()]);
+        assert!(up
+            .headers
+            .contains(&("content-length".into(), b"2".to_vec())));
+        assert!(up
+            .headers
+            .contains(&("x-request-id".into(), b"rid".to_vec())));
+        assert!(names.contains(&"user-agent"));
+        assert_eq!(up.path_and_query, "/base/api/2.0/mlflow/runs/get?a=1");
+    }
+
+    #[test]
+    fn response_headers_drop_framing_and_set_request_id() {
+        let h = response_headers(
+            &[
+                ("content-length".into(), b"5".to_vec()),
+                ("content-type".into(), b"application/json".to_vec()),
+                ("x-request-id".into(), b"upstream".to_vec()),
+            ],
+            "mine",
+        );
+        assert_eq!(
+            h,
+            vec![
+                ("content-type".to_string(), "application/json".to_string()),
+                ("x-request-id".to_string(), "mine".to_string())
+            ]
+        );
+    }
+}

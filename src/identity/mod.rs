@@ -1,0 +1,80 @@
+//! Who is calling: turns request headers (dev mode) or a validated bearer JWT (oidc mode) into
+//! a `Principal`. Pure: JWKS bytes and "now" are passed in by the shell; nothing here performs
+//! I/O, and no token material is ever copied into an error, a log line or the principal.
+
+pub mod claims;
+pub mod dev;
+pub mod jwks;
+pub mod jwt;
+
+use crate::policy::Role;
+
+/// The authenticated caller, as every later stage sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Tenant id, always matching `valid_tenant` (safe inside filter strings and KV keys).
+    pub tenant: String,
+    /// Subject used for attribution (`runs/create.user_id`) and audit.
+    pub subject: String,
+    /// Canonical roles (deduplicated, sorted).
+    pub roles: Vec<Role>,
+}
+
+/// Tenant ids are restricted, never escaped: they are written into MLflow filter strings
+/// (`tags.\`tenant\` = '<id>'`) and KV keys, so quotes, `%`, `_`-wildcards in LIKE, spaces and
+/// `+` must be impossible. (`_` is allowed: the gateway only ever builds `=` clauses.)
+pub fn valid_tenant(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// Subjects end up in MLflow's `user_id` and in audit lines: printable, bounded, no controls.
+pub fn valid_subject(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 256 && !s.chars().any(|c| c.is_control())
+}
+
+/// Deduplicates and sorts roles so audit lines and comparisons are stable.
+pub fn normalize_roles(mut roles: Vec<Role>) -> Vec<Role> {
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_charset() {
+        for ok in ["team-a", "T1", "a.b_c-d", &"x".repeat(63)] {
+            assert!(valid_tenant(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            ".a",
+            "a'b",
+            "a b",
+            "a%",
+            "a+b",
+            "ä",
+            &"x".repeat(64),
+            "a\\b",
+            "a`",
+        ] {
+            assert!(!valid_tenant(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subject_charset() {
+        assert!(valid_subject("alice@example.com"));
+        assert!(!valid_subject(""));
+        assert!(!valid_subject("a\nb"));
+        assert!(!valid_subject(&"x".repeat(257)));
+    }
+}

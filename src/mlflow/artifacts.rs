@@ -1,0 +1,154 @@
+//! Proxied-artifact paths (`<experiment_id>/<run_id>/artifacts/...`). MLflow decodes these
+//! repeatedly until stable (`%2532` → `2`), so the gateway refuses anything that a second
+//! decode would change, encoded slashes, `.`/`..`/empty segments, backslashes and fragments,
+//! and forwards a canonical re-encoding of exactly the segments it checked.
+
+use crate::error::{GatewayError, Reason};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+
+/// Characters re-encoded in a forwarded path segment.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'|')
+    .add(b'[')
+    .add(b']')
+    .add(b';');
+
+/// A checked artifact path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactPath {
+    pub segments: Vec<String>,
+}
+
+impl ArtifactPath {
+    /// The experiment that owns this subtree.
+    pub fn experiment_id(&self) -> &str {
+        &self.segments[0]
+    }
+    /// Percent-encoded form for the upstream URL path.
+    pub fn encoded(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+    /// Plain form for a query parameter (the query encoder escapes it).
+    pub fn plain(&self) -> String {
+        self.segments.join("/")
+    }
+}
+
+fn invalid(msg: &str) -> GatewayError {
+    GatewayError::bad_request(Reason::InvalidPath, msg.to_string())
+}
+
+/// Checks an artifact path given still percent-encoded (from the URL path).
+pub fn from_url_path(raw: &str) -> Result<ArtifactPath, GatewayError> {
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") {
+        return Err(invalid("artifact path contains an encoded slash"));
+    }
+    let decoded = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| invalid("artifact path is not UTF-8"))?;
+    from_decoded(&decoded)
+}
+
+/// Checks an artifact path that has already been decoded once (a query parameter).
+pub fn from_decoded(path: &str) -> Result<ArtifactPath, GatewayError> {
+    if path.is_empty() {
+        return Err(invalid(
+            "artifact path is required; listing the artifact root is refused",
+        ));
+    }
+    if path.contains('%') {
+        return Err(invalid("artifact path is encoded more than once"));
+    }
+    if path.contains('\\') || path.contains('#') || path.chars().any(char::is_control) {
+        return Err(invalid("artifact path contains a forbidden character"));
+    }
+    if path.starts_with('/') {
+        return Err(invalid("artifact path must be relative"));
+    }
+    let segments: Vec<String> = path.split('/').map(str::to_string).collect();
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(invalid("artifact path has an empty, `.` or `..` segment"));
+    }
+    if !segments[0].bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid("artifact path must start with an experiment id"));
+    }
+    Ok(ArtifactPath { segments })
+}
+
+/// A multipart-upload body `path` must be a bare file name.
+pub fn check_file_name(name: &str) -> Result<(), GatewayError> {
+    if name.is_empty()
+        || name.contains(['/', '\\', '%', '#'])
+        || name == "."
+        || name == ".."
+        || name.chars().any(char::is_control)
+    {
+        return Err(invalid("multipart `path` must be a bare file name"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_paths_accepted_and_reencoded() {
+        let p = from_url_path("2/abc/artifacts/my%20file.txt").unwrap();
+        assert_eq!(p.experiment_id(), "2");
+        assert_eq!(p.segments[3], "my file.txt");
+        assert_eq!(p.encoded(), "2/abc/artifacts/my%20file.txt");
+    }
+
+    #[test]
+    fn ambiguous_encodings_refused() {
+        for raw in [
+            "%2532/r/artifacts/x",
+            "%252532/r/artifacts/x",
+            "2%2Fr/artifacts/x",
+            "2%2fr/artifacts/x",
+            "./2/r/x",
+            "2/./r/x",
+            "2/../3/r",
+            "2//r",
+            "",
+            "/2/r",
+            "2/r/x%",
+            "2/r\\x",
+            "2/r/a#b",
+            "x/r/a",
+            "%2e%2e/2/r",
+        ] {
+            assert!(from_url_path(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn file_names() {
+        assert!(check_file_name("model.pkl").is_ok());
+        for bad in ["", "a/b", "..", "a%2f", "a\\b"] {
+            assert!(check_file_name(bad).is_err(), "{bad}");
+        }
+    }
+}

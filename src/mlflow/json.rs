@@ -1,0 +1,228 @@
+//! Strict JSON: duplicate keys are refused (MLflow keeps the last, a struct-based reader keeps
+//! the first or errors: any disagreement is a bypass), bodies must be objects (MLflow decodes
+//! a JSON *string* body a second time), and lowerCamelCase aliases (`experimentIds`, which
+//! protobuf's ParseDict accepts) are refused so the gateway never checks one spelling while
+//! MLflow acts on the other.
+
+use crate::error::{GatewayError, Kind, Reason};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+const DUPLICATE: &str = "duplicate key";
+
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Strict, E> {
+        Ok(Strict(Value::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Strict, E> {
+        Ok(Strict(Value::Number(v.into())))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Strict, E> {
+        Ok(Strict(Value::Number(v.into())))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Strict, E> {
+        Ok(Strict(
+            Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Strict, E> {
+        Ok(Strict(Value::String(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Strict, E> {
+        Ok(Strict(Value::String(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict(Value::Null))
+    }
+    fn visit_none<E>(self) -> Result<Strict, E> {
+        Ok(Strict(Value::Null))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Strict(Value::Array(out)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            let Strict(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Strict(Value::Object(out)))
+    }
+}
+
+/// Parses JSON, refusing duplicate object keys at any depth.
+pub fn parse_strict(bytes: &[u8]) -> Result<Value, String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let Strict(v) = Strict::deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
+/// Parses a request body into a JSON object. An empty body is `{}`.
+/// `map_fields` names object-valued fields whose keys are user data (e.g. a tags map), which
+/// are exempt from the camelCase rule.
+pub fn parse_object_body(
+    body: &[u8],
+    map_fields: &[&str],
+) -> Result<Map<String, Value>, GatewayError> {
+    if body.len() > super::MAX_JSON_BODY_BYTES {
+        return Err(GatewayError::new(
+            Kind::TooLarge,
+            Reason::BodyTooLarge,
+            "request body is larger than the gateway accepts",
+        ));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let v = parse_strict(body).map_err(|e| {
+        if e.starts_with(DUPLICATE) {
+            GatewayError::bad_request(
+                Reason::DuplicateKey,
+                "request body has a duplicate JSON key",
+            )
+        } else {
+            GatewayError::bad_request(Reason::BadJson, "request body is not valid JSON")
+        }
+    })?;
+    let Value::Object(map) = v else {
+        return Err(GatewayError::bad_request(
+            Reason::NonObjectBody,
+            "request body must be a JSON object",
+        ));
+    };
+    for (k, v) in &map {
+        check_key(k)?;
+        if !map_fields.contains(&k.as_str()) {
+            check_nested(v)?;
+        }
+    }
+    Ok(map)
+}
+
+fn check_key(k: &str) -> Result<(), GatewayError> {
+    if k.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(GatewayError::bad_request(
+            Reason::CamelCaseAlias,
+            format!(
+                "field `{k}` is not a snake_case MLflow field name; camelCase aliases are refused"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_nested(v: &Value) -> Result<(), GatewayError> {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                check_key(k)?;
+                check_nested(v)?;
+            }
+            Ok(())
+        }
+        Value::Array(a) => a.iter().try_for_each(check_nested),
+        _ => Ok(()),
+    }
+}
+
+/// Reads an optional string field; any other JSON type is refused.
+pub fn opt_str<'a>(
+    m: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, GatewayError> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(GatewayError::bad_request(
+            Reason::InvalidField,
+            format!("field `{field}` must be a string"),
+        )),
+    }
+}
+
+/// Reads an optional list of strings.
+pub fn opt_str_list(m: &Map<String, Value>, field: &str) -> Result<Vec<String>, GatewayError> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str().map(str::to_string).ok_or_else(|| {
+                    GatewayError::bad_request(
+                        Reason::InvalidField,
+                        format!("field `{field}` must be a list of strings"),
+                    )
+                })
+            })
+            .collect(),
+        Some(_) => Err(GatewayError::bad_request(
+            Reason::InvalidField,
+            format!("field `{field}` must be a list of strings"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_refused_at_any_depth() {
+        let e = parse_object_body(br#"{"a":1,"a":2}"#, &[]).unwrap_err();
+        assert_eq!(e.reason, Reason::DuplicateKey);
+        let e = parse_object_body(br#"{"x":{"k":1,"k":1}}"#, &[]).unwrap_err();
+        assert_eq!(e.reason, Reason::DuplicateKey);
+    }
+
+    #[test]
+    fn non_object_and_double_encoded_refused() {
+        for b in [&br#""{\"run_id\":\"x\"}""#[..], b"[1]", b"3", b"null"] {
+            let e = parse_object_body(b, &[]).unwrap_err();
+            assert_eq!(e.reason, Reason::NonObjectBody);
+        }
+        assert_eq!(
+            parse_object_body(b"{", &[]).unwrap_err().reason,
+            Reason::BadJson
+        );
+        assert_eq!(
+            parse_object_body(b"{} x", &[]).unwrap_err().reason,
+            Reason::BadJson
+        );
+    }
+
+    #[test]
+    fn camel_case_refused_except_in_map_fields() {
+        let e = parse_object_body(br#"{"experimentIds":["1"]}"#, &[]).unwrap_err();
+        assert_eq!(e.reason, Reason::CamelCaseAlias);
+        let e = parse_object_body(br#"{"trace":{"traceInfo":{}}}"#, &[]).unwrap_err();
+        assert_eq!(e.reason, Reason::CamelCaseAlias);
+        assert!(parse_object_body(br#"{"tags":{"MyKey":"v"}}"#, &["tags"]).is_ok());
+    }
+
+    #[test]
+    fn empty_body_is_empty_object() {
+        assert!(parse_object_body(b"  ", &[]).unwrap().is_empty());
+    }
+}

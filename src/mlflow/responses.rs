@@ -1,0 +1,184 @@
+//! Response checks (defence in depth, `POSTF`): after a scoped search is forwarded, every
+//! returned row is re-checked and rows of another tenant are dropped (and reported as a policy
+//! fault); single-object answers that reveal a foreign object are replaced by MLflow's own 404.
+
+use super::json::parse_strict;
+use super::tags::tenant_of;
+use crate::error::{GatewayError, Kind, Reason};
+use serde_json::Value;
+
+/// What to check in a successful (200) answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseFilter {
+    /// `experiments/search`: keep experiments tagged with the caller's tenant.
+    Experiments,
+    /// `experiments/get-by-name`: a foreign experiment answers like an absent one.
+    ExperimentByName { name: String },
+    /// `runs/search`: keep runs of the checked experiments that carry the tenant tag.
+    Runs { experiment_ids: Vec<String> },
+    /// `logged-models/search`: keep models of the checked experiments.
+    LoggedModels { experiment_ids: Vec<String> },
+}
+
+/// A checked answer: the (possibly rewritten) body and how many foreign rows were dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub body: Option<Vec<u8>>,
+    pub dropped: usize,
+}
+
+fn unusable() -> GatewayError {
+    GatewayError::new(
+        Kind::BadGateway,
+        Reason::PreflightFailed,
+        "MLflow returned an answer the gateway could not check",
+    )
+}
+
+fn retain(v: &mut Value, list: &str, keep: impl Fn(&Value) -> bool) -> usize {
+    let Some(items) = v.get_mut(list).and_then(Value::as_array_mut) else {
+        return 0;
+    };
+    let before = items.len();
+    items.retain(|i| keep(i));
+    before - items.len()
+}
+
+/// Applies `filter` to a 200 answer. Non-200 answers pass unchanged (MLflow's own errors).
+pub fn check(
+    filter: &ResponseFilter,
+    status: u16,
+    body: &[u8],
+    tenant: &str,
+    tenant_key: &str,
+) -> Result<Checked, GatewayError> {
+    if status != 200 {
+        return Ok(Checked {
+            body: None,
+            dropped: 0,
+        });
+    }
+    let mut v = parse_strict(body).map_err(|_| unusable())?;
+    if !v.is_object() {
+        return Err(unusable());
+    }
+    let own = |tags: Option<&Value>| tenant_of(tags, tenant_key).as_deref() == Some(tenant);
+    let dropped = match filter {
+        ResponseFilter::Experiments => retain(&mut v, "experiments", |e| own(e.get("tags"))),
+        ResponseFilter::ExperimentByName { name } => {
+            let exp = v.get("experiment").ok_or_else(unusable)?;
+            if !own(exp.get("tags")) {
+                return Err(GatewayError::new(
+                    Kind::NotFoundLikeMlflow,
+                    Reason::TenantMismatch,
+                    format!("Could not find experiment with name '{name}'"),
+                ));
+            }
+            return Ok(Checked {
+                body: None,
+                dropped: 0,
+            });
+        }
+        ResponseFilter::Runs { experiment_ids } => retain(&mut v, "runs", |r| {
+            let info_exp = r.pointer("/info/experiment_id").and_then(Value::as_str);
+            info_exp.is_some_and(|e| experiment_ids.iter().any(|x| x == e))
+                && own(r.pointer("/data/tags"))
+        }),
+        ResponseFilter::LoggedModels { experiment_ids } => retain(&mut v, "models", |m| {
+            m.pointer("/info/experiment_id")
+                .and_then(Value::as_str)
+                .is_some_and(|e| experiment_ids.iter().any(|x| x == e))
+        }),
+    };
+    if dropped == 0 {
+        return Ok(Checked {
+            body: None,
+            dropped,
+        });
+    }
+    Ok(Checked {
+        body: Some(v.to_string().into_bytes()),
+        dropped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tags(t: &str) -> Value {
+        json!([{"key": "tenant", "value": t}])
+    }
+
+    #[test]
+    fn experiments_filtered_by_tag() {
+        let body = json!({"experiments": [
+            {"experiment_id": "1", "tags": tags("a")},
+            {"experiment_id": "2", "tags": tags("b")},
+            {"experiment_id": "0"}
+        ]});
+        let c = check(
+            &ResponseFilter::Experiments,
+            200,
+            body.to_string().as_bytes(),
+            "a",
+            "tenant",
+        )
+        .unwrap();
+        assert_eq!(c.dropped, 2);
+        let v: Value = serde_json::from_slice(&c.body.unwrap()).unwrap();
+        assert_eq!(v["experiments"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn clean_answers_pass_unchanged() {
+        let body = json!({"runs": [{"info": {"experiment_id": "1"}, "data": {"tags": tags("a")}}]});
+        let f = ResponseFilter::Runs {
+            experiment_ids: vec!["1".into()],
+        };
+        let c = check(&f, 200, body.to_string().as_bytes(), "a", "tenant").unwrap();
+        assert_eq!(
+            c,
+            Checked {
+                body: None,
+                dropped: 0
+            }
+        );
+        let c = check(&f, 400, b"not json", "a", "tenant").unwrap();
+        assert_eq!(c.body, None);
+    }
+
+    #[test]
+    fn foreign_run_rows_dropped() {
+        let body = json!({"runs": [
+            {"info": {"experiment_id": "1"}, "data": {"tags": tags("a")}},
+            {"info": {"experiment_id": "9"}, "data": {"tags": tags("a")}},
+            {"info": {"experiment_id": "1"}, "data": {"tags": tags("b")}}
+        ]});
+        let f = ResponseFilter::Runs {
+            experiment_ids: vec!["1".into()],
+        };
+        assert_eq!(
+            check(&f, 200, body.to_string().as_bytes(), "a", "tenant")
+                .unwrap()
+                .dropped,
+            2
+        );
+    }
+
+    #[test]
+    fn foreign_experiment_by_name_is_mlflows_404() {
+        let body = json!({"experiment": {"experiment_id": "2", "tags": tags("b")}});
+        let f = ResponseFilter::ExperimentByName { name: "x".into() };
+        let e = check(&f, 200, body.to_string().as_bytes(), "a", "tenant").unwrap_err();
+        assert_eq!(e.kind, Kind::NotFoundLikeMlflow);
+        assert_eq!(e.message, "Could not find experiment with name 'x'");
+    }
+
+    #[test]
+    fn unparsable_success_fails_closed() {
+        let e = check(&ResponseFilter::Experiments, 200, b"<html>", "a", "tenant").unwrap_err();
+        assert_eq!(e.status(), 502);
+    }
+}

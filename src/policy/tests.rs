@@ -1,0 +1,1 @@
+//! Table-driven tests over the policy table.

@@ -1,0 +1,667 @@
+//! The thin shell: the only module that talks to Spin (variables, key-value store, outbound
+//! HTTP, stdout/stderr). It runs the pipeline request → identity → decision → pre-flights →
+//! forward → response check → audit, and maps every failure through
+//! `GatewayError::to_response`; it never returns an error to spin-sdk (which would answer 500
+//! with the raw error text).
+
+use crate::audit::{rfc3339, AuditRecord};
+use crate::config::{AuthMode, Config, OidcConfig};
+use crate::error::{GatewayError, HttpResponse, Kind, Reason};
+use crate::forward::{response_headers, upstream_request, UpstreamRequest};
+use crate::identity::jwks::{self, DiscoveryError, JwksRecord};
+use crate::identity::{claims, dev, jwt, Principal};
+use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, Resource};
+use crate::mlflow::responses;
+use crate::policy::plan::{judge, Owner};
+use crate::policy::{self, POLICY_VERSION};
+use crate::request::{request_id, Incoming};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::key_value::Store;
+use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types as wt};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn fresh_request_id() -> String {
+    let a = wasi::random::random::get_random_u64();
+    let b = wasi::random::random::get_random_u64();
+    format!("{a:016x}{b:016x}")
+}
+
+/// Operator log lines (stderr; stdout carries only audit lines).
+fn log(level: &str, request_id: &str, msg: &str) {
+    eprintln!(
+        "{}",
+        serde_json::json!({"ts": rfc3339(now_ms()), "level": level, "request_id": request_id, "msg": msg})
+    );
+}
+
+fn incoming(req: &Request) -> Incoming {
+    let headers: Vec<(String, Vec<u8>)> = req
+        .headers()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
+        .collect();
+    // Spin appends its own `spin-client-addr` after the client's headers: trust the last.
+    let peer_ip = headers
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "spin-client-addr")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        .map(|s| match s.rsplit_once(':') {
+            Some((ip, _)) => ip.trim_matches(['[', ']']).to_string(),
+            None => s.to_string(),
+        });
+    let path_and_query = req.path_and_query().unwrap_or("/");
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (path_and_query.to_string(), String::new()),
+    };
+    Incoming {
+        method: req.method().to_string(),
+        path,
+        query,
+        headers,
+        body: req.body().to_vec(),
+        peer_ip,
+    }
+}
+
+fn to_spin(r: HttpResponse) -> Response {
+    let mut b = Response::builder();
+    b.status(r.status);
+    for (k, v) in r.headers {
+        b.header(k, v);
+    }
+    b.body(r.body);
+    b.build()
+}
+
+fn json_response(status: u16, body: serde_json::Value, rid: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-request-id".into(), rid.into()),
+        ],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// Per-request state shared by the pipeline steps (Pingora's CTX).
+struct Ctx {
+    rid: String,
+    audit: AuditRecord,
+    store: Option<Store>,
+}
+
+impl Ctx {
+    /// Opens the key-value store lazily; failure denies the request (fail closed).
+    fn store(&mut self) -> Result<&Store, GatewayError> {
+        if self.store.is_none() {
+            let s = Store::open_default().map_err(|e| {
+                GatewayError::unavailable(
+                    Reason::KvUnavailable,
+                    "the gateway's key-value store is unavailable",
+                )
+                .with_log_detail(format!("kv open: {e}"))
+            })?;
+            self.store = Some(s);
+        }
+        self.store
+            .as_ref()
+            .ok_or_else(|| GatewayError::internal("kv store missing after open"))
+    }
+
+    fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, GatewayError> {
+        self.store()?.get(key).map_err(|e| {
+            GatewayError::unavailable(
+                Reason::KvUnavailable,
+                "the gateway's key-value store is unavailable",
+            )
+            .with_log_detail(format!("kv get: {e}"))
+        })
+    }
+
+    fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), GatewayError> {
+        self.store()?.set(key, value).map_err(|e| {
+            GatewayError::unavailable(
+                Reason::KvUnavailable,
+                "the gateway's key-value store is unavailable",
+            )
+            .with_log_detail(format!("kv set: {e}"))
+        })
+    }
+}
+
+/// The component's entry point.
+pub async fn handle(req: Request) -> Response {
+    let started = now_ms();
+    let inc = incoming(&req);
+    drop(req);
+    let rid = request_id(&inc.header_values("x-request-id"), fresh_request_id);
+    let mut ctx = Ctx {
+        rid: rid.clone(),
+        audit: AuditRecord {
+            request_id: rid.clone(),
+            method: inc.method.clone(),
+            policy_version: POLICY_VERSION,
+            auth_mode: "unknown",
+            decision: "deny",
+            reason: "internal",
+            ..Default::default()
+        },
+        store: None,
+    };
+    ctx.audit.set_path(&inc.path);
+
+    let response = match run(&inc, &mut ctx) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(detail) = &e.log_detail {
+                let level = if e.kind == Kind::Config {
+                    "error"
+                } else {
+                    "warn"
+                };
+                log(level, &rid, detail);
+            }
+            ctx.audit.decision = "deny";
+            ctx.audit.reason = e.reason.as_str();
+            e.to_response(&rid)
+        }
+    };
+    ctx.audit.status = response.status;
+    ctx.audit.ts = rfc3339(started);
+    ctx.audit.duration_ms = now_ms().saturating_sub(started);
+    println!("{}", ctx.audit.to_line());
+    to_spin(response)
+}
+
+fn run(inc: &Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> {
+    if inc.path == "/healthz" && inc.method == "GET" {
+        ctx.audit.decision = "allow";
+        ctx.audit.reason = "health";
+        ctx.audit.auth_mode = "none";
+        return Ok(json_response(
+            200,
+            serde_json::json!({"status": "ok"}),
+            &ctx.rid,
+        ));
+    }
+    let cfg = Config::from_lookup(|name| spin_sdk::variables::get(name).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            GatewayError::new(
+                Kind::Config,
+                Reason::ConfigInvalid,
+                "gateway configuration is invalid",
+            )
+            .with_log_detail(e.to_string())
+        })?;
+    ctx.audit.auth_mode = cfg.auth_mode.as_str();
+    if inc.path == "/readyz" && inc.method == "GET" {
+        return readyz(&cfg, ctx);
+    }
+
+    // identity
+    let principal = authenticate(inc, &cfg, ctx)?;
+    ctx.audit.tenant = Some(principal.tenant.clone());
+    ctx.audit.subject = Some(principal.subject.clone());
+    ctx.audit.roles = principal.roles.iter().map(|r| r.as_str()).collect();
+
+    // decision
+    let matched = policy::match_route(&inc.method, &inc.path)?;
+    ctx.audit.route = Some(matched.row.id);
+    ctx.audit.action = Some(matched.row.action.as_str());
+    let plan = policy::plan(inc, &matched, &principal, &cfg)?;
+    for res in &plan.checks {
+        let owner = resolve_owner(res, &cfg, ctx)?;
+        judge(res, &owner, &principal)?;
+    }
+
+    // forward
+    let up = upstream_request(inc, &plan, &cfg.upstream.base_path, &ctx.rid);
+    let resp = send(&cfg, &up, ctx)?;
+    ctx.audit.upstream_status = Some(resp.status);
+
+    // response check
+    let mut body = resp.body;
+    if let Some(filter) = &plan.filter {
+        let checked = responses::check(
+            filter,
+            resp.status,
+            &body,
+            &principal.tenant,
+            &cfg.tenant_tag_key,
+        )?;
+        if checked.dropped > 0 {
+            let fault = format!(
+                "{} foreign row(s) dropped from {}",
+                checked.dropped, plan.row.id
+            );
+            log("error", &ctx.rid, &format!("policy fault: {fault}"));
+            ctx.audit.policy_fault = Some(fault);
+        }
+        if let Some(b) = checked.body {
+            body = b;
+        }
+    }
+    ctx.audit.decision = "allow";
+    ctx.audit.reason = "allowed";
+    Ok(HttpResponse {
+        status: resp.status,
+        headers: response_headers(&resp.headers, &ctx.rid),
+        body,
+    })
+}
+
+fn authenticate(inc: &Incoming, cfg: &Config, ctx: &mut Ctx) -> Result<Principal, GatewayError> {
+    match (&cfg.auth_mode, &cfg.oidc) {
+        (AuthMode::Off, _) => {
+            if inc.has_header("authorization") {
+                log(
+                    "warn",
+                    &ctx.rid,
+                    "auth_mode=off: Authorization header ignored and not forwarded",
+                );
+            }
+            dev::authenticate(inc, cfg)
+        }
+        (AuthMode::Oidc, Some(oidc)) => {
+            for h in ["x-tenant", "x-subject", "x-roles"] {
+                if inc.has_header(h) {
+                    return Err(GatewayError::bad_request(
+                        Reason::IdentityHeaderInOidcMode,
+                        format!("header {h} is not accepted: in oidc mode identity comes only from the bearer token"),
+                    ));
+                }
+            }
+            let token = jwt::bearer_token(&inc.header_values("authorization"))?;
+            let header = jwt::peek_header(&token, oidc)?;
+            let keys = current_keys(oidc, cfg, header.kid.as_deref(), ctx)?;
+            let jwk = jwt::select_key(&header, &keys)?;
+            let claims = jwt::verify(&token, &header, jwk, oidc, now_ms() / 1000)?;
+            claims::principal_from_claims(&claims, cfg)
+        }
+        (AuthMode::Oidc, None) => Err(GatewayError::internal("oidc mode without oidc config")),
+    }
+}
+
+/// The IdP's keys from the KV store, refreshed per the rules in `identity::jwks`.
+fn current_keys(
+    oidc: &OidcConfig,
+    cfg: &Config,
+    kid: Option<&str>,
+    ctx: &mut Ctx,
+) -> Result<jwks::JwkSet, GatewayError> {
+    let key = jwks::record_key(oidc);
+    let now = now_ms() / 1000;
+    let mut record = ctx
+        .kv_get(&key)?
+        .map(|b| JwksRecord::decode(&b))
+        .unwrap_or_default();
+    if jwks::should_fetch(&record, kid, now, oidc) {
+        record.last_attempt_at = now;
+        match fetch_jwks(oidc, cfg, ctx) {
+            Ok(set) => {
+                record.keys = Some(set);
+                record.fetched_at = Some(now);
+            }
+            Err(FetchError::Config(detail)) => {
+                ctx.kv_set(&key, &record.encode())?;
+                return Err(GatewayError::new(
+                    Kind::Config,
+                    Reason::ConfigInvalid,
+                    "gateway configuration is invalid",
+                )
+                .with_log_detail(detail));
+            }
+            Err(FetchError::Transient(detail)) => {
+                log("warn", &ctx.rid, &format!("JWKS refresh failed: {detail}"));
+            }
+        }
+        ctx.kv_set(&key, &record.encode())?;
+    }
+    jwks::usable_keys(&record, now, oidc)
+        .cloned()
+        .ok_or_else(|| {
+            GatewayError::unavailable(
+                Reason::JwksUnavailable,
+                "the identity provider's signing keys are unavailable; try again later",
+            )
+        })
+}
+
+enum FetchError {
+    Config(String),
+    Transient(String),
+}
+
+fn fetch_jwks(oidc: &OidcConfig, cfg: &Config, ctx: &mut Ctx) -> Result<jwks::JwkSet, FetchError> {
+    let uri = match &oidc.jwks_uri {
+        Some(u) => u.clone(),
+        None => {
+            let body = fetch_idp(&jwks::discovery_url(&oidc.issuer), oidc, cfg, ctx)?;
+            jwks::parse_discovery(&body, &oidc.idp_origin).map_err(|e| match e {
+                DiscoveryError::Malformed(m) => FetchError::Transient(m),
+                DiscoveryError::OutsideOrigin(m) => FetchError::Config(m),
+            })?
+        }
+    };
+    let body = fetch_idp(&uri, oidc, cfg, ctx)?;
+    jwks::parse_jwks(&body).map_err(FetchError::Transient)
+}
+
+/// GET from the IdP; the URL's origin is `idp_origin` (checked in config / discovery).
+fn fetch_idp(
+    url: &str,
+    oidc: &OidcConfig,
+    cfg: &Config,
+    ctx: &mut Ctx,
+) -> Result<Vec<u8>, FetchError> {
+    let (origin, path) =
+        crate::config::parse_url("jwks_uri", url).map_err(|e| FetchError::Config(e.to_string()))?;
+    if origin != oidc.idp_origin {
+        return Err(FetchError::Config(format!("{url} is outside idp_origin")));
+    }
+    let req = UpstreamRequest {
+        method: "GET".into(),
+        path_and_query: if path.is_empty() { "/".into() } else { path },
+        headers: vec![("accept".into(), b"application/json".to_vec())],
+        body: Vec::new(),
+    };
+    match send_to(
+        origin.https,
+        &origin.authority,
+        &req,
+        cfg.request_timeout_seconds,
+    ) {
+        Ok(r) if r.status == 200 => Ok(r.body),
+        Ok(r) => Err(FetchError::Transient(format!(
+            "IdP answered {} for {url}",
+            r.status
+        ))),
+        Err(SendFailure::Denied) => Err(FetchError::Config(format!(
+            "Spin refused the outbound call to {url}: is idp_origin in allowed_outbound_hosts?"
+        ))),
+        Err(e) => Err(FetchError::Transient(format!(
+            "{e:?} fetching {url} (request {})",
+            ctx.rid
+        ))),
+    }
+}
+
+/// Establishes who owns `res`: from the KV cache when fresh, else by pre-flight to MLflow.
+fn resolve_owner(res: &Resource, cfg: &Config, ctx: &mut Ctx) -> Result<Owner, GatewayError> {
+    let exp = match res {
+        Resource::Experiment(id) => id.clone(),
+        other => match fact(other, cfg, ctx)? {
+            None => return Ok(Owner::Missing),
+            Some(Fact::InExperiment(e)) => e,
+            Some(Fact::ExperimentTenant(_)) => {
+                return Err(GatewayError::internal("fact kind mismatch"))
+            }
+        },
+    };
+    Ok(match fact(&Resource::Experiment(exp), cfg, ctx)? {
+        None => Owner::Missing,
+        Some(Fact::ExperimentTenant(Some(t))) => Owner::Tenant(t),
+        Some(Fact::ExperimentTenant(None)) => Owner::Nobody,
+        Some(Fact::InExperiment(_)) => return Err(GatewayError::internal("fact kind mismatch")),
+    })
+}
+
+fn fact(res: &Resource, cfg: &Config, ctx: &mut Ctx) -> Result<Option<Fact>, GatewayError> {
+    let ttl = cfg.ownership_cache_seconds;
+    let now = now_ms() / 1000;
+    if ttl > 0 {
+        if let Some(c) = ctx
+            .kv_get(&res.cache_key())?
+            .and_then(|b| CachedFact::decode(&b))
+        {
+            if c.fresh(now, ttl) {
+                return Ok(Some(c.fact));
+            }
+        }
+    }
+    let req = UpstreamRequest {
+        method: "GET".into(),
+        path_and_query: format!("{}{}", cfg.upstream.base_path, res.preflight_path()),
+        headers: vec![
+            ("accept".into(), b"application/json".to_vec()),
+            ("x-request-id".into(), ctx.rid.as_bytes().to_vec()),
+        ],
+        body: Vec::new(),
+    };
+    let resp = send(cfg, &req, ctx)?;
+    let failed = |detail: String| {
+        GatewayError::new(
+            Kind::BadGateway,
+            Reason::PreflightFailed,
+            "an ownership check could not be completed",
+        )
+        .with_log_detail(detail)
+    };
+    match resp.status {
+        200 => {
+            let f = fact_from_body(res, &resp.body, &cfg.tenant_tag_key).ok_or_else(|| {
+                failed(format!(
+                    "unexpected pre-flight answer for {} {}",
+                    res.kind(),
+                    res.id()
+                ))
+            })?;
+            // Only facts that cannot change through the gateway are cached: an experiment's
+            // tenant tag (immutable here) and a run's / model's experiment.
+            let cacheable = !matches!(f, Fact::ExperimentTenant(None));
+            if ttl > 0 && cacheable {
+                let entry = CachedFact {
+                    fact: f.clone(),
+                    at: now,
+                };
+                ctx.kv_set(&res.cache_key(), &entry.encode())?;
+            }
+            Ok(Some(f))
+        }
+        400 | 404 => Ok(None),
+        s => Err(failed(format!(
+            "pre-flight for {} {} answered {s}",
+            res.kind(),
+            res.id()
+        ))),
+    }
+}
+
+fn readyz(cfg: &Config, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> {
+    ctx.audit.decision = "allow";
+    ctx.audit.reason = "health";
+    let req = UpstreamRequest {
+        method: "GET".into(),
+        path_and_query: format!("{}/health", cfg.upstream.base_path),
+        headers: vec![("x-request-id".into(), ctx.rid.as_bytes().to_vec())],
+        body: Vec::new(),
+    };
+    let mlflow_ok = matches!(send(cfg, &req, ctx), Ok(r) if r.status == 200);
+    ctx.audit.upstream_status = None;
+    let keys_ok = match &cfg.oidc {
+        None => None,
+        Some(oidc) => Some(current_keys(oidc, cfg, None, ctx).is_ok()),
+    };
+    let ready = mlflow_ok && keys_ok.unwrap_or(true);
+    let mut body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "mlflow": if mlflow_ok { "ok" } else { "unavailable" },
+    });
+    if let Some(k) = keys_ok {
+        body["signing_keys"] = serde_json::Value::from(if k { "ok" } else { "unavailable" });
+    }
+    Ok(json_response(if ready { 200 } else { 503 }, body, &ctx.rid))
+}
+
+/// An upstream answer, fully read.
+struct UpstreamResponse {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+#[derive(Debug)]
+enum SendFailure {
+    Denied,
+    Timeout,
+    Unreachable(String),
+}
+
+/// Sends to MLflow, mapping transport failures to 502/504 without upstream internals.
+fn send(
+    cfg: &Config,
+    req: &UpstreamRequest,
+    ctx: &mut Ctx,
+) -> Result<UpstreamResponse, GatewayError> {
+    let o = &cfg.upstream.origin;
+    send_to(o.https, &o.authority, req, cfg.request_timeout_seconds).map_err(|e| match e {
+        SendFailure::Denied => GatewayError::new(Kind::Config, Reason::ConfigInvalid, "gateway configuration is invalid")
+            .with_log_detail("Spin refused the outbound call to MLflow: upstream_origin must be in allowed_outbound_hosts"),
+        SendFailure::Timeout => GatewayError::new(
+            Kind::GatewayTimeout,
+            Reason::UpstreamTimeout,
+            "the MLflow server did not answer in time",
+        )
+        .with_log_detail(format!("upstream timeout ({}s) for request {}", cfg.request_timeout_seconds, ctx.rid)),
+        SendFailure::Unreachable(d) => GatewayError::new(
+            Kind::BadGateway,
+            Reason::UpstreamUnreachable,
+            "the MLflow server is unreachable",
+        )
+        .with_log_detail(format!("upstream unreachable: {d}")),
+    })
+}
+
+fn map_error_code(e: wt::ErrorCode) -> SendFailure {
+    use wt::ErrorCode as E;
+    match e {
+        E::HttpRequestDenied => SendFailure::Denied,
+        E::ConnectionTimeout
+        | E::ConnectionReadTimeout
+        | E::ConnectionWriteTimeout
+        | E::HttpResponseTimeout => SendFailure::Timeout,
+        other => SendFailure::Unreachable(format!("{other:?}")),
+    }
+}
+
+/// Blocking wasi-http call with connect / first-byte / between-bytes timeouts. The body is
+/// written (and, when it fits, finished) before the request is handed over, with an explicit
+/// `content-length`: MLflow reads a chunked body as empty, and a body streamed after hand-over
+/// can wait ~40 ms for a delayed ACK.
+fn send_to(
+    https: bool,
+    authority: &str,
+    req: &UpstreamRequest,
+    timeout_secs: u64,
+) -> Result<UpstreamResponse, SendFailure> {
+    let internal = |what: &str| SendFailure::Unreachable(format!("request construction: {what}"));
+    let fields = wt::Fields::from_list(&req.headers).map_err(|_| internal("headers"))?;
+    let out = wt::OutgoingRequest::new(fields);
+    let method = match req.method.as_str() {
+        "GET" => wt::Method::Get,
+        "POST" => wt::Method::Post,
+        "PUT" => wt::Method::Put,
+        "PATCH" => wt::Method::Patch,
+        "DELETE" => wt::Method::Delete,
+        "HEAD" => wt::Method::Head,
+        other => wt::Method::Other(other.to_string()),
+    };
+    out.set_method(&method).map_err(|_| internal("method"))?;
+    let scheme = if https {
+        wt::Scheme::Https
+    } else {
+        wt::Scheme::Http
+    };
+    out.set_scheme(Some(&scheme))
+        .map_err(|_| internal("scheme"))?;
+    out.set_authority(Some(authority))
+        .map_err(|_| internal("authority"))?;
+    out.set_path_with_query(Some(&req.path_and_query))
+        .map_err(|_| internal("path"))?;
+    let body = out.body().map_err(|_| internal("body"))?;
+    let stream = body.write().map_err(|_| internal("body stream"))?;
+    let data = &req.body;
+    let mut off = 0usize;
+    let io =
+        |e: wasi::io::streams::StreamError| SendFailure::Unreachable(format!("body write: {e:?}"));
+    while off < data.len() {
+        let n = stream.check_write().map_err(io)? as usize;
+        if n == 0 {
+            break;
+        }
+        let k = n.min(data.len() - off).min(1 << 20);
+        stream.write(&data[off..off + k]).map_err(io)?;
+        off += k;
+    }
+    let options = wt::RequestOptions::new();
+    let ns = timeout_secs.saturating_mul(1_000_000_000);
+    let _ = options.set_connect_timeout(Some(ns));
+    let _ = options.set_first_byte_timeout(Some(ns));
+    let _ = options.set_between_bytes_timeout(Some(ns));
+    let (stream, body) = if off == data.len() {
+        drop(stream);
+        wt::OutgoingBody::finish(body, None).map_err(map_error_code)?;
+        (None, None)
+    } else {
+        (Some(stream), Some(body))
+    };
+    let future = outgoing_handler::handle(out, Some(options)).map_err(map_error_code)?;
+    if let (Some(stream), Some(body)) = (stream, body) {
+        while off < data.len() {
+            let n = stream.check_write().map_err(io)? as usize;
+            if n == 0 {
+                stream.subscribe().block();
+                continue;
+            }
+            let k = n.min(data.len() - off).min(1 << 20);
+            stream.write(&data[off..off + k]).map_err(io)?;
+            off += k;
+        }
+        stream.blocking_flush().map_err(io)?;
+        drop(stream);
+        wt::OutgoingBody::finish(body, None).map_err(map_error_code)?;
+    }
+    future.subscribe().block();
+    let resp = match future.get() {
+        Some(Ok(Ok(r))) => r,
+        Some(Ok(Err(e))) => return Err(map_error_code(e)),
+        _ => return Err(SendFailure::Unreachable("response future".into())),
+    };
+    let status = resp.status();
+    let headers = resp.headers().entries();
+    let incoming_body = resp
+        .consume()
+        .map_err(|_| SendFailure::Unreachable("response body".into()))?;
+    let input = incoming_body
+        .stream()
+        .map_err(|_| SendFailure::Unreachable("response stream".into()))?;
+    let mut buf = Vec::new();
+    loop {
+        match input.blocking_read(256 * 1024) {
+            Ok(chunk) => buf.extend_from_slice(&chunk),
+            Err(wasi::io::streams::StreamError::Closed) => break,
+            Err(e) => {
+                // A timeout while streaming surfaces here as a last-operation error.
+                let _ = e;
+                return Err(SendFailure::Timeout);
+            }
+        }
+    }
+    drop(input);
+    let _ = wt::IncomingBody::finish(incoming_body);
+    drop(resp);
+    Ok(UpstreamResponse {
+        status,
+        headers,
+        body: buf,
+    })
+}

@@ -1,0 +1,463 @@
+"""End-to-end harness: real MLflow (pinned, from PyPI), the built component under real `spin up`,
+the real MLflow Python client, plain HTTP, and a real JWKS endpoint for minted tokens.
+
+Each test module ("group") starts its own MLflow and gateway on free 127.0.0.1 ports with its
+own key-value store, and stops every process it started (by process group) even when tests
+fail. Waiting is always polling against a deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import jwt as pyjwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+WASM = pathlib.Path(
+    os.environ.get("GATEWAY_WASM", REPO / "target/wasm32-wasip2/release/mlflow_enterprise_gateway.wasm")
+)
+VENV_BIN = pathlib.Path(sys.executable).parent
+ARTIFACTS = REPO / "tests" / "e2e" / ".artifacts"
+
+# MLflow client: fail fast instead of retrying with backoff on 5xx.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+
+
+def spin_bin() -> str:
+    found = os.environ.get("SPIN_BIN") or shutil.which("spin")
+    if not found:
+        raise RuntimeError("Spin not found: run through scripts/test.sh or set SPIN_BIN")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, what: str, timeout: float = 90.0, proc: "Proc | None" = None):
+    """Polls `pred` until it returns a truthy value; fails with `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.popen.poll() is not None:
+            raise RuntimeError(f"{what}: process exited early; log:\n{proc.log_text()[-4000:]}")
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 - polling
+            last_exc = e
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out waiting for {what} (last error: {last_exc})")
+
+
+class Proc:
+    """A child process in its own process group, logging to a file."""
+
+    def __init__(self, name: str, args: list[str], log_path: pathlib.Path, env=None, cwd=None):
+        self.name = name
+        self.log_path = log_path
+        self.log_file = open(log_path, "ab")
+        self.popen = subprocess.Popen(
+            args,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+    def log_text(self) -> str:
+        self.log_file.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self):
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=15)
+        self.log_file.close()
+
+
+class MlflowServer:
+    def __init__(self, workdir: pathlib.Path, port: int | None = None):
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: Proc | None = None
+        (workdir / "artifacts").mkdir(parents=True, exist_ok=True)
+
+    def start(self):
+        self.proc = Proc(
+            "mlflow",
+            [
+                str(VENV_BIN / "mlflow"), "server",
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--backend-store-uri", f"sqlite:///{self.workdir}/mlflow.db",
+                "--artifacts-destination", str(self.workdir / "artifacts"),
+                "--workers", "1",
+            ],
+            self.workdir / "mlflow.log",
+        )
+        wait_until(lambda: requests.get(f"{self.url}/health", timeout=2).status_code == 200,
+                   "MLflow /health", timeout=180, proc=self.proc)
+        return self
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+
+class Gateway:
+    """The built component under `spin up`."""
+
+    def __init__(self, workdir: pathlib.Path, upstream: str, variables: dict[str, str],
+                 kv: str = "spin", redis_url: str | None = None):
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.variables = {
+            "upstream_origin": upstream,
+            "target_base_url": upstream,
+            "auth_mode": "off",
+            **variables,
+        }
+        self.runtime_config = workdir / "runtime-config.toml"
+        if kv == "redis":
+            self.runtime_config.write_text(
+                f'[key_value_store.default]\ntype = "redis"\nurl = "{redis_url}"\n')
+        else:
+            self.runtime_config.write_text(
+                f'[key_value_store.default]\ntype = "spin"\npath = "{workdir}/kv.db"\n')
+        self.proc: Proc | None = None
+        self.log_path = workdir / "spin.log"
+
+    def start(self, wait: bool = True):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPIN_VARIABLE_")}
+        for k, v in self.variables.items():
+            env[f"SPIN_VARIABLE_{k.upper()}"] = v
+        self.proc = Proc(
+            "spin",
+            [spin_bin(), "up", "-f", str(REPO / "spin.toml"), "--listen", f"127.0.0.1:{self.port}",
+             "--runtime-config-file", str(self.runtime_config),
+             "--log-dir", str(self.workdir / "spin-logs")],
+            self.log_path, env=env, cwd=str(self.workdir),
+        )
+        if wait:
+            wait_until(lambda: requests.get(f"{self.url}/healthz", timeout=2).status_code == 200,
+                       "gateway /healthz", timeout=120, proc=self.proc)
+        return self
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def audit_lines(self) -> list[dict]:
+        out = []
+        for line in self.log_text().splitlines():
+            line = line.strip()
+            if line.startswith("{") and '"policy_version"' in line:
+                with contextlib.suppress(json.JSONDecodeError):
+                    out.append(json.loads(line))
+        return out
+
+    def audit_for(self, request_id: str) -> list[dict]:
+        # stdout is flushed per line by Spin; poll briefly for the line to land.
+        return wait_until(
+            lambda: [a for a in self.audit_lines() if a["request_id"] == request_id],
+            f"audit line for {request_id}", timeout=20)
+
+
+class CapturingProxy:
+    """A recording pass-through in front of the real MLflow: proves what MLflow received."""
+
+    def __init__(self, upstream_port: int):
+        self.records: list[dict] = []
+        records = self.records
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _relay(self):
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                records.append({"method": self.command, "path": self.path,
+                                "headers": {k.lower(): v for k, v in self.headers.items()},
+                                "header_list": [(k.lower(), v) for k, v in self.headers.items()],
+                                "body": body})
+                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+                conn.request(self.command, self.path, body=body, headers=hdrs)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _relay
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ---------------------------------------------------------------- identity: keys, JWKS, tokens
+
+ISSUER_PATH = "/realms/test"
+AUDIENCE = "mlflow"
+
+
+class SigningKey:
+    def __init__(self, kid: str, alg: str = "RS256"):
+        self.kid, self.alg = kid, alg
+        if alg.startswith(("RS", "PS")):
+            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            algo = pyjwt.algorithms.RSAAlgorithm
+        elif alg == "ES256":
+            self.private = ec.generate_private_key(ec.SECP256R1())
+            algo = pyjwt.algorithms.ECAlgorithm
+        elif alg == "ES384":
+            self.private = ec.generate_private_key(ec.SECP384R1())
+            algo = pyjwt.algorithms.ECAlgorithm
+        elif alg == "EdDSA":
+            self.private = ed25519.Ed25519PrivateKey.generate()
+            algo = pyjwt.algorithms.OKPAlgorithm
+        else:
+            raise ValueError(alg)
+        jwk = json.loads(algo.to_jwk(self.private.public_key()))
+        jwk.update({"kid": kid, "use": "sig", "alg": alg})
+        self.jwk = jwk
+
+
+class IdP:
+    """A real HTTP endpoint serving OpenID discovery and a JWKS, stoppable and restartable on
+    the same port (to test IdP outages)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.issuer = self.origin + ISSUER_PATH
+        self.keys: list[SigningKey] = []
+        self.fetches = 0
+        self.jwks_body: bytes | None = None  # override (malformed JWKS tests)
+        self.server = None
+
+    def handler(self):
+        idp = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.path == ISSUER_PATH + "/.well-known/openid-configuration":
+                    body = json.dumps({"issuer": idp.issuer,
+                                       "jwks_uri": idp.issuer + "/protocol/openid-connect/certs"}).encode()
+                elif self.path == ISSUER_PATH + "/protocol/openid-connect/certs":
+                    idp.fetches += 1
+                    body = idp.jwks_body if idp.jwks_body is not None else json.dumps(
+                        {"keys": [k.jwk for k in idp.keys]}).encode()
+                else:
+                    self.send_response(404)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        return H
+
+    def start(self):
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self.handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def gateway_vars(self, **extra) -> dict[str, str]:
+        return {"auth_mode": "oidc", "oidc_issuer": self.issuer, "oidc_audience": AUDIENCE,
+                "idp_origin": self.origin, **extra}
+
+    def mint(self, key: SigningKey, tenant: str | None = "team-a", sub: str = "alice",
+             roles=("admin",), lifetime: int = 3600, **claims) -> str:
+        now = int(time.time())
+        payload = {"iss": self.issuer, "aud": AUDIENCE, "sub": sub, "iat": now,
+                   "nbf": now - 5, "exp": now + lifetime, "roles": list(roles)}
+        if tenant is not None:
+            payload["tenant_id"] = tenant
+        payload.update(claims)
+        payload = {k: v for k, v in payload.items() if v is not None}
+        return pyjwt.encode(payload, key.private, algorithm=key.alg, headers={"kid": key.kid})
+
+
+# ---------------------------------------------------------------- clients
+
+class _Headers:
+    current: dict[str, str] = {}
+
+
+def _register_header_provider():
+    """The MLflow client's request-header provider plugin hook, used to add tenant headers."""
+    from mlflow.tracking.request_header.abstract_request_header_provider import RequestHeaderProvider
+    from mlflow.tracking.request_header.registry import _request_header_provider_registry
+
+    class TenantHeaderProvider(RequestHeaderProvider):
+        def in_context(self):
+            return bool(_Headers.current)
+
+        def request_headers(self):
+            return dict(_Headers.current)
+
+    _request_header_provider_registry.register(TenantHeaderProvider)
+
+
+_register_header_provider()
+
+
+class Caller:
+    """One identity at the gateway: dev-mode headers or a bearer token."""
+
+    def __init__(self, gw: Gateway, tenant: str | None = None, subject: str | None = None,
+                 roles: str | None = None, token: str | None = None, extra: dict | None = None):
+        self.gw, self.tenant, self.token = gw, tenant, token
+        h = {}
+        if tenant is not None:
+            h["X-Tenant"] = tenant
+        if subject is not None:
+            h["X-Subject"] = subject
+        if roles is not None:
+            h["X-Roles"] = roles
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        h.update(extra or {})
+        self.headers = h
+
+    def request(self, method: str, path: str, **kw) -> requests.Response:
+        headers = {**self.headers, **kw.pop("headers", {})}
+        return requests.request(method, self.gw.url + path, headers=headers, timeout=60, **kw)
+
+    def raw(self, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+        """Sends `path` byte-for-byte (requests would normalise percent-encodings)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=60)
+        conn.request(method, path, body=body, headers={**self.headers, **(headers or {})})
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        return resp.status, data
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, json=body if body is not None else {}, **kw)
+
+    @contextlib.contextmanager
+    def mlflow(self):
+        """The real MLflow client pointed at the gateway as this caller."""
+        import mlflow
+
+        old = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")}
+        os.environ["MLFLOW_TRACKING_URI"] = self.gw.url
+        if self.token:
+            os.environ["MLFLOW_TRACKING_TOKEN"] = self.token
+            _Headers.current = {}
+        else:
+            os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+            _Headers.current = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+        mlflow.set_tracking_uri(self.gw.url)
+        try:
+            yield mlflow
+        finally:
+            with contextlib.suppress(Exception):
+                while mlflow.active_run():
+                    mlflow.end_run()
+            _Headers.current = {}
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, request):
+    return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(workdir):
+    srv = MlflowServer(workdir / "mlflow").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def artifacts_dir():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+def pytest_collection_modifyitems(config, items):
+    if not WASM.exists():
+        raise pytest.UsageError(f"{WASM} not built: run scripts/test.sh")
