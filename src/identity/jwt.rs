@@ -154,8 +154,6 @@ pub fn peek_header(token: &str, cfg: &OidcConfig) -> Result<Header, GatewayError
         ));
     }
     let header_bytes = decode_segment(parts[0])?;
-    decode_segment(parts[1])?;
-    decode_segment(parts[2])?;
     let header = parse_strict(&header_bytes)
         .map_err(|_| unauth(Reason::TokenMalformed, "token header is not a JSON object"))?;
     let Value::Object(h) = header else {
@@ -182,6 +180,10 @@ pub fn peek_header(token: &str, cfg: &OidcConfig) -> Result<Header, GatewayError
             ));
         }
     }
+    // Checked after `alg`, so an unsecured token (`alg: none`, empty signature segment) is
+    // reported as `alg_not_allowed`, not `token_malformed`.
+    decode_segment(parts[1])?;
+    decode_segment(parts[2])?;
     let kid = match h.get("kid") {
         None => None,
         Some(Value::String(k)) => Some(k.clone()),

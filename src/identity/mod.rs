@@ -78,3 +78,6 @@ mod tests {
         assert!(!valid_subject(&"x".repeat(257)));
     }
 }
+
+#[cfg(test)]
+mod token_tests;
