@@ -450,6 +450,12 @@ pub fn plan(
         Strategy::LoggedModel { tags } => {
             let id = m.param("model_id").ok_or_else(|| missing("model_id"))?;
             checks.push(model_id_check(id)?);
+            if input.str_field("model_id")?.is_some_and(|b| b != id) {
+                return Err(GatewayError::bad_request(
+                    Reason::ConflictingIds,
+                    "`model_id` in the body differs from the one in the path",
+                ));
+            }
             if let Some(p) = input
                 .str_field("artifact_file_path")?
                 .or(input.str_field("artifact_directory_path")?)

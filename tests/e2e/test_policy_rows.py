@@ -1,0 +1,258 @@
+"""Every policy-table row against the real MLflow: the owning tenant succeeds, another tenant
+is refused, and the owner's data is unchanged by the refused attempt (read back as the owner).
+A coverage test fails when a row of src/policy/table.rs has no case here."""
+
+import json
+import re
+import uuid
+
+import pytest
+
+from conftest import REPO, Caller, Gateway, unique
+
+ROW_IDS = re.findall(r'row\("([a-z0-9_.]+)"', (REPO / "src/policy/table.rs").read_text())
+
+
+@pytest.fixture(scope="module")
+def gw(workdir, mlflow_server):
+    g = Gateway(workdir / "gw", mlflow_server.url, {"auth_mode": "off"}).start()
+    yield g
+    g.stop()
+
+
+@pytest.fixture(scope="module")
+def a(gw):
+    return Caller(gw, tenant="team-a", subject="alice")
+
+
+@pytest.fixture(scope="module")
+def b(gw):
+    return Caller(gw, tenant="team-b", subject="bob")
+
+
+class Objs:
+    """Fresh team-a objects for one case, created through the gateway as the owner."""
+
+    def __init__(self, a: Caller):
+        self.a = a
+        r = a.post("/api/2.0/mlflow/experiments/create", {"name": unique("rows")})
+        assert r.status_code == 200, r.text
+        self.exp = r.json()["experiment_id"]
+        self.exp_name = a.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": self.exp}).json()["experiment"]["name"]
+        r = a.post("/api/2.0/mlflow/runs/create", {"experiment_id": self.exp, "start_time": 1})
+        assert r.status_code == 200, r.text
+        self.run = r.json()["run"]["info"]["run_id"]
+        assert a.post("/api/2.0/mlflow/runs/log-batch", {
+            "run_id": self.run, "metrics": [{"key": "m", "value": 1.0, "timestamp": 1, "step": 0}],
+            "params": [{"key": "p", "value": "1"}], "tags": [{"key": "t", "value": "1"}]}).status_code == 200
+        self.art = f"{self.exp}/{self.run}/artifacts/file.txt"
+        assert a.request("PUT", f"/api/2.0/mlflow-artifacts/artifacts/{self.art}", data=b"payload").status_code == 200
+        r = a.post("/api/2.0/mlflow/logged-models", {"experiment_id": self.exp, "name": "lm", "source_run_id": self.run})
+        assert r.status_code == 200, r.text
+        self.model = r.json()["model"]["info"]["model_id"]
+
+    def state(self):
+        a = self.a
+        out = {}
+        out["exp"] = a.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": self.exp}).json()
+        out["run"] = a.get("/api/2.0/mlflow/runs/get", params={"run_id": self.run}).json()
+        out["hist"] = a.get("/api/2.0/mlflow/metrics/get-history", params={"run_id": self.run, "metric_key": "m"}).json()
+        out["art"] = a.get(f"/api/2.0/mlflow-artifacts/artifacts/{self.art}").content
+        out["arts"] = a.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": f"{self.exp}/{self.run}/artifacts"}).json()
+        out["model"] = a.get(f"/api/2.0/mlflow/logged-models/{self.model}").json()
+        for k in ("exp",):
+            out[k]["experiment"].pop("last_update_time", None)
+        out["model"]["model"]["info"].pop("last_updated_timestamp_ms", None)
+        return out
+
+
+def J(method, path, body=None, params=None):
+    return lambda c, o: c.request(method, path.format(o=o), json=body(o) if body else None,
+                                  params=params(o) if params else None)
+
+
+R2 = "/api/2.0/mlflow"
+AJ = "/ajax-api/2.0/mlflow"
+MA = "/api/2.0/mlflow-artifacts"
+
+# id: (call, owner_ok, other_status[, prep])
+#   owner_ok: expected owner status (int) or "forwarded" (gateway allowed; MLflow's own answer)
+#   other_status: what another tenant gets; None for open rows (any tenant allowed), "hidden"
+#   for searches (200 without the owner's objects).
+#   prep: run as the owner before the attempts (e.g. delete before restore).
+CASES = {
+    "ui.index": (J("GET", "/"), 200, None),
+    "ui.static": (J("GET", "/static-files/favicon.ico"), 200, None),
+    "server.version": (J("GET", "/version"), 200, None),
+    "server.info": (J("GET", "/api/3.0/mlflow/server-info"), 200, None),
+    "experiments.create": (
+        lambda c, o: c.post(f"{R2}/experiments/create", {"name": unique("c"), "tags": [{"key": "tenant", "value": "team-a"}]}),
+        200, 403),
+    "experiments.search.get": (J("GET", R2 + "/experiments/search", params=lambda o: {"max_results": "1000"}), 200, "hidden"),
+    "experiments.search": (J("POST", R2 + "/experiments/search", body=lambda o: {"max_results": 1000}), 200, "hidden"),
+    "experiments.get": (J("GET", R2 + "/experiments/get", params=lambda o: {"experiment_id": o.exp}), 200, 403),
+    "experiments.get_by_name": (J("GET", R2 + "/experiments/get-by-name", params=lambda o: {"experiment_name": o.exp_name}), 200, 404),
+    "experiments.update": (J("POST", R2 + "/experiments/update", body=lambda o: {"experiment_id": o.exp, "new_name": unique("renamed")}), 200, 403),
+    "experiments.delete": (J("POST", R2 + "/experiments/delete", body=lambda o: {"experiment_id": o.exp}), 200, 403),
+    "experiments.restore": (J("POST", R2 + "/experiments/restore", body=lambda o: {"experiment_id": o.exp}), 200, 403,
+                            lambda o: o.a.post(f"{R2}/experiments/delete", {"experiment_id": o.exp})),
+    "experiments.set_tag": (J("POST", R2 + "/experiments/set-experiment-tag", body=lambda o: {"experiment_id": o.exp, "key": "k", "value": "v"}), 200, 403),
+    "experiments.delete_tag": (J("POST", R2 + "/experiments/delete-experiment-tag", body=lambda o: {"experiment_id": o.exp, "key": "mlflow.note.content"}), "forwarded", 403),
+    "runs.create": (J("POST", R2 + "/runs/create", body=lambda o: {"experiment_id": o.exp}), 200, 403),
+    "runs.get": (J("GET", R2 + "/runs/get", params=lambda o: {"run_id": o.run}), 200, 403),
+    "runs.search": (J("POST", R2 + "/runs/search", body=lambda o: {"experiment_ids": [o.exp]}), 200, 403),
+    "runs.update": (J("POST", R2 + "/runs/update", body=lambda o: {"run_id": o.run, "status": "FINISHED"}), 200, 403),
+    "runs.delete": (J("POST", R2 + "/runs/delete", body=lambda o: {"run_id": o.run}), 200, 403),
+    "runs.restore": (J("POST", R2 + "/runs/restore", body=lambda o: {"run_id": o.run}), 200, 403,
+                     lambda o: o.a.post(f"{R2}/runs/delete", {"run_id": o.run})),
+    "runs.set_tag": (J("POST", R2 + "/runs/set-tag", body=lambda o: {"run_id": o.run, "key": "k", "value": "v"}), 200, 403),
+    "runs.delete_tag": (J("POST", R2 + "/runs/delete-tag", body=lambda o: {"run_id": o.run, "key": "t"}), 200, 403),
+    "runs.log_metric": (J("POST", R2 + "/runs/log-metric", body=lambda o: {"run_id": o.run, "key": "m", "value": 9.0, "timestamp": 2, "step": 1}), 200, 403),
+    "runs.log_parameter": (J("POST", R2 + "/runs/log-parameter", body=lambda o: {"run_id": o.run, "key": "p2", "value": "x"}), 200, 403),
+    "runs.log_batch": (J("POST", R2 + "/runs/log-batch", body=lambda o: {"run_id": o.run, "metrics": [{"key": "m", "value": 5.0, "timestamp": 3, "step": 2}]}), 200, 403),
+    "runs.log_model": (J("POST", R2 + "/runs/log-model", body=lambda o: {"run_id": o.run, "model_json": json.dumps({"artifact_path": "m", "flavors": {}, "run_id": o.run, "utc_time_created": "2026-01-01 00:00:00.000000"})}), 200, 403),
+    "runs.log_inputs": (J("POST", R2 + "/runs/log-inputs", body=lambda o: {"run_id": o.run, "models": [{"model_id": o.model}]}), 200, 403),
+    "runs.log_outputs": (J("POST", R2 + "/runs/outputs", body=lambda o: {"run_id": o.run, "models": [{"model_id": o.model, "step": 0}]}), 200, 403),
+    "metrics.get_history": (J("GET", R2 + "/metrics/get-history", params=lambda o: {"run_id": o.run, "metric_key": "m"}), 200, 403),
+    "metrics.get_history_bulk_interval": (J("GET", R2 + "/metrics/get-history-bulk-interval", params=lambda o: {"run_ids": [o.run], "metric_key": "m", "max_results": "10"}), 200, 403),
+    "metrics.get_history_bulk": (J("GET", AJ + "/metrics/get-history-bulk", params=lambda o: {"run_id": [o.run], "metric_key": "m"}), 200, 403),
+    "artifacts.list": (J("GET", R2 + "/artifacts/list", params=lambda o: {"run_id": o.run}), 200, 403),
+    "artifacts.get": (J("GET", "/get-artifact", params=lambda o: {"run_id": o.run, "path": "file.txt"}), 200, 403),
+    "mlflow_artifacts.list": (J("GET", MA + "/artifacts", params=lambda o: {"path": f"{o.exp}/{o.run}/artifacts"}), 200, 403),
+    "mlflow_artifacts.download": (J("GET", MA + "/artifacts/{o.art}"), 200, 403),
+    "mlflow_artifacts.upload": (lambda c, o: c.request("PUT", f"{MA}/artifacts/{o.art}", data=b"overwritten"), 200, 403),
+    "mlflow_artifacts.delete": (J("DELETE", MA + "/artifacts/{o.art}"), 200, 403),
+    "mlflow_artifacts.mpu_create": (J("POST", MA + "/mpu/create/{o.exp}/{o.run}/artifacts", body=lambda o: {"path": "big.bin", "num_parts": 1}), "forwarded", 403),
+    "mlflow_artifacts.mpu_complete": (J("POST", MA + "/mpu/complete/{o.exp}/{o.run}/artifacts", body=lambda o: {"path": "big.bin", "upload_id": "u", "parts": []}), "forwarded", 403),
+    "mlflow_artifacts.mpu_abort": (J("POST", MA + "/mpu/abort/{o.exp}/{o.run}/artifacts", body=lambda o: {"path": "big.bin", "upload_id": "u"}), "forwarded", 403),
+    "logged_models.create": (J("POST", R2 + "/logged-models", body=lambda o: {"experiment_id": o.exp, "name": "lm2"}), 200, 403),
+    "logged_models.search": (J("POST", R2 + "/logged-models/search", body=lambda o: {"experiment_ids": [o.exp]}), 200, 403),
+    "logged_models.get": (J("GET", R2 + "/logged-models/{o.model}"), 200, 403),
+    "logged_models.finalize": (J("PATCH", R2 + "/logged-models/{o.model}", body=lambda o: {"model_id": o.model, "status": "LOGGED_MODEL_READY"}), 200, 403),
+    "logged_models.delete": (J("DELETE", R2 + "/logged-models/{o.model}"), 200, 403),
+    "logged_models.set_tags": (J("PATCH", R2 + "/logged-models/{o.model}/tags", body=lambda o: {"model_id": o.model, "tags": [{"key": "k", "value": "v"}]}), 200, 403),
+    "logged_models.delete_tag": (J("DELETE", R2 + "/logged-models/{o.model}/tags/mlflow.source.name"), "forwarded", 403),
+    "logged_models.log_params": (J("POST", R2 + "/logged-models/{o.model}/params", body=lambda o: {"model_id": o.model, "params": [{"key": "k", "value": "v"}]}), 200, 403),
+    "logged_models.list_artifacts": (J("GET", R2 + "/logged-models/{o.model}/artifacts/directories"), "forwarded", 403),
+    "logged_models.get_artifact": (J("GET", AJ + "/logged-models/{o.model}/artifacts/files", params=lambda o: {"artifact_file_path": "MLmodel"}), "forwarded", 403),
+    # Refused for everyone.
+    "graphql.get": (J("GET", "/graphql"), 403, 403),
+    "graphql.post": (lambda c, o: c.post("/graphql", {"query": "{ test }"}), 403, 403),
+    "otlp.traces": (lambda c, o: c.request("POST", "/v1/traces", data=b"\x0a\x00", headers={"content-type": "application/x-protobuf"}), 403, 403),
+    "gateway_proxy.get": (J("GET", AJ + "/gateway-proxy"), 403, 403),
+    "gateway_proxy.post": (lambda c, o: c.post(AJ + "/gateway-proxy", {"gateway_path": "x"}), 403, 403),
+    "upload_artifact.ajax": (lambda c, o: c.request("POST", AJ + "/upload-artifact", data=b"x"), 403, 403),
+}
+
+
+def test_every_row_has_a_case():
+    assert sorted(ROW_IDS) == sorted(CASES), (set(ROW_IDS) ^ set(CASES))
+
+
+def mentions_owner(resp, o):
+    return o.exp in resp.text or o.run in resp.text
+
+
+@pytest.mark.parametrize("row_id", sorted(CASES))
+def test_row_owner_allowed_other_refused(row_id, a, b, gw):
+    call, owner_ok, other, *prep = CASES[row_id]
+    o = Objs(a)
+    for p in prep:
+        assert p(o).status_code == 200
+    before = o.state()
+    rid = "rows-" + uuid.uuid4().hex
+    r = call(Caller(gw, tenant="team-b", subject="bob", extra={"X-Request-ID": rid}), o)
+    if other is None:
+        assert r.status_code == 200, r.text
+    elif other == "hidden":
+        assert r.status_code == 200, r.text
+        assert o.exp not in [e["experiment_id"] for e in r.json().get("experiments", [])]
+    else:
+        assert r.status_code == other, (row_id, r.status_code, r.text)
+        if other == 404:
+            assert r.json() == {"error_code": "RESOURCE_DOES_NOT_EXIST",
+                                "message": f"Could not find experiment with name '{o.exp_name}'"}
+        else:
+            assert r.json()["error_code"] == "PERMISSION_DENIED"
+        line = gw.audit_for(rid)[0]
+        assert line["decision"] == "deny"
+        if other == 403:  # refused before anything was forwarded
+            assert line["upstream_status"] is None
+    assert o.state() == before, f"{row_id}: owner's data changed by another tenant's request"
+
+    rid = "rows-" + uuid.uuid4().hex
+    r = call(Caller(gw, tenant="team-a", subject="alice", extra={"X-Request-ID": rid}), o)
+    line = gw.audit_for(rid)[0]
+    if owner_ok == "forwarded":
+        assert line["decision"] == "allow", (row_id, r.text)
+    elif owner_ok == 403:
+        assert r.status_code == 403 and line["reason"] == "route_denied", r.text
+    else:
+        assert r.status_code == owner_ok, (row_id, r.status_code, r.text)
+        assert line["decision"] == "allow" and line["route"] == row_id
+    if other == "hidden":
+        assert o.exp in [e["experiment_id"] for e in r.json().get("experiments", [])]
+
+
+def test_reserved_tenant_tag_is_immutable(a):
+    o = Objs(a)
+    for call in [
+        lambda: a.post(f"{R2}/runs/set-tag", {"run_id": o.run, "key": "tenant", "value": "team-b"}),
+        lambda: a.post(f"{R2}/runs/set-tag", {"run_id": o.run, "key": "TENANT", "value": "x"}),
+        lambda: a.post(f"{R2}/runs/delete-tag", {"run_id": o.run, "key": "tenant"}),
+        lambda: a.post(f"{R2}/runs/log-batch", {"run_id": o.run, "tags": [{"key": "Tenant", "value": "b"}]}),
+        lambda: a.post(f"{R2}/experiments/set-experiment-tag", {"experiment_id": o.exp, "key": "tenant", "value": "team-b"}),
+        lambda: a.post(f"{R2}/experiments/delete-experiment-tag", {"experiment_id": o.exp, "key": "tenant"}),
+        lambda: a.request("PATCH", f"{R2}/logged-models/{o.model}/tags", json={"model_id": o.model, "tags": [{"key": "tenant", "value": "b"}]}),
+        lambda: a.request("DELETE", f"{R2}/logged-models/{o.model}/tags/tenant"),
+        lambda: a.post(f"{R2}/experiments/create", {"name": unique("x"), "tags": [{"key": "tenant", "value": "team-b"}]}),
+    ]:
+        r = call()
+        assert r.status_code == 403, r.text
+    tags = {t["key"]: t["value"] for t in a.get(f"{R2}/experiments/get", params={"experiment_id": o.exp}).json()["experiment"]["tags"]}
+    assert tags["tenant"] == "team-a"
+
+
+def test_default_and_untagged_experiments_belong_to_nobody(a, mlflow_server):
+    import requests
+
+    r = a.get(f"{R2}/experiments/get", params={"experiment_id": "0"})
+    assert r.status_code == 403
+    r = a.post(f"{R2}/runs/create", {"experiment_id": "0"})
+    assert r.status_code == 403
+    # An experiment created directly on MLflow (not through the gateway) has no tenant tag.
+    direct = requests.post(f"{mlflow_server.url}{R2}/experiments/create", json={"name": unique("direct")}).json()["experiment_id"]
+    assert a.get(f"{R2}/experiments/get", params={"experiment_id": direct}).status_code == 403
+    ids = [e["experiment_id"] for e in a.get(f"{R2}/experiments/search", params={"max_results": "1000"}).json().get("experiments", [])]
+    assert "0" not in ids and direct not in ids
+
+
+def test_artifact_location_and_path_encodings_refused(a, b):
+    o = Objs(a)
+    r = a.post(f"{R2}/experiments/create", {"name": unique("loc"), "artifact_location": f"mlflow-artifacts:/{o.exp}"})
+    assert r.status_code == 403
+    # Root listing, double encoding, encoded slash, dot segments.
+    assert b.get(f"{MA}/artifacts").status_code == 400
+    for path in [f"%25{ord(o.exp[0]):02X}{o.exp[1:]}/{o.run}/artifacts/file.txt",
+                 f"%2525{ord(o.exp[0]):02X}{o.exp[1:]}/{o.run}/artifacts/file.txt",
+                 f"{o.exp}%2F{o.run}/artifacts/file.txt",
+                 f"./{o.exp}/{o.run}/artifacts/file.txt",
+                 f"{o.exp}/./{o.run}/artifacts/file.txt",
+                 f"{o.exp}/{o.run}/../{o.run}/artifacts/file.txt"]:
+        status, body = b.raw("GET", f"{MA}/artifacts/{path}")
+        assert status in (400, 403), (path, status, body)
+        assert b"payload" not in body
+    status, _ = b.raw("GET", f"{MA}/artifacts?path={o.exp}/{o.run}/artifacts")
+    assert status == 403
+
+
+def test_lists_of_ids_are_checked_element_by_element(a, b):
+    oa, ob = Objs(a), Objs(b)
+    r = b.get(f"{R2}/metrics/get-history-bulk-interval", params={"run_ids": [ob.run, oa.run], "metric_key": "m", "max_results": "10"})
+    assert r.status_code == 403
+    r = b.post(f"{R2}/runs/search", {"experiment_ids": [ob.exp, oa.exp]})
+    assert r.status_code == 403
+    r = b.post(f"{R2}/runs/search", {"experiment_ids": []})
+    assert r.status_code == 400
+    r = b.post(f"{R2}/runs/log-metric", {"run_id": ob.run, "key": "m", "value": 1, "timestamp": 1, "model_id": oa.model})
+    assert r.status_code == 403
