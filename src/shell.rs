@@ -487,10 +487,10 @@ fn readyz(cfg: &Config, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> {
     };
     let mlflow_ok = matches!(send(cfg, &req, ctx), Ok(r) if r.status == 200);
     ctx.audit.upstream_status = None;
-    let keys_ok = match &cfg.oidc {
-        None => None,
-        Some(oidc) => Some(current_keys(oidc, cfg, None, ctx).is_ok()),
-    };
+    let keys_ok = cfg
+        .oidc
+        .as_ref()
+        .map(|oidc| current_keys(oidc, cfg, None, ctx).is_ok());
     let ready = mlflow_ok && keys_ok.unwrap_or(true);
     let mut body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
