@@ -137,13 +137,16 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, GatewayError> {
             method_mismatch = true;
         }
     }
-    let family = DENIED_FAMILIES
-        .iter()
-        .find(|(f, _)| rest.starts_with(f) && mount != Mount::Root);
-    let message = match (family, method_mismatch) {
-        (Some((_, why)), _) => format!("the gateway policy does not permit this route: {why}"),
-        (None, true) => format!("the gateway policy does not permit {method} on this route"),
-        (None, false) => "the gateway policy does not permit this route".to_string(),
+    if let Some((_, why)) = DENIED_FAMILIES.iter().find(|(f, _)| rest.starts_with(f)) {
+        return Err(GatewayError::forbidden(
+            Reason::RouteDenied,
+            format!("the gateway policy does not permit this route: {why}"),
+        ));
+    }
+    let message = if method_mismatch {
+        format!("the gateway policy does not permit {method} on this route")
+    } else {
+        "the gateway policy does not permit this route".to_string()
     };
     Err(GatewayError::forbidden(Reason::RouteNotAllowed, message))
 }
@@ -178,11 +181,21 @@ mod tests {
             ("GET", "/api/3.0/mlflow/runs/get"),
         ] {
             let e = match_route(m, p).unwrap_err();
-            assert_eq!(e.reason, Reason::RouteNotAllowed, "{m} {p}");
+            assert!(
+                matches!(e.reason, Reason::RouteNotAllowed | Reason::RouteDenied),
+                "{m} {p}"
+            );
             assert_eq!(e.status(), 403);
         }
         let e = match_route("POST", "/api/2.0/mlflow/webhooks").unwrap_err();
+        assert_eq!(e.reason, Reason::RouteDenied);
         assert!(e.message.contains("webhooks"));
+        let e = match_route("GET", "/ajax-api/3.0/jobs/abc").unwrap_err();
+        assert_eq!(e.reason, Reason::RouteDenied);
+        assert_eq!(
+            match_route("GET", "/admin").unwrap_err().reason,
+            Reason::RouteNotAllowed
+        );
     }
 
     #[test]

@@ -224,38 +224,84 @@ pub const ROWS: &[Row] = &[
     row("upload_artifact.ajax", Ajax2, "POST", "upload-artifact", Write, Deny("use the proxied artifact API (mlflow-artifacts) instead")),
 ];
 
-/// Route families refused as a whole. Only used to explain a refusal of a route that has no
-/// row: server-wide or code-running MLflow features that no tenant may reach.
+/// Route families refused as a whole: every MLflow route of the pinned version that has no row
+/// must fall under one of these prefixes (checked against the installed MLflow's route list by
+/// `tests/e2e/test_route_inventory.py`), so an MLflow upgrade cannot open a route silently.
+/// Prefixes are matched on the path after the API mount (`/api/2.0/mlflow/`, …) or, for
+/// root-level routes, after the leading `/`.
 pub const DENIED_FAMILIES: &[(&str, &str)] = &[
+    // Server-wide or code-running features: no tenant may reach them.
     (
         "webhooks",
-        "webhooks are server-wide (they receive every tenant's events) and are refused",
+        "webhooks are server-wide (they receive every tenant's events)",
     ),
     (
         "gateway/",
-        "AI-gateway configuration is server-wide and is refused",
+        "the AI gateway (configuration and invocation) is server-wide",
     ),
+    ("gateway-proxy", "the AI gateway proxy is server-wide"),
     ("jobs", "server-side jobs are refused"),
+    ("ajax-api/3.0/jobs", "server-side jobs are refused"),
     (
         "assistant",
-        "the MLflow assistant runs commands on the server and is refused",
+        "the MLflow assistant runs commands on the server",
     ),
-    (
-        "mcp-servers",
-        "the MCP server registry is server-wide and is refused",
-    ),
-    ("demo/", "demo data generation is refused"),
-    ("workspaces", "the workspaces API is refused"),
+    ("mcp-servers", "the MCP server registry is server-wide"),
+    ("demo/", "demo data generation is server-wide"),
+    ("workspaces", "the workspaces API is server-wide"),
     (
         "prompt-optimization",
-        "prompt optimisation runs server-side jobs and is refused",
+        "prompt optimisation runs server-side jobs",
     ),
-    ("scorer/invoke", "server-side scorer invocation is refused"),
-    ("issues/invoke", "server-side issue detection is refused"),
-    ("genai/evaluate/invoke", "server-side evaluation is refused"),
-    ("unified-traces", "this Databricks-only route is refused"),
+    ("scorer/invoke", "server-side scorer invocation runs code"),
+    ("issues/invoke", "server-side issue detection runs code"),
+    ("genai/", "server-side evaluation runs code"),
     (
-        "get-online-trace-details",
-        "this Databricks-only route is refused",
+        "runs/create-promptlab-run",
+        "prompt-lab runs call the AI gateway",
     ),
+    ("ui-telemetry", "UI telemetry is not forwarded"),
+    ("unified-traces", "a Databricks-only route"),
+    ("get-online-trace-details", "a Databricks-only route"),
+    ("api/2.0mlflow/", "a broken MLflow route (missing slash)"),
+    (
+        "ajax-api/2.0mlflow/",
+        "a broken MLflow route (missing slash)",
+    ),
+    ("health", "the gateway answers /healthz and /readyz itself"),
+    ("build/", "legacy UI asset route"),
+    // Tenant-scoped families whose rows have not landed yet: closed until they do.
+    (
+        "registered-models",
+        "the model registry is not yet scoped per tenant",
+    ),
+    (
+        "model-versions",
+        "the model registry is not yet scoped per tenant",
+    ),
+    ("traces", "traces are not yet scoped per tenant"),
+    ("get-trace-artifact", "traces are not yet scoped per tenant"),
+    (
+        "datasets",
+        "evaluation datasets are not yet scoped per tenant",
+    ),
+    (
+        "experiments/search-datasets",
+        "evaluation datasets are not yet scoped per tenant",
+    ),
+    ("scorers", "scorers are not yet scoped per tenant"),
+    (
+        "label-schemas",
+        "label schemas are not yet scoped per tenant",
+    ),
+    (
+        "review-queues",
+        "review queues are not yet scoped per tenant",
+    ),
+    ("issues", "issues are not yet scoped per tenant"),
+    (
+        "artifacts/presigned-",
+        "presigned artifact URLs bypass the proxy",
+    ),
+    ("presigned/", "presigned artifact URLs bypass the proxy"),
 ];

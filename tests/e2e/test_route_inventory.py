@@ -1,0 +1,89 @@
+"""Route inventory: every route of the installed (pinned) MLflow — Flask url_map and the native
+FastAPI routers — must be either a row of the policy table or explicitly denied. A route the
+gateway does not know at all (`route_not_allowed`) fails the test, so an MLflow upgrade can never
+open or forget a route silently. Each route is sent through the real gateway and judged by its
+audit line."""
+
+import re
+import uuid
+import warnings
+
+import pytest
+
+from conftest import REPO, Caller, Gateway
+
+ROW_IDS = set(re.findall(r'row\("([a-z0-9_.]+)"', (REPO / "src/policy/table.rs").read_text()))
+
+
+def mlflow_routes() -> list[tuple[str, str]]:
+    warnings.filterwarnings("ignore")
+    from mlflow.server import app
+    from mlflow.server.artifact_router import artifact_router
+    from mlflow.server.assistant.api import assistant_router
+    from mlflow.server.gateway_api import gateway_router
+    from mlflow.server.job_api import job_api_router
+    from mlflow.server.mcp_server_api import get_mcp_server_api_route_prefixes, mcp_server_router
+    from mlflow.server.otel_api import otel_router
+    from mlflow.server.server_info_api import server_info_router
+
+    routes = set()
+    for r in app.url_map.iter_rules():
+        for m in r.methods - {"HEAD", "OPTIONS"}:
+            routes.add((m, r.rule))
+
+    def add(router, prefix=""):
+        for r in router.routes:
+            for m in (getattr(r, "methods", None) or set()) - {"HEAD", "OPTIONS"}:
+                routes.add((m, (prefix + r.path).replace("{", "<").replace("}", ">")))
+
+    for router in [otel_router, job_api_router, gateway_router, assistant_router, artifact_router,
+                   server_info_router]:
+        add(router)
+    for prefix in get_mcp_server_api_route_prefixes():
+        add(mcp_server_router, prefix)
+    return sorted(routes, key=lambda x: (x[1], x[0]))
+
+
+def concrete(rule: str) -> str:
+    """A request path for a route rule: path parameters get harmless sample values."""
+    def sub(m):
+        conv, name = (m.group(1) or ""), m.group(2)
+        if conv.startswith("path") or name == "path":
+            return "1/0123456789abcdef0123456789abcdef/artifacts/f.txt"
+        return "x1"
+    return re.sub(r"<(?:([a-z]+):)?([A-Za-z_]+)>", sub, rule)
+
+
+@pytest.fixture(scope="module")
+def gw(workdir, mlflow_server):
+    g = Gateway(workdir / "gw", mlflow_server.url, {"auth_mode": "off"}).start()
+    yield g
+    g.stop()
+
+
+def test_inventory_is_the_pinned_mlflow():
+    import mlflow
+
+    assert mlflow.__version__ == "3.17.2"
+    assert len(mlflow_routes()) > 400
+
+
+def test_every_mlflow_route_is_a_row_or_explicitly_denied(gw):
+    # A tenant that owns nothing: allowed rows stop at ownership checks or MLflow's validation.
+    caller = Caller(gw, tenant="inventory-probe")
+    unknown, seen_rows = [], set()
+    for method, rule in mlflow_routes():
+        rid = "inv-" + uuid.uuid4().hex
+        path = concrete(rule)
+        kw = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+        caller.request(method, path, headers={"X-Request-ID": rid}, **kw)
+        line = gw.audit_for(rid)[0]
+        if line["route"] in ROW_IDS:
+            seen_rows.add(line["route"])
+        elif line["reason"] == "invalid_path" and rule.endswith("/"):
+            pass  # trailing-slash routes are refused as ambiguous paths before routing
+        elif line["reason"] != "route_denied":
+            unknown.append(f"{method} {rule} -> {line['reason']}")
+    assert not unknown, "MLflow routes with neither a policy row nor an explicit deny:\n" + "\n".join(unknown)
+    # Stale rows: every row must correspond to a route MLflow actually has.
+    assert ROW_IDS - seen_rows == set(), f"rows matching no MLflow route: {ROW_IDS - seen_rows}"
