@@ -294,3 +294,15 @@ def test_oidc_mode_without_issuer_never_allows(workdir, mlflow_server):
         wait_until(lambda: "oidc_issuer" in gw.log_text(), "log names oidc_issuer", timeout=20)
     finally:
         gw.stop()
+
+
+def test_demo_script_prints_success(gw):
+    import os
+    import subprocess
+
+    from conftest import REPO
+
+    out = subprocess.run([str(REPO / "demo" / "run_demo.sh")], capture_output=True, text=True,
+                         env={**os.environ, "GATEWAY_URL": gw.url}, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "SUCCESS"
