@@ -4,6 +4,7 @@
 //! Pure: no I/O.
 
 pub mod artifacts;
+pub mod graphql;
 pub mod json;
 pub mod ownership;
 pub mod query;

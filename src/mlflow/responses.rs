@@ -18,6 +18,8 @@ pub enum ResponseFilter {
     Runs { experiment_ids: Vec<String> },
     /// `logged-models/search`: keep models of the checked experiments.
     LoggedModels { experiment_ids: Vec<String> },
+    /// GraphQL `SearchRuns`: keep runs of the checked experiments.
+    GraphqlRuns { experiment_ids: Vec<String> },
 }
 
 /// A checked answer: the (possibly rewritten) body and how many foreign rows were dropped.
@@ -35,8 +37,8 @@ fn unusable() -> GatewayError {
     )
 }
 
-fn retain(v: &mut Value, list: &str, keep: impl Fn(&Value) -> bool) -> usize {
-    let Some(items) = v.get_mut(list).and_then(Value::as_array_mut) else {
+fn retain(v: &mut Value, pointer: &str, keep: impl Fn(&Value) -> bool) -> usize {
+    let Some(items) = v.pointer_mut(pointer).and_then(Value::as_array_mut) else {
         return 0;
     };
     let before = items.len();
@@ -64,7 +66,7 @@ pub fn check(
     }
     let own = |tags: Option<&Value>| tenant_of(tags, tenant_key).as_deref() == Some(tenant);
     let dropped = match filter {
-        ResponseFilter::Experiments => retain(&mut v, "experiments", |e| own(e.get("tags"))),
+        ResponseFilter::Experiments => retain(&mut v, "/experiments", |e| own(e.get("tags"))),
         ResponseFilter::ExperimentByName { name } => {
             let exp = v.get("experiment").ok_or_else(unusable)?;
             if !own(exp.get("tags")) {
@@ -79,12 +81,19 @@ pub fn check(
                 dropped: 0,
             });
         }
-        ResponseFilter::Runs { experiment_ids } => retain(&mut v, "runs", |r| {
+        ResponseFilter::Runs { experiment_ids } => retain(&mut v, "/runs", |r| {
             let info_exp = r.pointer("/info/experiment_id").and_then(Value::as_str);
             info_exp.is_some_and(|e| experiment_ids.iter().any(|x| x == e))
                 && own(r.pointer("/data/tags"))
         }),
-        ResponseFilter::LoggedModels { experiment_ids } => retain(&mut v, "models", |m| {
+        ResponseFilter::GraphqlRuns { experiment_ids } => {
+            retain(&mut v, "/data/mlflowSearchRuns/runs", |r| {
+                r.pointer("/info/experimentId")
+                    .and_then(Value::as_str)
+                    .is_some_and(|e| experiment_ids.iter().any(|x| x == e))
+            })
+        }
+        ResponseFilter::LoggedModels { experiment_ids } => retain(&mut v, "/models", |m| {
             m.pointer("/info/experiment_id")
                 .and_then(Value::as_str)
                 .is_some_and(|e| experiment_ids.iter().any(|x| x == e))

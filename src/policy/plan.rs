@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::error::{GatewayError, Reason};
 use crate::identity::Principal;
 use crate::mlflow::artifacts::{self, ArtifactPath};
+use crate::mlflow::graphql::{self, Operation};
 use crate::mlflow::json::{opt_str, opt_str_list, parse_object_body};
 use crate::mlflow::ownership::{valid_experiment_id, valid_model_id, valid_run_id, Resource};
 use crate::mlflow::query::Query;
@@ -131,8 +132,10 @@ fn experiment_id(input: &Input) -> Result<String, GatewayError> {
 /// MLflow's handlers read `run_id or run_uuid`: the first non-empty one acts. Both set and
 /// different is refused.
 fn run_id(input: &Input) -> Result<String, GatewayError> {
-    let a = input.str_field("run_id")?;
-    let b = input.str_field("run_uuid")?;
+    pick_run(input.str_field("run_id")?, input.str_field("run_uuid")?)
+}
+
+fn pick_run(a: Option<String>, b: Option<String>) -> Result<String, GatewayError> {
     let id = match (a, b) {
         (Some(a), Some(b)) if a != b => {
             return Err(GatewayError::bad_request(
@@ -245,7 +248,8 @@ pub fn plan(
     }
     check_rbac(row, principal)?;
 
-    let raw_artifact = matches!(row.strategy, Strategy::ArtifactPath);
+    // Artifact uploads carry bytes; GraphQL bodies are checked by `mlflow::graphql`.
+    let raw_body = matches!(row.strategy, Strategy::ArtifactPath | Strategy::Graphql);
     let list_fields: &[&str] = match row.strategy {
         Strategy::RunList(f) => &[f][..],
         _ => &[],
@@ -267,7 +271,7 @@ pub fn plan(
                     format!("{method} requests carry their fields in the body; the query string must be empty"),
                 ));
             }
-            if raw_artifact {
+            if raw_body {
                 Input::Raw
             } else {
                 let map_fields: &[&str] = match row.strategy {
@@ -285,6 +289,7 @@ pub fn plan(
     let mut filter = None;
     let mut rewritten = false;
     let mut path = req.path.clone();
+    let mut graphql_body = None;
 
     match row.strategy {
         Strategy::Deny(_) | Strategy::Open => {}
@@ -447,6 +452,53 @@ pub fn plan(
                 experiment_ids: ids,
             });
         }
+        Strategy::Graphql => {
+            let mut g = graphql::parse(&req.body)?;
+            let data = g.data();
+            let text = |k: &str| -> Result<Option<String>, GatewayError> {
+                Ok(opt_str(data, k)?
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string))
+            };
+            match g.operation {
+                Operation::GetRun => {
+                    let id = pick_run(text("runId")?, text("runUuid")?)?;
+                    checks.push(Resource::Run(id));
+                }
+                Operation::GetExperiment => {
+                    let id = text("experimentId")?.ok_or_else(|| missing("experimentId"))?;
+                    if !valid_experiment_id(&id) {
+                        return Err(invalid("experimentId"));
+                    }
+                    checks.push(Resource::Experiment(id));
+                }
+                Operation::GetMetricHistoryBulkInterval => {
+                    let ids = opt_str_list(data, "runIds")?;
+                    if ids.is_empty() || ids.len() > MAX_IDS || !ids.iter().all(|i| valid_run_id(i))
+                    {
+                        return Err(invalid("runIds"));
+                    }
+                    checks.extend(ids.into_iter().map(Resource::Run));
+                }
+                Operation::SearchRuns => {
+                    let mut m = Map::new();
+                    m.insert(
+                        "experiment_ids".into(),
+                        data.get("experimentIds").cloned().unwrap_or(Value::Null),
+                    );
+                    let ids = experiment_ids(&m)?;
+                    let f = scoped_filter(key, tenant, opt_str(data, "filter")?)?;
+                    checks.extend(ids.iter().cloned().map(Resource::Experiment));
+                    if let Some(d) = g.data_mut() {
+                        d.insert("filter".into(), Value::String(f));
+                    }
+                    filter = Some(ResponseFilter::GraphqlRuns {
+                        experiment_ids: ids,
+                    });
+                    graphql_body = Some(Value::Object(g.body).to_string().into_bytes());
+                }
+            }
+        }
         Strategy::LoggedModel { tags } => {
             let id = m.param("model_id").ok_or_else(|| missing("model_id"))?;
             checks.push(model_id_check(id)?);
@@ -479,8 +531,9 @@ pub fn plan(
         Input::Query(q) if !q.is_empty() => q.encode(),
         _ => String::new(),
     };
-    let body = match (&input, rewritten) {
-        (Input::Body(map), true) => {
+    let body = match (&input, rewritten, graphql_body) {
+        (_, _, Some(b)) => BodyPlan::Replace(b),
+        (Input::Body(map), true, None) => {
             BodyPlan::Replace(Value::Object(map.clone()).to_string().into_bytes())
         }
         _ => BodyPlan::Original,

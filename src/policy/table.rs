@@ -72,6 +72,9 @@ pub enum Strategy {
     CreateLoggedModel,
     /// `experiment_ids` must all be the tenant's (non-empty).
     SearchLoggedModels,
+    /// `/graphql`: only the UI's read operations; ids in `variables.data` checked as for the
+    /// matching REST route (see `mlflow::graphql`).
+    Graphql,
     /// The logged model in the URL (`{model_id}`) must be the tenant's. `tags`: the body
     /// `tags` or the `{tag_key}` path segment are tag keys (reserved key refused).
     LoggedModel { tags: bool },
@@ -213,9 +216,12 @@ pub const ROWS: &[Row] = &[
     row("logged_models.get_artifact", Ajax2, "GET", "logged-models/{model_id}/artifacts/files", Read, LoggedModel { tags: false }),
 
     // ---- Explicitly refused (clearer messages than the default deny) ----
-    // GraphQL carries camelCase ids in free-form queries; not yet parsed and scoped.
-    row("graphql.get", Root, "GET", "graphql", Read, Deny("GraphQL is not available through the gateway yet")),
-    row("graphql.post", Root, "POST", "graphql", Read, Deny("GraphQL is not available through the gateway yet")),
+    // MLflow reads a GET /graphql body as the query; the UI only POSTs.
+    row("graphql.get", Root, "GET", "graphql", Read, Deny("GraphQL queries must be sent with POST")),
+    // The UI's run page. Only its four read operations, with ids from `variables.data`
+    // checked like the REST routes (GetRun → run, SearchRuns → experiment ids + tenant
+    // clause, experiment, metric history run ids); any other document is refused.
+    row("graphql.post", Root, "POST", "graphql", Read, Graphql),
     // OTLP appends spans to any trace id (span injection); not decoded by the gateway yet.
     row("otlp.traces", Root, "POST", "v1/traces", Write, Deny("OTLP trace ingestion is not available through the gateway; traces cannot yet be checked per tenant")),
     // Server-wide and code-running features: refused for every tenant.

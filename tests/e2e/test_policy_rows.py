@@ -71,6 +71,22 @@ def J(method, path, body=None, params=None):
                                   params=params(o) if params else None)
 
 
+# The MLflow UI's run-page query (as Apollo sends it, with __typename).
+GQL_GET_RUN = """query GetRun($data: MlflowGetRunInput!) @component(name: "MLflow.ExperimentRunTracking") {
+  mlflowGetRun(input: $data) {
+    apiError { helpUrl code message __typename }
+    run { info { runName status runUuid experimentId __typename }
+          experiment { experimentId name tags { key value __typename } __typename }
+          modelVersions { status version name source __typename }
+          data { metrics { key value step timestamp __typename } params { key value __typename } __typename }
+          __typename }
+    __typename
+  }
+}"""
+GQL_SEARCH_RUNS = """query SearchRuns($data: MlflowSearchRunsInput!) {
+  mlflowSearchRuns(input: $data) { apiError { code message } runs { info { runUuid experimentId } } nextPageToken }
+}"""
+
 R2 = "/api/2.0/mlflow"
 AJ = "/ajax-api/2.0/mlflow"
 MA = "/api/2.0/mlflow-artifacts"
@@ -137,7 +153,8 @@ CASES = {
     "logged_models.get_artifact": (J("GET", AJ + "/logged-models/{o.model}/artifacts/files", params=lambda o: {"artifact_file_path": "MLmodel"}), "forwarded", 403),
     # Refused for everyone.
     "graphql.get": (J("GET", "/graphql"), 403, 403),
-    "graphql.post": (lambda c, o: c.post("/graphql", {"query": "{ test }"}), 403, 403),
+    "graphql.post": (lambda c, o: c.post("/graphql", {"operationName": "GetRun", "query": GQL_GET_RUN,
+                                                      "variables": {"data": {"runId": o.run}}}), 200, 403),
     "otlp.traces": (lambda c, o: c.request("POST", "/v1/traces", data=b"\x0a\x00", headers={"content-type": "application/x-protobuf"}), 403, 403),
     "gateway_proxy.get": (J("GET", AJ + "/gateway-proxy"), 403, 403),
     "gateway_proxy.post": (lambda c, o: c.post(AJ + "/gateway-proxy", {"gateway_path": "x"}), 403, 403),
@@ -256,3 +273,28 @@ def test_lists_of_ids_are_checked_element_by_element(a, b):
     assert r.status_code == 400
     r = b.post(f"{R2}/runs/log-metric", {"run_id": ob.run, "key": "m", "value": 1, "timestamp": 1, "model_id": oa.model})
     assert r.status_code == 403
+
+
+def test_graphql_is_limited_to_scoped_ui_queries(a, b):
+    oa, ob = Objs(a), Objs(b)
+    r = a.post("/graphql", {"operationName": "GetRun", "query": GQL_GET_RUN, "variables": {"data": {"runId": oa.run}}})
+    assert r.status_code == 200 and r.json()["data"]["mlflowGetRun"]["run"]["info"]["runUuid"] == oa.run
+    search = lambda c, ids, f=None: c.post("/graphql", {  # noqa: E731
+        "operationName": "SearchRuns", "query": GQL_SEARCH_RUNS,
+        "variables": {"data": {"experimentIds": ids, **({"filter": f} if f else {})}}})
+    r = search(a, [oa.exp])
+    assert r.status_code == 200, r.text
+    assert [x["info"]["runUuid"] for x in r.json()["data"]["mlflowSearchRuns"]["runs"]] == [oa.run]
+    assert search(b, [ob.exp, oa.exp]).status_code == 403
+    assert search(b, []).status_code == 400
+    # Other operations, inline ids, extra root fields and mutations are refused.
+    for body in [
+        {"operationName": "X", "query": "query X { mlflowGetRun(input: {runId: \"%s\"}) { run { info { runUuid } } } }" % oa.run},
+        {"query": "{ mlflowGetRun(input: {runId: \"%s\"}) { run { info { runUuid } } } }" % oa.run},
+        {"operationName": "GetRun", "query": GQL_GET_RUN.replace("mlflowGetRun(input: $data)", 'mlflowGetRun(input: {runId: "%s"})' % oa.run),
+         "variables": {"data": {"runId": ob.run}}},
+        {"operationName": "T", "query": "mutation T { testMutation(inputString: \"x\") { output } }"},
+    ]:
+        r = b.post("/graphql", body)
+        assert r.status_code in (400, 403), (body, r.text)
+        assert oa.run not in r.text or "PERMISSION_DENIED" in r.text
