@@ -82,3 +82,28 @@ ensure_redis() {
     die "redis-server is required for the key-value failure tests: install it (apt-get install redis-server)"
   fi
 }
+
+# Headless Chromium (Debian package) and playwright-core (npm, cached outside the repo) for the
+# real-browser UI test.
+PLAYWRIGHT_CORE_VERSION="1.65.1"
+ensure_ui_tools() {
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing chromium (Debian package) for the UI test"
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 \
+        || die "could not install chromium"
+    else
+      die "the UI test needs /usr/bin/chromium: install it (apt-get install chromium)"
+    fi
+  fi
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+    || die "the UI test needs Node.js and npm"
+  local dir="$CACHE_DIR/ui-node-$PLAYWRIGHT_CORE_VERSION"
+  if [ ! -f "$dir/node_modules/playwright-core/package.json" ]; then
+    log "installing playwright-core@$PLAYWRIGHT_CORE_VERSION (npm) into $dir"
+    mkdir -p "$dir"
+    (cd "$dir" && npm install --silent --no-audit --no-fund "playwright-core@$PLAYWRIGHT_CORE_VERSION") >&2 \
+      || die "could not install playwright-core"
+  fi
+  export UI_NODE_PATH="$dir/node_modules"
+}

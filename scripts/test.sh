@@ -22,6 +22,7 @@ cargo test --locked
 build_component
 ensure_venv
 ensure_redis
+ensure_ui_tools
 
 log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION)"
 export GATEWAY_WASM="$WASM"

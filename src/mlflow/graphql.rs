@@ -63,12 +63,14 @@ impl Operation {
     }
 }
 
-/// A checked GraphQL request: the operation, the request body as a JSON object, and its
-/// `variables.data` object (for the id checks and the filter rewrite).
+/// A checked GraphQL request: the operation, the request body as a JSON object, and the name
+/// of its single variable (`data`, or `input` in the UI's experiment query), whose object holds
+/// the ids.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub operation: Operation,
     pub body: Map<String, Value>,
+    pub variable: String,
 }
 
 impl Request {
@@ -76,14 +78,14 @@ impl Request {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
         self.body
             .get("variables")
-            .and_then(|v| v.get("data"))
+            .and_then(|v| v.get(&self.variable))
             .and_then(Value::as_object)
             .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
     }
     pub fn data_mut(&mut self) -> Option<&mut Map<String, Value>> {
         self.body
             .get_mut("variables")?
-            .get_mut("data")?
+            .get_mut(&self.variable)?
             .as_object_mut()
     }
 }
@@ -235,8 +237,8 @@ impl Parser {
     }
 }
 
-/// Checks the query document's shape for `op`.
-fn check_document(query: &str, op: Operation, op_name: &str) -> Result<(), GatewayError> {
+/// Checks the query document's shape for `op`; returns the name of its one variable.
+fn check_document(query: &str, op: Operation, op_name: &str) -> Result<String, GatewayError> {
     if query.len() > MAX_QUERY_BYTES {
         return Err(refuse("query is too large"));
     }
@@ -249,7 +251,7 @@ fn check_document(query: &str, op: Operation, op_name: &str) -> Result<(), Gatew
     p.expect_name(op_name)?;
     p.punct('(')?;
     p.punct('$')?;
-    p.expect_name("data")?;
+    let var = p.name()?;
     p.punct(':')?;
     p.expect_name(input_type)?;
     p.punct('!')?;
@@ -261,14 +263,14 @@ fn check_document(query: &str, op: Operation, op_name: &str) -> Result<(), Gatew
     p.expect_name("input")?;
     p.punct(':')?;
     p.punct('$')?;
-    p.expect_name("data")?;
+    p.expect_name(&var)?;
     p.punct(')')?;
     p.selection_set(1)?;
     p.punct('}')?;
     if p.peek().is_some() {
         return Err(refuse("only one root field and one operation are allowed"));
     }
-    Ok(())
+    Ok(var)
 }
 
 /// Parses and checks a `/graphql` POST body.
@@ -305,26 +307,30 @@ pub fn parse(body: &[u8]) -> Result<Request, GatewayError> {
         .get("query")
         .and_then(Value::as_str)
         .ok_or_else(|| refuse("query is required"))?;
-    check_document(query, operation, op_name)?;
+    let variable = check_document(query, operation, op_name)?;
     let vars = body
         .get("variables")
         .and_then(Value::as_object)
-        .ok_or_else(|| refuse("variables.data is required"))?;
+        .ok_or_else(|| refuse("variables are required"))?;
     if vars.len() != 1 {
-        return Err(refuse("only variables.data is allowed"));
+        return Err(refuse("only the query's one variable is allowed"));
     }
     let data = vars
-        .get("data")
+        .get(&variable)
         .and_then(Value::as_object)
-        .ok_or_else(|| refuse("variables.data must be an object"))?;
+        .ok_or_else(|| refuse("the query's variable must be an object"))?;
     let (_, _, allowed) = operation.shape();
     if let Some(k) = data.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(GatewayError::bad_request(
             Reason::InvalidField,
-            format!("variables.data.{k} is not accepted for {op_name}"),
+            format!("variables.{variable}.{k} is not accepted for {op_name}"),
         ));
     }
-    Ok(Request { operation, body })
+    Ok(Request {
+        operation,
+        body,
+        variable,
+    })
 }
 
 #[cfg(test)]
@@ -356,6 +362,16 @@ mod tests {
     }
 
     #[test]
+    fn the_ui_experiment_query_uses_input() {
+        let q = r#"query MlflowGetExperimentQuery($input: MlflowGetExperimentInput!) @component(name: "x") {
+            mlflowGetExperiment(input: $input) { experiment { experimentId name } } }"#;
+        let b = json!({"operationName": "MlflowGetExperimentQuery", "query": q,
+                       "variables": {"input": {"experimentId": "3"}}});
+        let r = parse(b.to_string().as_bytes()).unwrap();
+        assert_eq!(r.data().get("experimentId"), Some(&json!("3")));
+    }
+
+    #[test]
     fn other_shapes_are_refused() {
         let bad = [
             // a second root field
@@ -384,6 +400,9 @@ mod tests {
             assert_eq!(e.status(), 403, "{q}");
         }
         assert!(parse(&body("Other", GET_RUN, json!({}))).is_err());
+        // The root field must take the declared variable.
+        let renamed = GET_RUN.replace("($data:", "($input:");
+        assert!(parse(&body("GetRun", &renamed, json!({"runId": "a"}))).is_err());
         let e = parse(&body(
             "GetRun",
             GET_RUN,

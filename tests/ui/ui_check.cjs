@@ -1,0 +1,70 @@
+// Drives the real MLflow UI through the gateway in headless Chromium (Debian's package) with
+// playwright-core. Identity is injected as a header, as a header-injecting SSO proxy would.
+// Usage: node ui_check.cjs <gateway-url> <experiment-id> <experiment-name> <run-id> <run-name> <out-dir>
+// Prints one JSON object with what each page showed; screenshots go to <out-dir>.
+const { chromium } = require("playwright-core");
+
+const [url, expId, expName, runId, runName, outDir] = process.argv.slice(2);
+
+async function page(browser, tenant) {
+  const context = await browser.newContext({
+    extraHTTPHeaders: { "X-Tenant": tenant, "X-Subject": `${tenant}-user` },
+    viewport: { width: 1400, height: 900 },
+  });
+  const p = await context.newPage();
+  p.on("pageerror", () => {});
+  return { context, p };
+}
+
+async function textAfter(p, selectorText, timeoutMs) {
+  try {
+    await p.getByText(selectorText, { exact: false }).first().waitFor({ timeout: timeoutMs });
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const result = {};
+  try {
+    // team-a: experiment page lists its run; run page shows the run and its metric.
+    let { context, p } = await page(browser, "team-a");
+    await p.goto(`${url}/#/experiments/${expId}/runs`);
+    result.a_experiment_shows_run = await textAfter(p, runName, 60000);
+    await p.screenshot({ path: `${outDir}/team-a-experiment.png`, fullPage: true });
+    await p.goto(`${url}/#/experiments/${expId}/runs/${runId}`);
+    result.a_run_shows_name = await textAfter(p, runName, 60000);
+    result.a_run_shows_metric = await textAfter(p, "loss", 30000);
+    await p.screenshot({ path: `${outDir}/team-a-run.png`, fullPage: true });
+    await context.close();
+
+    // team-b: the experiment list does not show team-a's experiment; team-a's run URL errors.
+    ({ context, p } = await page(browser, "team-b"));
+    await p.goto(`${url}/#/experiments`);
+    await p.waitForLoadState("networkidle", { timeout: 60000 }).catch(() => {});
+    await textAfter(p, "Experiments", 30000);
+    result.b_list_rendered = await textAfter(p, "Experiments", 1000);
+    result.b_list_shows_a = (await p.content()).includes(expName);
+    await p.screenshot({ path: `${outDir}/team-b-experiments.png`, fullPage: true });
+    await p.goto(`${url}/#/experiments/${expId}/runs/${runId}`);
+    await p.waitForLoadState("networkidle", { timeout: 60000 }).catch(() => {});
+    await p.waitForTimeout(2000);
+    const body = await p.content();
+    result.b_run_shows_name = body.includes(runName);
+    result.b_run_shows_error = /permission|denied|does not exist|not found|error/i.test(await p.innerText("body"));
+    await p.screenshot({ path: `${outDir}/team-b-run.png`, fullPage: true });
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(result));
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
