@@ -1,32 +1,49 @@
 #!/usr/bin/env bash
-# The seed's demo: team-a creates a run; team-a can read it; team-b cannot read it or see it.
-# Needs a running gateway in dev mode (scripts/up.sh). Prints SUCCESS or FAIL.
+# The demo: team-a creates an experiment and a run; team-a can read the run; team-b can neither
+# read it nor find it through search. Needs a gateway in dev mode (auth_mode=off) in front of a
+# real MLflow, e.g. `scripts/up.sh` from the repository root.
+# Prints SUCCESS as its last line, or FAIL: <step> and exits non-zero.
+# Usage: demo/run_demo.sh   (from any directory; GATEWAY_URL=http://host:port to change target)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GATEWAY_URL="${GATEWAY_URL:-http://localhost:3000}"
+GATEWAY_URL="${GATEWAY_URL%/}"
 export GATEWAY_URL
+wait_seconds="${DEMO_WAIT_SECONDS:-60}"
 
-echo "waiting for $GATEWAY_URL/healthz"
-for _ in $(seq 1 120); do
-  curl -sf "$GATEWAY_URL/healthz" >/dev/null 2>&1 && break
-  sleep 0.5
+echo "=== waiting up to ${wait_seconds}s for $GATEWAY_URL/healthz"
+deadline=$((SECONDS + wait_seconds))
+until curl -sf --max-time 2 "$GATEWAY_URL/healthz" >/dev/null 2>&1; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "FAIL: healthz: the gateway did not answer 200 on $GATEWAY_URL/healthz within ${wait_seconds}s" \
+      "(start it with scripts/up.sh from the repository root, or set GATEWAY_URL)"
+    exit 1
+  fi
+  sleep 1
 done
-curl -sf "$GATEWAY_URL/healthz" >/dev/null || { echo "FAIL: gateway not reachable at $GATEWAY_URL (start it with scripts/up.sh)"; exit 1; }
+echo "gateway is up"
 
 step() {
   local name="$1"; shift
-  echo "--- $name"
+  echo "=== $name"
   if ! "$@"; then
     echo "FAIL: $name"
     exit 1
   fi
 }
 
-ids="$("$here/curl/create_run.sh")" || { echo "FAIL: create_run"; exit 1; }
+echo "=== create_run"
+if ! ids="$("$here/curl/create_run.sh")"; then
+  echo "FAIL: create_run"
+  exit 1
+fi
 EXPERIMENT_ID="$(printf '%s\n' "$ids" | sed -n 's/^EXPERIMENT_ID=//p')"
 RUN_ID="$(printf '%s\n' "$ids" | sed -n 's/^RUN_ID=//p')"
-[ -n "$EXPERIMENT_ID" ] && [ -n "$RUN_ID" ] || { echo "FAIL: create_run printed no ids"; exit 1; }
-echo "--- create_run: experiment $EXPERIMENT_ID, run $RUN_ID"
+if [ -z "$EXPERIMENT_ID" ] || [ -z "$RUN_ID" ]; then
+  echo "FAIL: create_run (it printed no EXPERIMENT_ID/RUN_ID)"
+  exit 1
+fi
+echo "team-a's experiment: $EXPERIMENT_ID, run: $RUN_ID"
 
 step get_run_same_tenant "$here/curl/get_run_same_tenant.sh" "$RUN_ID"
 step get_run_other_tenant "$here/curl/get_run_other_tenant.sh" "$RUN_ID"
