@@ -298,3 +298,27 @@ def test_graphql_is_limited_to_scoped_ui_queries(a, b):
         r = b.post("/graphql", body)
         assert r.status_code in (400, 403), (body, r.text)
         assert oa.run not in r.text or "PERMISSION_DENIED" in r.text
+
+
+def test_body_methods_read_the_body_only_and_run_uuid_aliases(a, b):
+    """MLflow reads PATCH/DELETE from the body whatever the query says, and resolves
+    `run_id or run_uuid`: the gateway refuses a query on body methods and checks the run that
+    MLflow will act on."""
+    oa, ob = Objs(a), Objs(b)
+    # DELETE with the owner's id in the query and a foreign id in a text/plain body.
+    r = b.request("DELETE", f"{R2}/logged-models/{ob.model}/tags/k?model_id={ob.model}")
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    r = b.request("PATCH", f"{R2}/logged-models/{ob.model}?x=1", data=json.dumps({"model_id": ob.model}),
+                  headers={"Content-Type": "text/plain"})
+    assert r.status_code == 400
+    # Body model_id disagreeing with the path.
+    r = b.request("PATCH", f"{R2}/logged-models/{ob.model}", json={"model_id": oa.model, "status": "LOGGED_MODEL_READY"})
+    assert r.status_code == 400
+    # run_id null / empty falls through to run_uuid exactly as MLflow does.
+    for body in [{"run_id": None, "run_uuid": oa.run}, {"run_id": "", "run_uuid": oa.run}]:
+        r = b.post(f"{R2}/runs/log-metric", {**body, "key": "m", "value": 1, "timestamp": 1})
+        assert r.status_code == 403, r.text
+    before = Objs.state(oa)
+    r = b.post(f"{R2}/runs/set-tag", {"run_id": ob.run, "run_uuid": oa.run, "key": "x", "value": "y"})
+    assert r.status_code == 400
+    assert Objs.state(oa) == before
