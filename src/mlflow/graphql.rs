@@ -6,7 +6,7 @@
 //! matching REST route. Anything else is refused.
 
 use crate::error::{GatewayError, Reason};
-use crate::mlflow::json::parse_strict;
+use crate::mlflow::json::parse_object;
 use serde_json::{Map, Value};
 
 /// Longest query document accepted.
@@ -275,22 +275,7 @@ fn check_document(query: &str, op: Operation, op_name: &str) -> Result<String, G
 
 /// Parses and checks a `/graphql` POST body.
 pub fn parse(body: &[u8]) -> Result<Request, GatewayError> {
-    let v = parse_strict(body).map_err(|e| {
-        if e.starts_with("duplicate key") {
-            GatewayError::bad_request(
-                Reason::DuplicateKey,
-                "request body has a duplicate JSON key",
-            )
-        } else {
-            GatewayError::bad_request(Reason::BadJson, "request body is not valid JSON")
-        }
-    })?;
-    let Value::Object(body) = v else {
-        return Err(GatewayError::bad_request(
-            Reason::NonObjectBody,
-            "request body must be a JSON object",
-        ));
-    };
+    let body = parse_object(body)?;
     if let Some(k) = body
         .keys()
         .find(|k| !matches!(k.as_str(), "query" | "variables" | "operationName"))

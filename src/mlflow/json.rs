@@ -79,13 +79,9 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, String> {
     Ok(v)
 }
 
-/// Parses a request body into a JSON object. An empty body is `{}`.
-/// `map_fields` names object-valued fields whose keys are user data (e.g. a tags map), which
-/// are exempt from the camelCase rule.
-pub fn parse_object_body(
-    body: &[u8],
-    map_fields: &[&str],
-) -> Result<Map<String, Value>, GatewayError> {
+/// Parses a request body into a JSON object: size cap, strict JSON (no duplicate keys), and a
+/// top-level object (MLflow decodes a JSON *string* body a second time). An empty body is `{}`.
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
     if body.len() > super::MAX_JSON_BODY_BYTES {
         return Err(GatewayError::new(
             Kind::TooLarge,
@@ -106,12 +102,23 @@ pub fn parse_object_body(
             GatewayError::bad_request(Reason::BadJson, "request body is not valid JSON")
         }
     })?;
-    let Value::Object(map) = v else {
-        return Err(GatewayError::bad_request(
+    match v {
+        Value::Object(map) => Ok(map),
+        _ => Err(GatewayError::bad_request(
             Reason::NonObjectBody,
             "request body must be a JSON object",
-        ));
-    };
+        )),
+    }
+}
+
+/// `parse_object`, plus the camelCase rule for MLflow's protobuf-backed routes.
+/// `map_fields` names object-valued fields whose keys are user data (e.g. a tags map), which
+/// are exempt from the camelCase rule.
+pub fn parse_object_body(
+    body: &[u8],
+    map_fields: &[&str],
+) -> Result<Map<String, Value>, GatewayError> {
+    let map = parse_object(body)?;
     for (k, v) in &map {
         check_key(k)?;
         if !map_fields.contains(&k.as_str()) {

@@ -453,6 +453,26 @@ def mlflow_server(workdir):
 
 
 @pytest.fixture(scope="module")
+def gw(workdir, mlflow_server):
+    """The gateway in dev mode in front of this group's MLflow (modules may override)."""
+    g = Gateway(workdir / "gw", mlflow_server.url, {"auth_mode": "off"}).start()
+    yield g
+    g.stop()
+
+
+@pytest.fixture(scope="module")
+def a(gw):
+    """team-a in dev mode (X-Tenant / X-Subject headers)."""
+    return Caller(gw, tenant="team-a", subject="alice")
+
+
+@pytest.fixture(scope="module")
+def b(gw):
+    """team-b in dev mode."""
+    return Caller(gw, tenant="team-b", subject="bob")
+
+
+@pytest.fixture(scope="module")
 def artifacts_dir():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS

@@ -7,14 +7,7 @@ import pathlib
 
 import pytest
 
-from conftest import Caller, Gateway, unique
-
-
-@pytest.fixture(scope="module")
-def gw(workdir, mlflow_server):
-    g = Gateway(workdir / "gw", mlflow_server.url, {"auth_mode": "off"}).start()
-    yield g
-    g.stop()
+from conftest import Caller, unique
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ endpoint on 127.0.0.1, used by the real MLflow client (MLFLOW_TRACKING_TOKEN) an
 HTTP. Faults are real: the JWKS server is stopped, `spin up` restarted on the same key-value
 store, the Redis behind a key-value store stopped."""
 
-import json
 import shutil
 import subprocess
 import time

@@ -8,26 +8,9 @@ import uuid
 
 import pytest
 
-from conftest import REPO, Caller, Gateway, unique
+from conftest import REPO, Caller, unique
 
 ROW_IDS = re.findall(r'row\("([a-z0-9_.]+)"', (REPO / "src/policy/table.rs").read_text())
-
-
-@pytest.fixture(scope="module")
-def gw(workdir, mlflow_server):
-    g = Gateway(workdir / "gw", mlflow_server.url, {"auth_mode": "off"}).start()
-    yield g
-    g.stop()
-
-
-@pytest.fixture(scope="module")
-def a(gw):
-    return Caller(gw, tenant="team-a", subject="alice")
-
-
-@pytest.fixture(scope="module")
-def b(gw):
-    return Caller(gw, tenant="team-b", subject="bob")
 
 
 class Objs:

@@ -8,9 +8,8 @@ import re
 import uuid
 import warnings
 
-import pytest
 
-from conftest import REPO, Caller, Gateway
+from conftest import REPO, Caller
 
 ROW_IDS = set(re.findall(r'row\("([a-z0-9_.]+)"', (REPO / "src/policy/table.rs").read_text()))
 
@@ -52,13 +51,6 @@ def concrete(rule: str) -> str:
             return "1/0123456789abcdef0123456789abcdef/artifacts/f.txt"
         return "x1"
     return re.sub(r"<(?:([a-z]+):)?([A-Za-z_]+)>", sub, rule)
-
-
-@pytest.fixture(scope="module")
-def gw(workdir, mlflow_server):
-    g = Gateway(workdir / "gw", mlflow_server.url, {"auth_mode": "off"}).start()
-    yield g
-    g.stop()
 
 
 def test_inventory_is_the_pinned_mlflow():

@@ -29,16 +29,6 @@ def gw(workdir, proxy):
 
 
 @pytest.fixture(scope="module")
-def a(gw):
-    return Caller(gw, tenant="team-a", subject="alice")
-
-
-@pytest.fixture(scope="module")
-def b(gw):
-    return Caller(gw, tenant="team-b", subject="bob")
-
-
-@pytest.fixture(scope="module")
 def a_run(a):
     """team-a's experiment and run, created and logged to with the real MLflow client."""
     with a.mlflow() as mlflow:

@@ -9,14 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import ARTIFACTS, REPO, Caller, Gateway, unique
-
-
-@pytest.fixture(scope="module")
-def gw(workdir, mlflow_server):
-    g = Gateway(workdir / "gw", mlflow_server.url, {"auth_mode": "off"}).start()
-    yield g
-    g.stop()
+from conftest import ARTIFACTS, REPO, Caller, unique
 
 
 def test_ui_per_tenant_in_a_real_browser(gw):
