@@ -52,11 +52,16 @@ build_component() {
   [ -f "$WASM" ] || die "build did not produce $WASM"
 }
 
-# A venv with the pinned MLflow and the test tools, keyed by the requirements' hash.
+# A venv with the pinned MLflow and the test tools, keyed by the requirements' hash
+# (bench/ passes its own requirements file, which includes the test one).
 ensure_venv() {
-  local req="$REPO_ROOT/tests/e2e/requirements.txt"
+  local req="${1:-$REPO_ROOT/tests/e2e/requirements.txt}"
   local key
-  key="$(sha256sum "$req" | cut -c1-12)"
+  if [ "$req" = "$REPO_ROOT/tests/e2e/requirements.txt" ]; then
+    key="$(sha256sum "$req" | cut -c1-12)"
+  else
+    key="$(cat "$req" "$REPO_ROOT/tests/e2e/requirements.txt" | sha256sum | cut -c1-12)"
+  fi
   VENV="$CACHE_DIR/venv-mlflow-$MLFLOW_VERSION-$key"
   if [ ! -x "$VENV/bin/python" ] || [ ! -f "$VENV/.complete" ]; then
     command -v python3 >/dev/null 2>&1 || die "python3 not found"
@@ -65,7 +70,7 @@ ensure_venv() {
     mkdir -p "$CACHE_DIR"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip >&2
-    "$VENV/bin/pip" install -q -r "$req" >&2
+    (cd "$(dirname "$req")" && "$VENV/bin/pip" install -q -r "$req") >&2
     touch "$VENV/.complete"
   fi
   export VENV

@@ -17,9 +17,9 @@ pub mod request;
 /// Compiled for the component only: natively, spin-sdk's export names cannot be linked into
 /// the test cdylib, and host calls would panic anyway.
 #[cfg(target_arch = "wasm32")]
-mod shell;
+pub mod shell;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 /// Spin entry point: never fails (every error becomes a response in `error::to_response`).
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
