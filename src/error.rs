@@ -125,9 +125,6 @@ pub enum Kind {
     Unauthenticated,
     /// 403 `PERMISSION_DENIED`: policy refuses the request.
     Forbidden,
-    /// 404 `RESOURCE_DOES_NOT_EXIST`, rendered exactly like MLflow's own so that a resource of
-    /// another tenant is indistinguishable from an absent one (no existence oracle).
-    NotFoundLikeMlflow,
     /// 413 `INVALID_PARAMETER_VALUE`: body over the gateway's parse limit.
     TooLarge,
     /// 500 `INTERNAL_ERROR` for invalid configuration: the log line names the variable.
@@ -199,7 +196,6 @@ impl GatewayError {
             Kind::BadRequest => 400,
             Kind::Unauthenticated => 401,
             Kind::Forbidden => 403,
-            Kind::NotFoundLikeMlflow => 404,
             Kind::TooLarge => 413,
             Kind::Config | Kind::Internal => 500,
             Kind::BadGateway => 502,
@@ -213,7 +209,6 @@ impl GatewayError {
             Kind::BadRequest | Kind::TooLarge => "INVALID_PARAMETER_VALUE",
             Kind::Unauthenticated => "UNAUTHENTICATED",
             Kind::Forbidden => "PERMISSION_DENIED",
-            Kind::NotFoundLikeMlflow => "RESOURCE_DOES_NOT_EXIST",
             Kind::Config | Kind::Internal => "INTERNAL_ERROR",
             Kind::BadGateway | Kind::Unavailable | Kind::GatewayTimeout => {
                 "TEMPORARILY_UNAVAILABLE"
@@ -222,8 +217,7 @@ impl GatewayError {
     }
 
     /// The one place where a failure becomes a response. Every body is MLflow's JSON error
-    /// shape; every response carries the request id (header, and body unless the answer must
-    /// be byte-identical to MLflow's own 404).
+    /// shape and every response carries the request id (header and body).
     pub fn to_response(&self, request_id: &str) -> HttpResponse {
         let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
@@ -236,10 +230,6 @@ impl GatewayError {
             ));
         }
         let body = match self.kind {
-            Kind::NotFoundLikeMlflow => json!({
-                "error_code": self.error_code(),
-                "message": self.message,
-            }),
             Kind::Config => json!({
                 "error_code": self.error_code(),
                 "message": format!(
@@ -301,20 +291,5 @@ mod tests {
         assert_eq!(r.status, 500);
         assert!(body.contains("id-9"));
         assert!(!body.contains("target_base_url"));
-    }
-
-    #[test]
-    fn not_found_is_identical_to_mlflow_shape() {
-        let e = GatewayError::new(
-            Kind::NotFoundLikeMlflow,
-            Reason::TenantMismatch,
-            "Could not find experiment with name 'x'",
-        );
-        let v: serde_json::Value = serde_json::from_slice(&e.to_response("r").body).unwrap();
-        assert_eq!(
-            v,
-            json!({"error_code": "RESOURCE_DOES_NOT_EXIST",
-                   "message": "Could not find experiment with name 'x'"})
-        );
     }
 }

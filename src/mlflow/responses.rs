@@ -22,12 +22,21 @@ pub enum ResponseFilter {
     GraphqlRuns { experiment_ids: Vec<String> },
 }
 
-/// A checked answer: the (possibly rewritten) body and how many foreign rows were dropped.
+/// A checked answer: the (possibly rewritten) body, how many foreign rows were dropped, and,
+/// when the answer had to be replaced by MLflow's own "absent" answer, its status and reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
     pub body: Option<Vec<u8>>,
     pub dropped: usize,
+    /// `Some((404, reason))` when a foreign object is answered as absent.
+    pub replaced: Option<(u16, Reason)>,
 }
+
+const UNCHANGED: Checked = Checked {
+    body: None,
+    dropped: 0,
+    replaced: None,
+};
 
 fn unusable() -> GatewayError {
     GatewayError::new(
@@ -35,6 +44,42 @@ fn unusable() -> GatewayError {
         Reason::PreflightFailed,
         "MLflow returned an answer the gateway could not check",
     )
+}
+
+/// A JSON string as Python's `json.dumps` writes it (ASCII only, `\uXXXX` escapes), so a
+/// replaced answer is byte-identical to MLflow's own.
+fn python_json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// MLflow 3.17's body for `experiments/get-by-name` of a name that does not exist.
+pub fn experiment_name_not_found(name: &str) -> Vec<u8> {
+    let message = format!("Could not find experiment with name '{name}'");
+    format!(
+        "{{\"error_code\": \"RESOURCE_DOES_NOT_EXIST\", \"message\": {}, \"sqlstate\": \"KAM00\", \"error_class\": \"RESOURCE_NOT_FOUND\"}}",
+        python_json_string(&message)
+    )
+    .into_bytes()
 }
 
 fn retain(v: &mut Value, pointer: &str, keep: impl Fn(&Value) -> bool) -> usize {
@@ -46,6 +91,12 @@ fn retain(v: &mut Value, pointer: &str, keep: impl Fn(&Value) -> bool) -> usize 
     before - items.len()
 }
 
+fn in_scope(item: &Value, pointer: &str, experiment_ids: &[String]) -> bool {
+    item.pointer(pointer)
+        .and_then(Value::as_str)
+        .is_some_and(|e| experiment_ids.iter().any(|x| x == e))
+}
+
 /// Applies `filter` to a 200 answer. Non-200 answers pass unchanged (MLflow's own errors).
 pub fn check(
     filter: &ResponseFilter,
@@ -55,10 +106,7 @@ pub fn check(
     tenant_key: &str,
 ) -> Result<Checked, GatewayError> {
     if status != 200 {
-        return Ok(Checked {
-            body: None,
-            dropped: 0,
-        });
+        return Ok(UNCHANGED);
     }
     let mut v = parse_strict(body).map_err(|_| unusable())?;
     if !v.is_object() {
@@ -69,45 +117,34 @@ pub fn check(
         ResponseFilter::Experiments => retain(&mut v, "/experiments", |e| own(e.get("tags"))),
         ResponseFilter::ExperimentByName { name } => {
             let exp = v.get("experiment").ok_or_else(unusable)?;
-            if !own(exp.get("tags")) {
-                return Err(GatewayError::new(
-                    Kind::NotFoundLikeMlflow,
-                    Reason::TenantMismatch,
-                    format!("Could not find experiment with name '{name}'"),
-                ));
+            if own(exp.get("tags")) {
+                return Ok(UNCHANGED);
             }
             return Ok(Checked {
-                body: None,
+                body: Some(experiment_name_not_found(name)),
                 dropped: 0,
+                replaced: Some((404, Reason::TenantMismatch)),
             });
         }
         ResponseFilter::Runs { experiment_ids } => retain(&mut v, "/runs", |r| {
-            let info_exp = r.pointer("/info/experiment_id").and_then(Value::as_str);
-            info_exp.is_some_and(|e| experiment_ids.iter().any(|x| x == e))
-                && own(r.pointer("/data/tags"))
+            in_scope(r, "/info/experiment_id", experiment_ids) && own(r.pointer("/data/tags"))
         }),
         ResponseFilter::GraphqlRuns { experiment_ids } => {
             retain(&mut v, "/data/mlflowSearchRuns/runs", |r| {
-                r.pointer("/info/experimentId")
-                    .and_then(Value::as_str)
-                    .is_some_and(|e| experiment_ids.iter().any(|x| x == e))
+                in_scope(r, "/info/experimentId", experiment_ids)
             })
         }
         ResponseFilter::LoggedModels { experiment_ids } => retain(&mut v, "/models", |m| {
-            m.pointer("/info/experiment_id")
-                .and_then(Value::as_str)
-                .is_some_and(|e| experiment_ids.iter().any(|x| x == e))
+            in_scope(m, "/info/experiment_id", experiment_ids)
         }),
     };
     if dropped == 0 {
-        return Ok(Checked {
-            body: None,
-            dropped,
-        });
+        return Ok(UNCHANGED);
     }
     Ok(Checked {
         body: Some(v.to_string().into_bytes()),
         dropped,
+        replaced: None,
     })
 }
 
@@ -147,13 +184,7 @@ mod tests {
             experiment_ids: vec!["1".into()],
         };
         let c = check(&f, 200, body.to_string().as_bytes(), "a", "tenant").unwrap();
-        assert_eq!(
-            c,
-            Checked {
-                body: None,
-                dropped: 0
-            }
-        );
+        assert_eq!(c, UNCHANGED);
         let c = check(&f, 400, b"not json", "a", "tenant").unwrap();
         assert_eq!(c.body, None);
     }
@@ -179,10 +210,16 @@ mod tests {
     #[test]
     fn foreign_experiment_by_name_is_mlflows_404() {
         let body = json!({"experiment": {"experiment_id": "2", "tags": tags("b")}});
-        let f = ResponseFilter::ExperimentByName { name: "x".into() };
-        let e = check(&f, 200, body.to_string().as_bytes(), "a", "tenant").unwrap_err();
-        assert_eq!(e.kind, Kind::NotFoundLikeMlflow);
-        assert_eq!(e.message, "Could not find experiment with name 'x'");
+        let f = ResponseFilter::ExperimentByName {
+            name: "x\u{e9}\"".into(),
+        };
+        let c = check(&f, 200, body.to_string().as_bytes(), "a", "tenant").unwrap();
+        assert_eq!(c.replaced, Some((404, Reason::TenantMismatch)));
+        // Byte-identical to MLflow 3.17.2's own answer for an absent name.
+        assert_eq!(
+            String::from_utf8(c.body.unwrap()).unwrap(),
+            r#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Could not find experiment with name 'x\u00e9\"'", "sqlstate": "KAM00", "error_class": "RESOURCE_NOT_FOUND"}"#
+        );
     }
 
     #[test]

@@ -251,6 +251,16 @@ fn run(inc: &Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> {
         if let Some(b) = checked.body {
             body = b;
         }
+        if let Some((replaced_status, reason)) = checked.replaced {
+            // A foreign object answered exactly as MLflow answers an absent one.
+            ctx.audit.decision = "deny";
+            ctx.audit.reason = reason.as_str();
+            return Ok(HttpResponse {
+                status: replaced_status,
+                headers: response_headers(&resp.headers, &ctx.rid),
+                body,
+            });
+        }
     }
     ctx.audit.decision = "allow";
     ctx.audit.reason = "allowed";
