@@ -56,6 +56,7 @@ build_component() {
 # (bench/ passes its own requirements file, which includes the test one).
 ensure_venv() {
   local req="${1:-$REPO_ROOT/tests/e2e/requirements.txt}"
+  req="$(cd "$(dirname "$req")" && pwd)/$(basename "$req")"
   local key
   if [ "$req" = "$REPO_ROOT/tests/e2e/requirements.txt" ]; then
     key="$(sha256sum "$req" | cut -c1-12)"
@@ -70,7 +71,8 @@ ensure_venv() {
     mkdir -p "$CACHE_DIR"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip >&2
-    (cd "$(dirname "$req")" && "$VENV/bin/pip" install -q -r "$req") >&2
+    (cd "$(dirname "$req")" && "$VENV/bin/pip" install -q -r "$req") >&2 \
+      || die "pip install -r $req failed"
     touch "$VENV/.complete"
   fi
   export VENV

@@ -104,11 +104,18 @@ class Proc:
 
 
 class MlflowServer:
-    def __init__(self, workdir: pathlib.Path, port: int | None = None):
+    """`mlflow server` on 127.0.0.1 with proxied artifacts. The benchmark passes a PostgreSQL
+    backend, `--app-name basic-auth` and its environment."""
+
+    def __init__(self, workdir: pathlib.Path, port: int | None = None, backend_uri: str | None = None,
+                 extra_args: list[str] | None = None, env: dict | None = None):
         self.workdir = workdir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: Proc | None = None
+        self.backend_uri = backend_uri or f"sqlite:///{workdir}/mlflow.db"
+        self.extra_args = extra_args or []
+        self.env = env
         (workdir / "artifacts").mkdir(parents=True, exist_ok=True)
 
     def start(self):
@@ -117,11 +124,12 @@ class MlflowServer:
             [
                 str(VENV_BIN / "mlflow"), "server",
                 "--host", "127.0.0.1", "--port", str(self.port),
-                "--backend-store-uri", f"sqlite:///{self.workdir}/mlflow.db",
+                "--backend-store-uri", self.backend_uri,
                 "--artifacts-destination", str(self.workdir / "artifacts"),
-                "--workers", "1",
+                "--workers", "1", *self.extra_args,
             ],
             self.workdir / "mlflow.log",
+            env={**os.environ, **(self.env or {})},
         )
         wait_until(lambda: requests.get(f"{self.url}/health", timeout=2).status_code == 200,
                    "MLflow /health", timeout=180, proc=self.proc)
@@ -137,8 +145,11 @@ class Gateway:
     """The built component under `spin up`."""
 
     def __init__(self, workdir: pathlib.Path, upstream: str, variables: dict[str, str],
-                 kv: str = "spin", redis_url: str | None = None):
+                 kv: str = "spin", redis_url: str | None = None,
+                 manifest: pathlib.Path = REPO / "spin.toml", health_path: str = "/healthz"):
         self.workdir = workdir
+        self.manifest = manifest
+        self.health_path = health_path
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -164,14 +175,14 @@ class Gateway:
             env[f"SPIN_VARIABLE_{k.upper()}"] = v
         self.proc = Proc(
             "spin",
-            [spin_bin(), "up", "-f", str(REPO / "spin.toml"), "--listen", f"127.0.0.1:{self.port}",
+            [spin_bin(), "up", "-f", str(self.manifest), "--listen", f"127.0.0.1:{self.port}",
              "--runtime-config-file", str(self.runtime_config),
              "--log-dir", str(self.workdir / "spin-logs")],
             self.log_path, env=env, cwd=str(self.workdir),
         )
         if wait:
-            wait_until(lambda: requests.get(f"{self.url}/healthz", timeout=2).status_code == 200,
-                       "gateway /healthz", timeout=120, proc=self.proc)
+            wait_until(lambda: requests.get(self.url + self.health_path, timeout=2).status_code == 200,
+                       f"spin app {self.health_path}", timeout=120, proc=self.proc)
         return self
 
     def stop(self):
