@@ -472,6 +472,14 @@ def gw(workdir, mlflow_server):
 
 
 @pytest.fixture(scope="module")
+def proxy(mlflow_server):
+    """A recording pass-through in front of this group's MLflow."""
+    p = CapturingProxy(mlflow_server.port)
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
 def a(gw):
     """team-a in dev mode (X-Tenant / X-Subject headers)."""
     return Caller(gw, tenant="team-a", subject="alice")

@@ -19,7 +19,6 @@ import re
 import tomllib
 from urllib.parse import urlsplit
 
-import pytest
 import yaml
 
 from conftest import REPO

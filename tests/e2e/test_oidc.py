@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import (Caller, CapturingProxy, Gateway, IdP, Proc, SigningKey, free_port, unique,
+from conftest import (Caller, Gateway, IdP, Proc, SigningKey, free_port, unique,
                       wait_until)
 
 
@@ -22,13 +22,6 @@ def idp():
     i.start()
     yield i
     i.stop()
-
-
-@pytest.fixture(scope="module")
-def proxy(mlflow_server):
-    p = CapturingProxy(mlflow_server.port)
-    yield p
-    p.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,9 @@ import uuid
 import pytest
 import requests
 
-from conftest import Caller, CapturingProxy, Gateway, MlflowServer, unique, wait_until
+from conftest import Caller, Gateway, MlflowServer, unique, wait_until
 
 SECRET = "Bearer secret-token-" + uuid.uuid4().hex
-
-
-@pytest.fixture(scope="module")
-def proxy(mlflow_server):
-    p = CapturingProxy(mlflow_server.port)
-    yield p
-    p.stop()
 
 
 @pytest.fixture(scope="module")
