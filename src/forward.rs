@@ -84,15 +84,17 @@ pub struct UpstreamRequest {
     pub body: Vec<u8>,
 }
 
-/// Builds the upstream request for an allowed plan.
+/// Builds the upstream request for an allowed plan. `original_body` is the client's body,
+/// moved in (artifact uploads can be large); it is sent unless the plan rewrote the body.
 pub fn upstream_request(
     req: &Incoming,
     plan: &Plan,
+    original_body: Vec<u8>,
     base_path: &str,
     request_id: &str,
 ) -> UpstreamRequest {
     let body = match &plan.body {
-        BodyPlan::Original => req.body.clone(),
+        BodyPlan::Original => original_body,
         BodyPlan::Replace(b) => b.clone(),
     };
     let connection = connection_listed(&req.headers);
@@ -176,7 +178,13 @@ mod tests {
             ],
             b"{}",
         );
-        let up = upstream_request(&req, &plan_for("/api/2.0/mlflow/runs/get"), "/base", "rid");
+        let up = upstream_request(
+            &req,
+            &plan_for("/api/2.0/mlflow/runs/get"),
+            req.body.clone(),
+            "/base",
+            "rid",
+        );
         let names: Vec<&str> = up.headers.iter().map(|(k, _)| k.as_str()).collect();
         for gone in [
             "authorization",

@@ -43,7 +43,8 @@ fn log(level: &str, request_id: &str, msg: &str) {
     );
 }
 
-fn incoming(req: &Request) -> Incoming {
+/// Copies the request out of Spin's type, moving (not copying) the body.
+fn incoming(req: Request) -> Incoming {
     let headers: Vec<(String, Vec<u8>)> = req
         .headers()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
@@ -68,7 +69,7 @@ fn incoming(req: &Request) -> Incoming {
         path,
         query,
         headers,
-        body: req.body().to_vec(),
+        body: req.into_body(),
         peer_ip,
     }
 }
@@ -143,8 +144,7 @@ impl Ctx {
 /// The component's entry point.
 pub async fn handle(req: Request) -> Response {
     let started = now_ms();
-    let inc = incoming(&req);
-    drop(req);
+    let mut inc = incoming(req);
     let rid = request_id(&inc.header_values("x-request-id"), fresh_request_id);
     let mut ctx = Ctx {
         rid: rid.clone(),
@@ -161,7 +161,7 @@ pub async fn handle(req: Request) -> Response {
     };
     ctx.audit.set_path(&inc.path);
 
-    let response = match run(&inc, &mut ctx) {
+    let response = match run(&mut inc, &mut ctx) {
         Ok(r) => r,
         Err(e) => {
             if let Some(detail) = &e.log_detail {
@@ -184,7 +184,7 @@ pub async fn handle(req: Request) -> Response {
     to_spin(response)
 }
 
-fn run(inc: &Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> {
+fn run(inc: &mut Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> {
     if inc.path == "/healthz" && inc.method == "GET" {
         ctx.audit.decision = "allow";
         ctx.audit.reason = "health";
@@ -226,7 +226,9 @@ fn run(inc: &Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> {
     }
 
     // forward
-    let up = upstream_request(inc, &plan, &cfg.upstream.base_path, &ctx.rid);
+    // The body is moved, not copied: artifact uploads can be large.
+    let body = std::mem::take(&mut inc.body);
+    let up = upstream_request(inc, &plan, body, &cfg.upstream.base_path, &ctx.rid);
     let resp = send(&cfg, &up, ctx)?;
     ctx.audit.upstream_status = Some(resp.status);
 

@@ -22,11 +22,13 @@ async fn handle(req: Request) -> Response {
         .filter(|(k, _)| forwardable(k, &[]))
         .collect();
     headers.push(("content-length".into(), req.body().len().to_string().into_bytes()));
+    let method = req.method().to_string();
+    let path_and_query = req.path_and_query().unwrap_or("/").to_string();
     let up = UpstreamRequest {
-        method: req.method().to_string(),
-        path_and_query: req.path_and_query().unwrap_or("/").to_string(),
+        method,
+        path_and_query,
         headers,
-        body: req.body().to_vec(),
+        body: req.into_body(),
     };
     match send_to(origin.https, &origin.authority, &up, 30) {
         Ok(r) => {
