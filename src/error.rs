@@ -180,6 +180,24 @@ impl GatewayError {
     pub fn unavailable(reason: Reason, message: impl Into<String>) -> Self {
         Self::new(Kind::Unavailable, reason, message)
     }
+    /// Invalid configuration: the client sees only the error id, `detail` (naming the variable)
+    /// goes to the operator log.
+    pub fn config(detail: impl Into<String>) -> Self {
+        Self::new(
+            Kind::Config,
+            Reason::ConfigInvalid,
+            "gateway configuration is invalid",
+        )
+        .with_log_detail(detail)
+    }
+    /// The key-value store failed: fail closed with 503.
+    pub fn kv_unavailable(detail: impl Into<String>) -> Self {
+        Self::unavailable(
+            Reason::KvUnavailable,
+            "the gateway's key-value store is unavailable",
+        )
+        .with_log_detail(detail)
+    }
     pub fn internal(detail: impl Into<String>) -> Self {
         GatewayError {
             log_detail: Some(detail.into()),

@@ -106,13 +106,8 @@ impl Ctx {
     /// Opens the key-value store lazily; failure denies the request (fail closed).
     fn store(&mut self) -> Result<&Store, GatewayError> {
         if self.store.is_none() {
-            let s = Store::open_default().map_err(|e| {
-                GatewayError::unavailable(
-                    Reason::KvUnavailable,
-                    "the gateway's key-value store is unavailable",
-                )
-                .with_log_detail(format!("kv open: {e}"))
-            })?;
+            let s = Store::open_default()
+                .map_err(|e| GatewayError::kv_unavailable(format!("kv open: {e}")))?;
             self.store = Some(s);
         }
         self.store
@@ -121,23 +116,15 @@ impl Ctx {
     }
 
     fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, GatewayError> {
-        self.store()?.get(key).map_err(|e| {
-            GatewayError::unavailable(
-                Reason::KvUnavailable,
-                "the gateway's key-value store is unavailable",
-            )
-            .with_log_detail(format!("kv get: {e}"))
-        })
+        self.store()?
+            .get(key)
+            .map_err(|e| GatewayError::kv_unavailable(format!("kv get: {e}")))
     }
 
     fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), GatewayError> {
-        self.store()?.set(key, value).map_err(|e| {
-            GatewayError::unavailable(
-                Reason::KvUnavailable,
-                "the gateway's key-value store is unavailable",
-            )
-            .with_log_detail(format!("kv set: {e}"))
-        })
+        self.store()?
+            .set(key, value)
+            .map_err(|e| GatewayError::kv_unavailable(format!("kv set: {e}")))
     }
 }
 
@@ -196,14 +183,7 @@ fn run(inc: &mut Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> 
         ));
     }
     let cfg = Config::from_lookup(|name| spin_sdk::variables::get(name).map_err(|e| e.to_string()))
-        .map_err(|e| {
-            GatewayError::new(
-                Kind::Config,
-                Reason::ConfigInvalid,
-                "gateway configuration is invalid",
-            )
-            .with_log_detail(e.to_string())
-        })?;
+        .map_err(|e| GatewayError::config(e.to_string()))?;
     ctx.audit.auth_mode = cfg.auth_mode.as_str();
     if inc.path == "/readyz" && inc.method == "GET" {
         return readyz(&cfg, ctx);
@@ -327,12 +307,7 @@ fn current_keys(
             }
             Err(FetchError::Config(detail)) => {
                 ctx.kv_set(&key, &record.encode())?;
-                return Err(GatewayError::new(
-                    Kind::Config,
-                    Reason::ConfigInvalid,
-                    "gateway configuration is invalid",
-                )
-                .with_log_detail(detail));
+                return Err(GatewayError::config(detail));
             }
             Err(FetchError::Transient(detail)) => {
                 log("warn", &ctx.rid, &format!("JWKS refresh failed: {detail}"));
@@ -524,8 +499,7 @@ fn send(
 ) -> Result<UpstreamResponse, GatewayError> {
     let o = &cfg.upstream.origin;
     send_to(o.https, &o.authority, req, cfg.request_timeout_seconds).map_err(|e| match e {
-        SendFailure::Denied => GatewayError::new(Kind::Config, Reason::ConfigInvalid, "gateway configuration is invalid")
-            .with_log_detail("Spin refused the outbound call to MLflow: upstream_origin must be in allowed_outbound_hosts"),
+        SendFailure::Denied => GatewayError::config("Spin refused the outbound call to MLflow: upstream_origin must be in allowed_outbound_hosts"),
         SendFailure::Timeout => GatewayError::new(
             Kind::GatewayTimeout,
             Reason::UpstreamTimeout,
