@@ -18,8 +18,9 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "auth_mode", default: "oidc", description: "`oidc` (validate bearer JWTs) or `off` (dev mode: trust `X-Tenant`/`X-Subject`/`X-Roles` headers)." },
     VarSpec { name: "upstream_origin", default: "http://127.0.0.1:5000", description: "Origin (`scheme://host[:port]`, no path) of the internal MLflow; used in `allowed_outbound_hosts`." },
     VarSpec { name: "target_base_url", default: "http://127.0.0.1:5000", description: "Base URL requests are forwarded to; must lie inside `upstream_origin`." },
-    VarSpec { name: "tenant_tag_key", default: "tenant", description: "Tag key that records the owning tenant on experiments and runs. Immutable through the gateway." },
+    VarSpec { name: "tenant_tag_key", default: "tenant", description: "Tag key that records the owning tenant on experiments, runs, registered models (prompts) and model versions. Immutable through the gateway." },
     VarSpec { name: "request_timeout_seconds", default: "30", description: "Connect / first-byte / between-bytes timeout for calls to MLflow and the IdP (1-3600)." },
+    VarSpec { name: "model_source_prefixes", default: "", description: "Comma list of extra URI prefixes a model version's `source` may use (e.g. `s3://models/{tenant}/`); `{tenant}` is replaced by the caller's tenant, so each tenant gets its own subtree. Empty: only the tenant's own runs, logged models and experiments." },
     VarSpec { name: "ownership_cache_seconds", default: "300", description: "How long an ownership fact (experiment → tenant, run → experiment) is reused from the key-value store (0 disables the cache)." },
     VarSpec { name: "oidc_issuer", default: "", description: "Expected `iss` of tokens (required in oidc mode); discovery uses `<issuer>/.well-known/openid-configuration`." },
     VarSpec { name: "oidc_audience", default: "", description: "Audience that must appear in `aud` (required in oidc mode)." },
@@ -104,6 +105,8 @@ pub struct Config {
     pub tenant_tag_key: String,
     pub request_timeout_seconds: u64,
     pub ownership_cache_seconds: u64,
+    /// Extra model-version source prefixes; `{tenant}` is expanded per request.
+    pub model_source_prefixes: Vec<String>,
     pub oidc: Option<OidcConfig>,
     pub tenant_claim: Vec<String>,
     pub subject_claim: Vec<String>,
@@ -245,6 +248,54 @@ fn parse_tag_key(raw: &str) -> Result<String, ConfigError> {
     Ok(k.to_string())
 }
 
+/// `scheme://authority/...` prefixes ending in `/`, so a prefix can never match a sibling
+/// (`s3://b/team-a` would also match `s3://b/team-ab`). Local schemes are refused: a local
+/// path source reads the MLflow server's own disk.
+fn parse_source_prefixes(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for p in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = |why: &str| err("model_source_prefixes", format!("`{p}`: {why}"));
+        let (scheme, rest) = p
+            .split_once("://")
+            .ok_or_else(|| bad("must look like scheme://bucket/path/"))?;
+        if scheme.is_empty()
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            return Err(bad("invalid scheme"));
+        }
+        if matches!(
+            scheme.to_ascii_lowercase().as_str(),
+            "file" | "runs" | "models" | "mlflow-artifacts"
+        ) {
+            return Err(bad(
+                "this scheme is checked by the gateway itself and cannot be allowed wholesale",
+            ));
+        }
+        let authority = rest.split('/').next().unwrap_or("");
+        if authority.is_empty() || authority.contains('{') || !p.ends_with('/') {
+            return Err(bad(
+                "needs a host or bucket, no placeholder in it, and a trailing `/`",
+            ));
+        }
+        if p.contains("..")
+            || p.contains('%')
+            || p.contains('\\')
+            || p.contains('?')
+            || p.contains('#')
+        {
+            return Err(bad("must not contain `..`, `%`, `\\`, `?` or `#`"));
+        }
+        let without = p.replace("{tenant}", "");
+        if without.contains(['{', '}']) {
+            return Err(bad("the only placeholder is `{tenant}`"));
+        }
+        out.push(p.to_string());
+    }
+    Ok(out)
+}
+
 impl Config {
     /// Reads every variable through `lookup` (the shell passes Spin's `variables::get`).
     /// A lookup failure is a configuration error naming that variable.
@@ -290,6 +341,8 @@ impl Config {
             86_400,
         )?;
 
+        let model_source_prefixes = parse_source_prefixes(&get("model_source_prefixes")?)?;
+
         let tenant_claim = parse_claim_path("tenant_claim", &get("tenant_claim")?)?;
         let subject_claim = parse_claim_path("subject_claim", &get("subject_claim")?)?;
         let role_claim_raw = get("role_claim")?;
@@ -334,6 +387,7 @@ impl Config {
             tenant_tag_key,
             request_timeout_seconds,
             ownership_cache_seconds,
+            model_source_prefixes,
             oidc,
             tenant_claim,
             subject_claim,
@@ -608,5 +662,37 @@ pub(crate) mod tests {
         ]))
         .unwrap_err();
         assert_eq!(e.variable, "tenant_tag_key");
+    }
+
+    #[test]
+    fn model_source_prefixes_are_strict() {
+        let c = Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            (
+                "model_source_prefixes",
+                " s3://models/{tenant}/ , gs://shared-ro/ ",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.model_source_prefixes,
+            vec!["s3://models/{tenant}/", "gs://shared-ro/"]
+        );
+        for bad in [
+            "s3://models/{tenant}",
+            "file:///srv/",
+            "mlflow-artifacts://x/",
+            "s3://{tenant}/",
+            "s3://b/../",
+            "s3://b/{team}/",
+            "/local/",
+        ] {
+            let e = Config::from_lookup(lookup_with(&[
+                ("auth_mode", "off"),
+                ("model_source_prefixes", bad),
+            ]))
+            .unwrap_err();
+            assert_eq!(e.variable, "model_source_prefixes", "{bad}");
+        }
     }
 }

@@ -52,6 +52,8 @@ pub enum Reason {
     TagConflict,
     ArtifactLocationRefused,
     ScopeRequired,
+    SourceRefused,
+    LocationRefused,
     // --- infrastructure ---
     ConfigInvalid,
     KvUnavailable,
@@ -106,6 +108,8 @@ impl Reason {
             TagConflict => "tag_conflict",
             ArtifactLocationRefused => "artifact_location_refused",
             ScopeRequired => "scope_required",
+            SourceRefused => "source_refused",
+            LocationRefused => "location_refused",
             ConfigInvalid => "config_invalid",
             KvUnavailable => "kv_unavailable",
             PreflightFailed => "preflight_failed",
@@ -125,6 +129,10 @@ pub enum Kind {
     Unauthenticated,
     /// 403 `PERMISSION_DENIED`: policy refuses the request.
     Forbidden,
+    /// 404 `RESOURCE_DOES_NOT_EXIST` in exactly MLflow's body: a registry object of another
+    /// tenant is answered as an absent one (no existence oracle, and clients that probe for a
+    /// name before creating it keep working).
+    NotFound,
     /// 413 `INVALID_PARAMETER_VALUE`: body over the gateway's parse limit.
     TooLarge,
     /// 500 `INTERNAL_ERROR` for invalid configuration: the log line names the variable.
@@ -177,6 +185,10 @@ impl GatewayError {
     pub fn forbidden(reason: Reason, message: impl Into<String>) -> Self {
         Self::new(Kind::Forbidden, reason, message)
     }
+    /// Answered exactly as MLflow answers an absent object; `message` is MLflow's own text.
+    pub fn not_found(reason: Reason, message: impl Into<String>) -> Self {
+        Self::new(Kind::NotFound, reason, message)
+    }
     pub fn unavailable(reason: Reason, message: impl Into<String>) -> Self {
         Self::new(Kind::Unavailable, reason, message)
     }
@@ -214,6 +226,7 @@ impl GatewayError {
             Kind::BadRequest => 400,
             Kind::Unauthenticated => 401,
             Kind::Forbidden => 403,
+            Kind::NotFound => 404,
             Kind::TooLarge => 413,
             Kind::Config | Kind::Internal => 500,
             Kind::BadGateway => 502,
@@ -227,6 +240,7 @@ impl GatewayError {
             Kind::BadRequest | Kind::TooLarge => "INVALID_PARAMETER_VALUE",
             Kind::Unauthenticated => "UNAUTHENTICATED",
             Kind::Forbidden => "PERMISSION_DENIED",
+            Kind::NotFound => "RESOURCE_DOES_NOT_EXIST",
             Kind::Config | Kind::Internal => "INTERNAL_ERROR",
             Kind::BadGateway | Kind::Unavailable | Kind::GatewayTimeout => {
                 "TEMPORARILY_UNAVAILABLE"
@@ -246,6 +260,15 @@ impl GatewayError {
                 "www-authenticate".to_string(),
                 "Bearer realm=\"mlflow\", error=\"invalid_token\"".to_string(),
             ));
+        }
+        if self.kind == Kind::NotFound {
+            // Byte-identical to MLflow's own answer for an absent object: no request id in the
+            // body (it is in the header), so foreign and absent cannot be told apart.
+            return HttpResponse {
+                status: 404,
+                headers,
+                body: crate::mlflow::responses::not_found_body(&self.message),
+            };
         }
         let body = match self.kind {
             Kind::Config => json!({

@@ -149,6 +149,7 @@ mod tests {
         Plan {
             row: &ROWS[0],
             checks: vec![],
+            absent_or_own: vec![],
             path: path.into(),
             query: "a=1".into(),
             body: BodyPlan::Original,

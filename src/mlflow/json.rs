@@ -113,18 +113,14 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
 
 /// `parse_object`, plus the camelCase rule for MLflow's protobuf-backed routes.
 /// `map_fields` names object-valued fields whose keys are user data (e.g. a tags map), which
-/// are exempt from the camelCase rule.
+/// are exempt from the camelCase rule: a dotted path from the top (`tags`,
+/// `trace.trace_info.trace_metadata`); list elements do not add a path segment.
 pub fn parse_object_body(
     body: &[u8],
     map_fields: &[&str],
 ) -> Result<Map<String, Value>, GatewayError> {
     let map = parse_object(body)?;
-    for (k, v) in &map {
-        check_key(k)?;
-        if !map_fields.contains(&k.as_str()) {
-            check_nested(v)?;
-        }
-    }
+    check_object(&map, "", map_fields)?;
     Ok(map)
 }
 
@@ -140,16 +136,25 @@ fn check_key(k: &str) -> Result<(), GatewayError> {
     Ok(())
 }
 
-fn check_nested(v: &Value) -> Result<(), GatewayError> {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                check_key(k)?;
-                check_nested(v)?;
-            }
-            Ok(())
+fn check_object(m: &Map<String, Value>, at: &str, exempt: &[&str]) -> Result<(), GatewayError> {
+    for (k, v) in m {
+        check_key(k)?;
+        let path = if at.is_empty() {
+            k.clone()
+        } else {
+            format!("{at}.{k}")
+        };
+        if !exempt.contains(&path.as_str()) {
+            check_nested(v, &path, exempt)?;
         }
-        Value::Array(a) => a.iter().try_for_each(check_nested),
+    }
+    Ok(())
+}
+
+fn check_nested(v: &Value, at: &str, exempt: &[&str]) -> Result<(), GatewayError> {
+    match v {
+        Value::Object(m) => check_object(m, at, exempt),
+        Value::Array(a) => a.iter().try_for_each(|i| check_nested(i, at, exempt)),
         _ => Ok(()),
     }
 }
@@ -226,6 +231,12 @@ mod tests {
         let e = parse_object_body(br#"{"trace":{"traceInfo":{}}}"#, &[]).unwrap_err();
         assert_eq!(e.reason, Reason::CamelCaseAlias);
         assert!(parse_object_body(br#"{"tags":{"MyKey":"v"}}"#, &["tags"]).is_ok());
+        let nested = br#"{"trace":{"trace_info":{"trace_metadata":{"mlflow.traceInputs":"x"}}}}"#;
+        assert!(parse_object_body(nested, &["trace.trace_info.trace_metadata"]).is_ok());
+        let e = parse_object_body(nested, &["trace_metadata"]).unwrap_err();
+        assert_eq!(e.reason, Reason::CamelCaseAlias);
+        let listed = br#"{"a":[{"meta":{"K":"v"}}]}"#;
+        assert!(parse_object_body(listed, &["a.meta"]).is_ok());
     }
 
     #[test]

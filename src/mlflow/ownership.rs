@@ -1,7 +1,9 @@
 //! Ownership facts read from MLflow's pre-flight answers, and their cached form in the Spin
-//! key-value store. A tenant owns an experiment when the experiment carries the tenant tag;
-//! runs and logged models belong to their experiment's tenant. These facts cannot change
-//! through the gateway (the tag is immutable here), which is what makes caching them safe.
+//! key-value store. A tenant owns an experiment or a registered model (prompts included) when
+//! it carries the tenant tag; runs, logged models and traces belong to their experiment's
+//! tenant. Experiment, run, model and trace facts cannot change through the gateway (the tag
+//! is immutable here and ids are never reused), which is what makes caching them safe;
+//! registered-model names can be deleted and taken again, so they are never cached.
 
 use super::json::parse_strict;
 use super::tags::tenant_of;
@@ -14,6 +16,10 @@ pub enum Resource {
     Experiment(String),
     Run(String),
     LoggedModel(String),
+    /// A registered model or prompt, by name.
+    RegisteredModel(String),
+    /// A trace (v3 `tr-…` id or v2 request id).
+    Trace(String),
 }
 
 impl Resource {
@@ -22,19 +28,29 @@ impl Resource {
             Resource::Experiment(_) => "experiment",
             Resource::Run(_) => "run",
             Resource::LoggedModel(_) => "logged model",
+            Resource::RegisteredModel(_) => "registered model",
+            Resource::Trace(_) => "trace",
         }
     }
     pub fn id(&self) -> &str {
         match self {
-            Resource::Experiment(i) | Resource::Run(i) | Resource::LoggedModel(i) => i,
+            Resource::Experiment(i)
+            | Resource::Run(i)
+            | Resource::LoggedModel(i)
+            | Resource::RegisteredModel(i)
+            | Resource::Trace(i) => i,
         }
     }
-    /// KV cache key. Ids are validated before they get here (digits / hex / `m-` prefixed).
-    pub fn cache_key(&self) -> String {
+    /// KV cache key, or `None` when the fact must not be cached: a registered-model name can be
+    /// deleted and created again by another tenant. Ids are validated before they get here
+    /// (digits / hex / `m-` / `tr-` prefixed).
+    pub fn cache_key(&self) -> Option<String> {
         match self {
-            Resource::Experiment(i) => format!("own:v1:exp:{i}"),
-            Resource::Run(i) => format!("own:v1:run:{i}"),
-            Resource::LoggedModel(i) => format!("own:v1:lm:{i}"),
+            Resource::Experiment(i) => Some(format!("own:v1:exp:{i}")),
+            Resource::Run(i) => Some(format!("own:v1:run:{i}")),
+            Resource::LoggedModel(i) => Some(format!("own:v1:lm:{i}")),
+            Resource::Trace(i) => Some(format!("own:v1:tr:{i}")),
+            Resource::RegisteredModel(_) => None,
         }
     }
     /// The MLflow pre-flight path (and query) that reveals the owner.
@@ -43,15 +59,27 @@ impl Resource {
             Resource::Experiment(i) => format!("/api/2.0/mlflow/experiments/get?experiment_id={i}"),
             Resource::Run(i) => format!("/api/2.0/mlflow/runs/get?run_id={i}"),
             Resource::LoggedModel(i) => format!("/api/2.0/mlflow/logged-models/{i}"),
+            Resource::RegisteredModel(n) => format!(
+                "/api/2.0/mlflow/registered-models/get?name={}",
+                form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>()
+            ),
+            // The v2 info route answers with the experiment id and never loads spans.
+            Resource::Trace(i) => format!("/api/2.0/mlflow/traces/{i}/info"),
         }
+    }
+    /// Whether the resource carries its own tenant tag (rather than living in an experiment).
+    pub fn tagged_itself(&self) -> bool {
+        matches!(self, Resource::Experiment(_) | Resource::RegisteredModel(_))
     }
 }
 
 /// What a pre-flight established.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fact {
-    /// An experiment and the tenant tag it carries (`None`: untagged, belongs to nobody).
-    ExperimentTenant(Option<String>),
+    /// An experiment or registered model and the tenant tag it carries (`None`: untagged,
+    /// belongs to nobody).
+    #[serde(alias = "ExperimentTenant")]
+    TenantTag(Option<String>),
     /// A run or logged model and the experiment it lives in.
     InExperiment(String),
 }
@@ -85,10 +113,7 @@ pub fn fact_from_body(resource: &Resource, body: &[u8], tenant_key: &str) -> Opt
             if exp.get("experiment_id")?.as_str()? != id {
                 return None;
             }
-            Some(Fact::ExperimentTenant(tenant_of(
-                exp.get("tags"),
-                tenant_key,
-            )))
+            Some(Fact::TenantTag(tenant_of(exp.get("tags"), tenant_key)))
         }
         Resource::Run(id) => {
             let info = v.get("run")?.get("info")?;
@@ -108,7 +133,34 @@ pub fn fact_from_body(resource: &Resource, body: &[u8], tenant_key: &str) -> Opt
                 info.get("experiment_id")?.as_str()?.to_string(),
             ))
         }
+        Resource::RegisteredModel(name) => {
+            let m = v.get("registered_model")?;
+            if m.get("name")?.as_str()? != name {
+                return None;
+            }
+            Some(Fact::TenantTag(tenant_of(m.get("tags"), tenant_key)))
+        }
+        Resource::Trace(id) => {
+            let info = v.get("trace_info")?;
+            if info.get("request_id")?.as_str()? != id {
+                return None;
+            }
+            Some(Fact::InExperiment(
+                info.get("experiment_id")?.as_str()?.to_string(),
+            ))
+        }
     }
+}
+
+/// Registered-model (and prompt) names: MLflow accepts almost anything; the gateway refuses
+/// empty, over-long and control-character names before building a pre-flight.
+pub fn valid_model_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 512 && !s.chars().any(char::is_control)
+}
+
+/// Trace ids: `tr-<hex>` (v3) or a bare hex request id (v2).
+pub fn valid_trace_id(s: &str) -> bool {
+    valid_model_id(s)
 }
 
 /// Experiment ids are decimal; anything else is refused before a pre-flight is built.
@@ -135,7 +187,7 @@ mod tests {
         let body = br#"{"experiment":{"experiment_id":"3","tags":[{"key":"tenant","value":"a"}]}}"#;
         assert_eq!(
             fact_from_body(&Resource::Experiment("3".into()), body, "tenant"),
-            Some(Fact::ExperimentTenant(Some("a".into())))
+            Some(Fact::TenantTag(Some("a".into())))
         );
         // An answer about another id is not trusted.
         assert_eq!(
@@ -145,7 +197,7 @@ mod tests {
         let untagged = br#"{"experiment":{"experiment_id":"0"}}"#;
         assert_eq!(
             fact_from_body(&Resource::Experiment("0".into()), untagged, "tenant"),
-            Some(Fact::ExperimentTenant(None))
+            Some(Fact::TenantTag(None))
         );
     }
 
@@ -159,6 +211,43 @@ mod tests {
         assert_eq!(
             fact_from_body(&Resource::Run("abc".into()), b"{}", "tenant"),
             None
+        );
+    }
+
+    #[test]
+    fn registered_model_and_trace_facts() {
+        let rm = br#"{"registered_model":{"name":"m 1","tags":[{"key":"tenant","value":"a"}]}}"#;
+        let res = Resource::RegisteredModel("m 1".into());
+        assert_eq!(
+            fact_from_body(&res, rm, "tenant"),
+            Some(Fact::TenantTag(Some("a".into())))
+        );
+        assert_eq!(
+            fact_from_body(&Resource::RegisteredModel("m".into()), rm, "tenant"),
+            None
+        );
+        assert_eq!(res.cache_key(), None, "names are reusable: never cached");
+        assert_eq!(
+            res.preflight_path(),
+            "/api/2.0/mlflow/registered-models/get?name=m+1"
+        );
+        let tr = br#"{"trace_info":{"request_id":"tr-1","experiment_id":"4"}}"#;
+        assert_eq!(
+            fact_from_body(&Resource::Trace("tr-1".into()), tr, "tenant"),
+            Some(Fact::InExperiment("4".into()))
+        );
+        assert_eq!(
+            fact_from_body(&Resource::Trace("tr-2".into()), tr, "tenant"),
+            None
+        );
+    }
+
+    #[test]
+    fn old_cache_entries_still_decode() {
+        let old = br#"{"fact":{"ExperimentTenant":"a"},"at":1}"#;
+        assert_eq!(
+            CachedFact::decode(old).map(|c| c.fact),
+            Some(Fact::TenantTag(Some("a".into())))
         );
     }
 

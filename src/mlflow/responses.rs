@@ -20,6 +20,14 @@ pub enum ResponseFilter {
     LoggedModels { experiment_ids: Vec<String> },
     /// GraphQL `SearchRuns`: keep runs of the checked experiments.
     GraphqlRuns { experiment_ids: Vec<String> },
+    /// `registered-models/search`: keep models (and prompts) tagged with the caller's tenant.
+    RegisteredModels,
+    /// `model-versions/search`: keep versions tagged with the caller's tenant.
+    ModelVersions,
+    /// `traces/search` (v3): keep traces located in the checked experiments.
+    TracesV3 { experiment_ids: Vec<String> },
+    /// `traces` (v2 search): keep traces of the checked experiments.
+    TracesV2 { experiment_ids: Vec<String> },
 }
 
 /// A checked answer: the (possibly rewritten) body, how many foreign rows were dropped, and,
@@ -72,14 +80,23 @@ fn python_json_string(s: &str) -> String {
     out
 }
 
-/// MLflow 3.17's body for `experiments/get-by-name` of a name that does not exist.
-pub fn experiment_name_not_found(name: &str) -> Vec<u8> {
-    let message = format!("Could not find experiment with name '{name}'");
+/// MLflow 3.17's error body for an absent object, with its `message`.
+pub fn not_found_body(message: &str) -> Vec<u8> {
     format!(
         "{{\"error_code\": \"RESOURCE_DOES_NOT_EXIST\", \"message\": {}, \"sqlstate\": \"KAM00\", \"error_class\": \"RESOURCE_NOT_FOUND\"}}",
-        python_json_string(&message)
+        python_json_string(message)
     )
     .into_bytes()
+}
+
+/// MLflow 3.17's body for `experiments/get-by-name` of a name that does not exist.
+pub fn experiment_name_not_found(name: &str) -> Vec<u8> {
+    not_found_body(&format!("Could not find experiment with name '{name}'"))
+}
+
+/// MLflow 3.17's message for a registered model (or prompt) name that does not exist.
+pub fn registered_model_not_found(name: &str) -> String {
+    format!("Registered Model with name={name} not found")
 }
 
 fn retain(v: &mut Value, pointer: &str, keep: impl Fn(&Value) -> bool) -> usize {
@@ -137,6 +154,20 @@ pub fn check(
         ResponseFilter::LoggedModels { experiment_ids } => retain(&mut v, "/models", |m| {
             in_scope(m, "/info/experiment_id", experiment_ids)
         }),
+        ResponseFilter::RegisteredModels => {
+            retain(&mut v, "/registered_models", |m| own(m.get("tags")))
+        }
+        ResponseFilter::ModelVersions => retain(&mut v, "/model_versions", |m| own(m.get("tags"))),
+        ResponseFilter::TracesV3 { experiment_ids } => retain(&mut v, "/traces", |t| {
+            in_scope(
+                t,
+                "/trace_location/mlflow_experiment/experiment_id",
+                experiment_ids,
+            )
+        }),
+        ResponseFilter::TracesV2 { experiment_ids } => retain(&mut v, "/traces", |t| {
+            in_scope(t, "/experiment_id", experiment_ids)
+        }),
     };
     if dropped == 0 {
         return Ok(UNCHANGED);
@@ -155,6 +186,66 @@ mod tests {
 
     fn tags(t: &str) -> Value {
         json!([{"key": "tenant", "value": t}])
+    }
+
+    #[test]
+    fn registry_and_trace_rows_filtered() {
+        let body = json!({"registered_models": [
+            {"name": "a", "tags": tags("a")}, {"name": "b", "tags": tags("b")}, {"name": "old"}
+        ]});
+        let c = check(
+            &ResponseFilter::RegisteredModels,
+            200,
+            body.to_string().as_bytes(),
+            "a",
+            "tenant",
+        )
+        .unwrap();
+        assert_eq!(c.dropped, 2);
+        let v: Value = serde_json::from_slice(&c.body.unwrap()).unwrap();
+        assert_eq!(v["registered_models"].as_array().unwrap().len(), 1);
+
+        let body = json!({"model_versions": [{"name": "a", "tags": tags("a")}, {"name": "a"}]});
+        let c = check(
+            &ResponseFilter::ModelVersions,
+            200,
+            body.to_string().as_bytes(),
+            "a",
+            "tenant",
+        )
+        .unwrap();
+        assert_eq!(c.dropped, 1);
+
+        let loc = |e: &str| json!({"trace_id": "tr-1", "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": e}}});
+        let body = json!({"traces": [loc("1"), loc("2")]});
+        let f = ResponseFilter::TracesV3 {
+            experiment_ids: vec!["1".into()],
+        };
+        assert_eq!(
+            check(&f, 200, body.to_string().as_bytes(), "a", "tenant")
+                .unwrap()
+                .dropped,
+            1
+        );
+        let body = json!({"traces": [{"request_id": "x", "experiment_id": "1"}, {"request_id": "y", "experiment_id": "3"}]});
+        let f = ResponseFilter::TracesV2 {
+            experiment_ids: vec!["1".into()],
+        };
+        assert_eq!(
+            check(&f, 200, body.to_string().as_bytes(), "a", "tenant")
+                .unwrap()
+                .dropped,
+            1
+        );
+        // Nothing foreign: the body is forwarded untouched.
+        let body = json!({"traces": [loc("1")]});
+        let f = ResponseFilter::TracesV3 {
+            experiment_ids: vec!["1".into()],
+        };
+        assert_eq!(
+            check(&f, 200, body.to_string().as_bytes(), "a", "tenant").unwrap(),
+            UNCHANGED
+        );
     }
 
     #[test]

@@ -12,8 +12,11 @@ use crate::identity::Principal;
 use crate::mlflow::artifacts::{self, ArtifactPath};
 use crate::mlflow::graphql::{self, Operation};
 use crate::mlflow::json::{opt_str, opt_str_list, parse_object_body};
-use crate::mlflow::ownership::{valid_experiment_id, valid_model_id, valid_run_id, Resource};
+use crate::mlflow::ownership::{
+    valid_experiment_id, valid_model_id, valid_model_name, valid_run_id, valid_trace_id, Resource,
+};
 use crate::mlflow::query::Query;
+use crate::mlflow::responses::registered_model_not_found;
 use crate::mlflow::responses::ResponseFilter;
 use crate::mlflow::tags::{parse_tags, refuse_reserved, to_json, with_tenant};
 use crate::mlflow::MAX_FILTER_BYTES;
@@ -39,6 +42,8 @@ pub struct Plan {
     pub row: &'static Row,
     /// Every resource that must belong to the caller's tenant before forwarding.
     pub checks: Vec<Resource>,
+    /// Resources that must be absent or the caller's (an upsert may create them).
+    pub absent_or_own: Vec<Resource>,
     /// Upstream path (absolute, canonical) and query (re-encoded, may be empty).
     pub path: String,
     pub query: String,
@@ -232,6 +237,122 @@ fn list_model_ids(m: &Map<String, Value>, list: &str) -> Result<Vec<Resource>, G
     Ok(out)
 }
 
+/// A registered-model / prompt name from `field` (required).
+fn model_name(input: &Input, field: &str) -> Result<String, GatewayError> {
+    let name = input.str_field(field)?.ok_or_else(|| missing(field))?;
+    valid_model_name(&name)
+        .then_some(name)
+        .ok_or_else(|| invalid(field))
+}
+
+fn trace_resource(id: &str) -> Result<Resource, GatewayError> {
+    valid_trace_id(id)
+        .then(|| Resource::Trace(id.to_string()))
+        .ok_or_else(|| invalid("trace_id"))
+}
+
+/// A non-empty, bounded list of trace ids, each to be checked.
+fn trace_ids(ids: &[String], field: &str) -> Result<Vec<Resource>, GatewayError> {
+    if ids.is_empty() {
+        return Err(missing(field));
+    }
+    if ids.len() > MAX_IDS {
+        return Err(GatewayError::bad_request(
+            Reason::InvalidField,
+            format!("too many `{field}`"),
+        ));
+    }
+    ids.iter().map(|i| trace_resource(i)).collect()
+}
+
+/// A v3 trace location: only an MLflow experiment (other location types are not tenant
+/// scoped here); returns its experiment id.
+fn trace_location(loc: Option<&Value>) -> Result<String, GatewayError> {
+    let loc = loc
+        .and_then(Value::as_object)
+        .ok_or_else(|| missing("trace_location"))?;
+    let kind = loc.get("type").and_then(Value::as_str).unwrap_or("");
+    if kind != "MLFLOW_EXPERIMENT" {
+        return Err(GatewayError::forbidden(
+            Reason::LocationRefused,
+            "only MLFLOW_EXPERIMENT trace locations are allowed through the gateway",
+        ));
+    }
+    let id = loc
+        .get("mlflow_experiment")
+        .and_then(|e| e.get("experiment_id"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing("mlflow_experiment.experiment_id"))?;
+    valid_experiment_id(id)
+        .then(|| id.to_string())
+        .ok_or_else(|| invalid("experiment_id"))
+}
+
+/// Where a model version's files may come from (leak §2.4 #3): the tenant's own run
+/// (`runs:/<run>/…`), logged model (`models:/<m-id>`), experiment artifacts
+/// (`mlflow-artifacts:/<exp>/…`), the prompt registry's placeholder, or an operator-allowed
+/// prefix with `{tenant}` expanded. Returns the resources that must be the tenant's.
+pub fn source_check(
+    source: &str,
+    tenant: &str,
+    prefixes: &[String],
+) -> Result<Vec<Resource>, GatewayError> {
+    let refused = || {
+        GatewayError::forbidden(
+            Reason::SourceRefused,
+            "model version `source` must be runs:/<your run>/<path>, models:/<your logged model>, \
+             mlflow-artifacts:/<your experiment>/<path> or a prefix allowed by the operator",
+        )
+    };
+    // MLflow accepts this placeholder only for prompt versions; it names no files.
+    if source == "dummy-source" {
+        return Ok(Vec::new());
+    }
+    let id_and_tail = |rest: &str| -> (String, Option<String>) {
+        match rest.split_once('/') {
+            Some((id, tail)) => (id.to_string(), Some(tail.to_string())),
+            None => (rest.to_string(), None),
+        }
+    };
+    let tail_ok = |tail: &Option<String>| -> Result<(), GatewayError> {
+        match tail {
+            Some(t) if !t.is_empty() => check_relative_path(t).map_err(|_| refused()),
+            _ => Ok(()),
+        }
+    };
+    if let Some(rest) = source.strip_prefix("models:/") {
+        let (id, tail) = id_and_tail(rest);
+        tail_ok(&tail)?;
+        return valid_model_id(&id)
+            .then(|| vec![Resource::LoggedModel(id)])
+            .ok_or_else(refused);
+    }
+    if let Some(rest) = source.strip_prefix("runs:/") {
+        let (id, tail) = id_and_tail(rest);
+        tail_ok(&tail)?;
+        return valid_run_id(&id)
+            .then(|| vec![Resource::Run(id)])
+            .ok_or_else(refused);
+    }
+    if let Some(rest) = source.strip_prefix("mlflow-artifacts:/") {
+        let ap = artifacts::from_decoded(rest).map_err(|_| refused())?;
+        return Ok(vec![Resource::Experiment(ap.experiment_id().to_string())]);
+    }
+    for p in prefixes {
+        let own = p.replace("{tenant}", tenant);
+        if let Some(rest) = source.strip_prefix(own.as_str()) {
+            if !rest.is_empty() {
+                check_relative_path(rest).map_err(|_| refused())?;
+                if rest.contains(['?', '#']) {
+                    return Err(refused());
+                }
+                return Ok(Vec::new());
+            }
+        }
+    }
+    Err(refused())
+}
+
 /// Builds the plan for an allowed route, or the reason it is refused.
 pub fn plan(
     req: &Incoming,
@@ -251,7 +372,9 @@ pub fn plan(
     // Artifact uploads carry bytes; GraphQL bodies are checked by `mlflow::graphql`.
     let raw_body = matches!(row.strategy, Strategy::ArtifactPath | Strategy::Graphql);
     let list_fields: &[&str] = match row.strategy {
-        Strategy::RunList(f) => &[f][..],
+        Strategy::RunList(f) | Strategy::TraceList(f) => &[f][..],
+        Strategy::SearchTracesV2 => &["experiment_ids"],
+        Strategy::Registry { .. } => &["stages"],
         _ => &[],
     };
     let mut input = match req.method.as_str() {
@@ -274,8 +397,21 @@ pub fn plan(
             if raw_body {
                 Input::Raw
             } else {
+                // Object-valued fields whose keys are user data, exempt from the camelCase rule.
                 let map_fields: &[&str] = match row.strategy {
                     Strategy::CreateExperiment | Strategy::CreateRun => &["tags"],
+                    Strategy::StartTraceV3 => &[
+                        "trace.trace_info.trace_metadata",
+                        "trace.trace_info.tags",
+                        "trace.trace_info.assessments.metadata",
+                        "trace.trace_info.assessments.feedback.value",
+                        "trace.trace_info.assessments.expectation.value",
+                    ],
+                    Strategy::Trace { .. } => &[
+                        "assessment.metadata",
+                        "assessment.feedback.value",
+                        "assessment.expectation.value",
+                    ],
                     _ => &[],
                 };
                 Input::Body(parse_object_body(&req.body, map_fields)?)
@@ -286,6 +422,7 @@ pub fn plan(
     let tenant = principal.tenant.as_str();
     let key = cfg.tenant_tag_key.as_str();
     let mut checks = Vec::new();
+    let mut absent_or_own = Vec::new();
     let mut filter = None;
     let mut rewritten = false;
     let mut path = req.path.clone();
@@ -525,6 +662,233 @@ pub fn plan(
                 }
             }
         }
+        Strategy::CreateRegisteredModel => {
+            model_name(&input, "name")?;
+            let body = input.body_mut().ok_or_else(|| missing("name"))?;
+            let tags = with_tenant(parse_tags(body.get("tags"))?, key, tenant)?;
+            body.insert("tags".into(), to_json(&tags));
+            rewritten = true;
+        }
+        Strategy::SearchRegisteredModels | Strategy::SearchModelVersions => {
+            let Input::Query(q) = &mut input else {
+                return Err(missing("filter"));
+            };
+            let f = scoped_filter(key, tenant, q.get("filter"))?;
+            q.set("filter", f);
+            filter = Some(if row.strategy == Strategy::SearchRegisteredModels {
+                ResponseFilter::RegisteredModels
+            } else {
+                ResponseFilter::ModelVersions
+            });
+        }
+        Strategy::Registry { tag_key } => {
+            checks.push(Resource::RegisteredModel(model_name(&input, "name")?));
+            if input.str_field("new_name")?.is_some() {
+                model_name(&input, "new_name")?;
+            }
+            if let Some(p) = input.str_field("path")? {
+                check_relative_path(&p)?;
+            }
+            if tag_key {
+                refuse_reserved(&input.str_field("key")?.ok_or_else(|| missing("key"))?, key)?;
+            }
+        }
+        Strategy::CreateModelVersion => {
+            checks.push(Resource::RegisteredModel(model_name(&input, "name")?));
+            if let Some(run) = input.str_field("run_id")? {
+                if !valid_run_id(&run) {
+                    return Err(invalid("run_id"));
+                }
+                checks.push(Resource::Run(run));
+            }
+            if let Some(id) = input.str_field("model_id")? {
+                checks.push(model_id_check(&id)?);
+            }
+            let source = input
+                .str_field("source")?
+                .ok_or_else(|| missing("source"))?;
+            checks.extend(source_check(&source, tenant, &cfg.model_source_prefixes)?);
+            let body = input.body_mut().ok_or_else(|| missing("name"))?;
+            let tags = with_tenant(parse_tags(body.get("tags"))?, key, tenant)?;
+            body.insert("tags".into(), to_json(&tags));
+            rewritten = true;
+        }
+        Strategy::StartTraceV3 => {
+            let body = input.body_mut().ok_or_else(|| missing("trace"))?;
+            let info = body
+                .get("trace")
+                .and_then(|t| t.get("trace_info"))
+                .and_then(Value::as_object)
+                .ok_or_else(|| missing("trace.trace_info"))?;
+            checks.push(Resource::Experiment(trace_location(
+                info.get("trace_location"),
+            )?));
+            let id = opt_str(info, "trace_id")?.filter(|s| !s.is_empty());
+            if let Some(id) = id {
+                absent_or_own.push(trace_resource(id)?);
+            }
+            if let Some(tags) = info.get("tags") {
+                for (k, _) in parse_tags(Some(tags))? {
+                    refuse_reserved(&k, key)?;
+                }
+            }
+            if let Some(list) = info.get("assessments").and_then(Value::as_array) {
+                for a in list {
+                    let own = a.get("trace_id").and_then(Value::as_str);
+                    if own.is_some_and(|t| !t.is_empty() && Some(t) != id) {
+                        return Err(GatewayError::bad_request(
+                            Reason::ConflictingIds,
+                            "an assessment names another trace than the one being started",
+                        ));
+                    }
+                }
+            }
+        }
+        Strategy::StartTraceV2 => {
+            checks.push(Resource::Experiment(experiment_id(&input)?));
+            let body = input.body_mut().ok_or_else(|| missing("experiment_id"))?;
+            for (k, _) in parse_tags(body.get("tags"))? {
+                refuse_reserved(&k, key)?;
+            }
+        }
+        Strategy::Trace { tag_key } => {
+            let in_path = m.param("trace_id").or(m.param("request_id"));
+            let in_fields = match input.str_field("trace_id")? {
+                Some(t) => Some(t),
+                None => input.str_field("request_id")?,
+            };
+            let id = match (in_path, in_fields) {
+                (Some(p), Some(f)) if p != f => {
+                    return Err(GatewayError::bad_request(
+                        Reason::ConflictingIds,
+                        "the trace id in the body differs from the one in the path",
+                    ))
+                }
+                (Some(p), _) => p.to_string(),
+                (None, Some(f)) => f,
+                (None, None) => return Err(missing("trace_id")),
+            };
+            checks.push(trace_resource(&id)?);
+            if let Some(body) = input.body_mut() {
+                let named = body
+                    .get("assessment")
+                    .and_then(|a| a.get("trace_id"))
+                    .and_then(Value::as_str);
+                if named.is_some_and(|t| !t.is_empty() && t != id) {
+                    return Err(GatewayError::bad_request(
+                        Reason::ConflictingIds,
+                        "`assessment.trace_id` differs from the trace in the path",
+                    ));
+                }
+            }
+            if let Some(p) = input.str_field("path")? {
+                check_relative_path(&p)?;
+            }
+            if tag_key {
+                refuse_reserved(&input.str_field("key")?.ok_or_else(|| missing("key"))?, key)?;
+            }
+        }
+        Strategy::TraceList(field) => {
+            let ids: Vec<String> = match &input {
+                Input::Query(q) => q.get_all(field).into_iter().map(str::to_string).collect(),
+                Input::Body(b) => opt_str_list(b, field)?,
+                Input::Raw => Vec::new(),
+            };
+            checks.extend(trace_ids(&ids, field)?);
+        }
+        Strategy::SearchTracesV3 => {
+            let body = input.body_mut().ok_or_else(|| missing("locations"))?;
+            let mut ids = Vec::new();
+            match body.get("locations") {
+                Some(Value::Array(locs)) if !locs.is_empty() => {
+                    for l in locs {
+                        ids.push(trace_location(Some(l))?);
+                    }
+                }
+                _ => {
+                    return Err(GatewayError::bad_request(
+                        Reason::ScopeRequired,
+                        "`locations` must name at least one of your experiments",
+                    ))
+                }
+            }
+            if body.contains_key("experiment_ids") {
+                return Err(GatewayError::bad_request(
+                    Reason::InvalidField,
+                    "give the experiments to search as `locations`, not `experiment_ids`",
+                ));
+            }
+            if ids.len() > MAX_IDS {
+                return Err(GatewayError::bad_request(
+                    Reason::InvalidField,
+                    "too many `locations`",
+                ));
+            }
+            ids.sort();
+            ids.dedup();
+            checks.extend(ids.iter().cloned().map(Resource::Experiment));
+            filter = Some(ResponseFilter::TracesV3 {
+                experiment_ids: ids,
+            });
+        }
+        Strategy::SearchTracesV2 => {
+            let Input::Query(q) = &input else {
+                return Err(missing("experiment_ids"));
+            };
+            let mut m = Map::new();
+            m.insert(
+                "experiment_ids".into(),
+                Value::from(q.get_all("experiment_ids")),
+            );
+            let ids = experiment_ids(&m)?;
+            checks.extend(ids.iter().cloned().map(Resource::Experiment));
+            filter = Some(ResponseFilter::TracesV2 {
+                experiment_ids: ids,
+            });
+        }
+        Strategy::ExperimentScope => {
+            let body = input.body_mut().ok_or_else(|| missing("experiment_ids"))?;
+            checks.extend(experiment_ids(body)?.into_iter().map(Resource::Experiment));
+        }
+        Strategy::DeleteTraces => {
+            checks.push(Resource::Experiment(experiment_id(&input)?));
+            let body = input.body_mut().ok_or_else(|| missing("experiment_id"))?;
+            let ids = opt_str_list(body, "request_ids")?;
+            if !ids.is_empty() {
+                checks.extend(trace_ids(&ids, "request_ids")?);
+            }
+        }
+        Strategy::LinkTracesToRun => {
+            checks.push(Resource::Run(run_id(&input)?));
+            let body = input.body_mut().ok_or_else(|| missing("trace_ids"))?;
+            checks.extend(trace_ids(&opt_str_list(body, "trace_ids")?, "trace_ids")?);
+        }
+        Strategy::LinkPrompts => {
+            let id = input
+                .str_field("trace_id")?
+                .ok_or_else(|| missing("trace_id"))?;
+            checks.push(trace_resource(&id)?);
+            let body = input.body_mut().ok_or_else(|| missing("trace_id"))?;
+            let versions = body
+                .get("prompt_versions")
+                .and_then(Value::as_array)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| missing("prompt_versions"))?;
+            if versions.len() > MAX_IDS {
+                return Err(GatewayError::bad_request(
+                    Reason::InvalidField,
+                    "too many `prompt_versions`",
+                ));
+            }
+            for v in versions {
+                let name = v
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .filter(|n| valid_model_name(n))
+                    .ok_or_else(|| invalid("prompt_versions[].name"))?;
+                checks.push(Resource::RegisteredModel(name.to_string()));
+            }
+        }
     }
 
     let query = match &input {
@@ -543,6 +907,7 @@ pub fn plan(
     Ok(Plan {
         row,
         checks,
+        absent_or_own,
         path,
         query,
         body,
@@ -563,12 +928,20 @@ pub enum Owner {
 
 /// Allows only resources of the caller's tenant. Absent, untagged and foreign resources get the
 /// same answer, so the response reveals nothing about other tenants; the audit reason differs.
+/// Registry names are answered with MLflow's own 404 for an absent model: clients probe a name
+/// before creating it (`register_prompt`), and the answer must not tell "taken" from "free".
 pub fn judge(res: &Resource, owner: &Owner, principal: &Principal) -> Result<(), GatewayError> {
     let reason = match owner {
         Owner::Tenant(t) if *t == principal.tenant => return Ok(()),
         Owner::Tenant(_) | Owner::Nobody => Reason::TenantMismatch,
         Owner::Missing => Reason::ResourceNotFound,
     };
+    if let Resource::RegisteredModel(name) = res {
+        return Err(GatewayError::not_found(
+            reason,
+            registered_model_not_found(name),
+        ));
+    }
     Err(GatewayError::forbidden(
         reason,
         format!(

@@ -38,6 +38,7 @@ const PREFIXES: &[(&str, Mount, bool)] = &[
 fn mount_accepts(row_mount: Mount, prefix_mount: Mount, ajax: bool) -> bool {
     match row_mount {
         Mount::Ajax2 => prefix_mount == Mount::Api2 && ajax,
+        Mount::Ajax3 => prefix_mount == Mount::Api3 && ajax,
         m => m == prefix_mount,
     }
 }
@@ -122,20 +123,26 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, GatewayError> {
     }
 
     let mut method_mismatch = false;
+    // A literal segment wins over a `{param}` (as in Flask): the match with fewest parameters.
+    let mut best: Option<Matched> = None;
     for row in ROWS {
         if !mount_accepts(row.mount, mount, ajax) {
             continue;
         }
         if let Some(params) = match_row(row.path, rest) {
-            if row.method == method {
-                return Ok(Matched {
+            if row.method != method {
+                method_mismatch = true;
+            } else if best.as_ref().is_none_or(|b| params.len() < b.params.len()) {
+                best = Some(Matched {
                     row,
                     prefix,
                     params,
                 });
             }
-            method_mismatch = true;
         }
+    }
+    if let Some(m) = best {
+        return Ok(m);
     }
     if let Some((_, why)) = DENIED_FAMILIES.iter().find(|(f, _)| rest.starts_with(f)) {
         return Err(GatewayError::forbidden(
@@ -172,7 +179,7 @@ mod tests {
     #[test]
     fn unknown_routes_and_methods_are_denied() {
         for (m, p) in [
-            ("GET", "/api/2.0/mlflow/registered-models/get"),
+            ("GET", "/api/2.0/mlflow/registered-models/get-everything"),
             ("DELETE", "/api/2.0/mlflow/runs/get"),
             ("HEAD", "/api/2.0/mlflow/runs/get"),
             ("OPTIONS", "/api/2.0/mlflow/runs/search"),
@@ -230,5 +237,31 @@ mod tests {
         let m = match_route("GET", "/api/2.0/mlflow-artifacts/artifacts").unwrap();
         assert_eq!(m.row.id, "mlflow_artifacts.list");
         assert_eq!(match_route("GET", "/").unwrap().row.id, "ui.index");
+    }
+
+    #[test]
+    fn literal_segments_win_over_parameters() {
+        for (m, p, id) in [
+            ("GET", "/api/3.0/mlflow/traces/batchGet", "traces.batch_get"),
+            ("GET", "/api/3.0/mlflow/traces/get", "traces.get_info_v3"),
+            ("GET", "/api/3.0/mlflow/traces/tr-1", "traces.get_v3"),
+            ("POST", "/api/3.0/mlflow/traces/search", "traces.search_v3"),
+            (
+                "POST",
+                "/api/2.0/mlflow/traces/delete-traces",
+                "traces.delete_v2",
+            ),
+            ("PATCH", "/api/2.0/mlflow/traces/tr-1", "traces.end_v2"),
+            (
+                "GET",
+                "/ajax-api/3.0/mlflow/get-trace-artifact",
+                "traces.get_artifact_v3",
+            ),
+        ] {
+            assert_eq!(match_route(m, p).unwrap().row.id, id, "{m} {p}");
+        }
+        // A literal path with another method is not read as a trace id.
+        assert!(match_route("DELETE", "/api/3.0/mlflow/traces/search").is_err());
+        assert!(match_route("GET", "/api/3.0/mlflow/get-trace-artifact").is_err());
     }
 }

@@ -17,6 +17,8 @@ pub enum Mount {
     Api3,
     /// `/ajax-api/2.0/mlflow/…` only (hand-written Flask routes).
     Ajax2,
+    /// `/ajax-api/3.0/mlflow/…` only.
+    Ajax3,
     /// `/api/2.0/mlflow-artifacts/…` and `/ajax-api/2.0/mlflow-artifacts/…` (proxied artifacts)
     Artifacts,
     /// Root-level (`/version`, `/get-artifact`, UI files).
@@ -78,6 +80,41 @@ pub enum Strategy {
     /// The logged model in the URL (`{model_id}`) must be the tenant's. `tags`: the body
     /// `tags` or the `{tag_key}` path segment are tag keys (reserved key refused).
     LoggedModel { tags: bool },
+    /// Inject the tenant tag into a new registered model or prompt (global names: a taken
+    /// name still answers `RESOURCE_ALREADY_EXISTS`).
+    CreateRegisteredModel,
+    /// Prepend the tenant clause to `filter`; drop foreign rows from the answer.
+    SearchRegisteredModels,
+    /// The registered model (or prompt) `name` must be the tenant's; another tenant's name is
+    /// answered exactly like an absent one (404). `tag_key`: body `key` is a tag key.
+    Registry { tag_key: bool },
+    /// New version of an owned model: tenant tag injected; `run_id`, `model_id` owned; `source`
+    /// only inside the tenant's own runs, logged models, experiments or allowed prefixes.
+    CreateModelVersion,
+    /// Prepend the tenant clause (on version tags) to `filter`; drop foreign rows.
+    SearchModelVersions,
+    /// StartTraceV3: location is an owned experiment; an existing `trace_id` must already be
+    /// the tenant's (no re-homing of another tenant's trace).
+    StartTraceV3,
+    /// StartTrace (v2): `experiment_id` owned; trace tags checked for the reserved key.
+    StartTraceV2,
+    /// The trace in the path (`{trace_id}`/`{request_id}`) or in `trace_id`/`request_id` must be
+    /// the tenant's. `tag_key`: body `key` is a trace tag key.
+    Trace { tag_key: bool },
+    /// Every trace id in this list field (query or body) must be the tenant's.
+    TraceList(&'static str),
+    /// `traces/search` (v3): every `locations[]` an owned MLflow experiment; rows re-checked.
+    SearchTracesV3,
+    /// `traces` search (v2): `experiment_ids` owned (non-empty); rows re-checked.
+    SearchTracesV2,
+    /// `experiment_ids` must all be the tenant's (non-empty); no rows to re-check.
+    ExperimentScope,
+    /// `delete-traces`: `experiment_id` owned and every `request_ids[]` the tenant's.
+    DeleteTraces,
+    /// `link-to-run`: `run_id` and every `trace_ids[]` the tenant's.
+    LinkTracesToRun,
+    /// `link-prompts`: `trace_id` and every `prompt_versions[].name` the tenant's.
+    LinkPrompts,
 }
 
 /// One row of the policy table.
@@ -112,11 +149,12 @@ const fn row(
 }
 
 use Action::{Delete, Manage, Read, Write};
-use Mount::{Ajax2, Api2, Api3, Artifacts, Root};
+use Mount::{Ajax2, Ajax3, Api2, Api3, Artifacts, Root};
 use RunExtra as RX;
 use Strategy::*;
 
-/// The table. Order does not matter: paths are matched by exact segments.
+/// The table. Order does not matter: paths are matched by exact segments, and a literal
+/// segment wins over a `{param}` (as in Flask), so `traces/search` never reads as a trace id.
 pub const ROWS: &[Row] = &[
     // ---- UI shell and capability probes: no tenant data ----
     // Protects nothing tenant-specific: the single-page UI's HTML/JS.
@@ -215,6 +253,91 @@ pub const ROWS: &[Row] = &[
     row("logged_models.list_artifacts", Api2, "GET", "logged-models/{model_id}/artifacts/directories", Read, LoggedModel { tags: false }),
     row("logged_models.get_artifact", Ajax2, "GET", "logged-models/{model_id}/artifacts/files", Read, LoggedModel { tags: false }),
 
+    // ---- Model registry and prompts: a tenant owns a registered model by its tenant tag ----
+    // Protects the ownership record of a new model / prompt (tag injected, foreign refused).
+    row("registered_models.create", Api2, "POST", "registered-models/create", Write, CreateRegisteredModel),
+    // Protects other tenants' model and prompt lists: tenant clause prepended, rows re-checked.
+    row("registered_models.search", Api2, "GET", "registered-models/search", Read, SearchRegisteredModels),
+    // Protects another tenant's model metadata; a foreign name answers like an absent one.
+    row("registered_models.get", Api2, "GET", "registered-models/get", Read, Registry { tag_key: false }),
+    row("registered_models.get_latest_versions.get", Api2, "GET", "registered-models/get-latest-versions", Read, Registry { tag_key: false }),
+    row("registered_models.get_latest_versions", Api2, "POST", "registered-models/get-latest-versions", Read, Registry { tag_key: false }),
+    row("registered_models.get_by_alias", Api2, "GET", "registered-models/alias", Read, Registry { tag_key: false }),
+    // Protects another tenant's model from renaming (names are what clients load by).
+    row("registered_models.rename", Api2, "POST", "registered-models/rename", Manage, Registry { tag_key: false }),
+    // Protects another tenant's model description.
+    row("registered_models.update", Api2, "PATCH", "registered-models/update", Write, Registry { tag_key: false }),
+    // Protects another tenant's model (and all its versions) from deletion; body only, as MLflow reads it.
+    row("registered_models.delete", Api2, "DELETE", "registered-models/delete", Delete, Registry { tag_key: false }),
+    // Protects model tags and the reserved tenant tag.
+    row("registered_models.set_tag", Api2, "POST", "registered-models/set-tag", Write, Registry { tag_key: true }),
+    row("registered_models.delete_tag", Api2, "DELETE", "registered-models/delete-tag", Write, Registry { tag_key: true }),
+    // Protects which version another tenant's `@alias` loads (promotion).
+    row("registered_models.set_alias", Api2, "POST", "registered-models/alias", Manage, Registry { tag_key: false }),
+    row("registered_models.delete_alias", Api2, "DELETE", "registered-models/alias", Manage, Registry { tag_key: false }),
+
+    // ---- Model versions: belong to their registered model's tenant ----
+    // Protects foreign models from new versions and every tenant's artifacts from being
+    // registered as a version's source (run, logged model and source all checked).
+    row("model_versions.create", Api2, "POST", "model-versions/create", Write, CreateModelVersion),
+    // Protects other tenants' version lists (tenant clause on version tags, rows re-checked).
+    row("model_versions.search", Api2, "GET", "model-versions/search", Read, SearchModelVersions),
+    // Protects another tenant's version metadata, download URI and files.
+    row("model_versions.get", Api2, "GET", "model-versions/get", Read, Registry { tag_key: false }),
+    row("model_versions.get_download_uri", Api2, "GET", "model-versions/get-download-uri", Read, Registry { tag_key: false }),
+    row("model_versions.get_artifact", Root, "GET", "model-versions/get-artifact", Read, Registry { tag_key: false }),
+    // Protects another tenant's version description, stage and existence.
+    row("model_versions.update", Api2, "PATCH", "model-versions/update", Write, Registry { tag_key: false }),
+    row("model_versions.transition_stage", Api2, "POST", "model-versions/transition-stage", Manage, Registry { tag_key: false }),
+    row("model_versions.delete", Api2, "DELETE", "model-versions/delete", Delete, Registry { tag_key: false }),
+    // Protects version tags and the reserved tenant tag.
+    row("model_versions.set_tag", Api2, "POST", "model-versions/set-tag", Write, Registry { tag_key: true }),
+    row("model_versions.delete_tag", Api2, "DELETE", "model-versions/delete-tag", Write, Registry { tag_key: true }),
+
+    // ---- Traces (v3) and assessments: a trace belongs to its experiment's tenant ----
+    // Protects foreign experiments from receiving traces and foreign traces from re-homing.
+    row("traces.start_v3", Api3, "POST", "traces", Write, StartTraceV3),
+    // Protects another tenant's trace data.
+    row("traces.get_v3", Api3, "GET", "traces/{trace_id}", Read, Trace { tag_key: false }),
+    row("traces.get_info_v3", Api3, "GET", "traces/get", Read, Trace { tag_key: false }),
+    // Protects other tenants' traces from id-list reads (every id checked).
+    row("traces.batch_get", Api3, "GET", "traces/batchGet", Read, TraceList("trace_ids")),
+    row("traces.batch_get_infos", Api3, "POST", "traces/batchGetInfos", Read, TraceList("trace_ids")),
+    // Protects other tenants' trace lists (locations scoped, rows re-checked).
+    row("traces.search_v3", Api3, "POST", "traces/search", Read, SearchTracesV3),
+    // Protects other tenants' trace statistics.
+    row("traces.filter_correlation", Api3, "POST", "traces/calculate-filter-correlation", Read, ExperimentScope),
+    row("traces.metrics", Api3, "POST", "traces/metrics", Read, ExperimentScope),
+    // Protects another tenant's traces from deletion (experiment and every id checked).
+    row("traces.delete_v3", Api3, "POST", "traces/delete-traces", Delete, DeleteTraces),
+    // Protects trace tags and the reserved tenant tag.
+    row("traces.set_tag_v3", Api3, "PATCH", "traces/{trace_id}/tags", Write, Trace { tag_key: true }),
+    row("traces.delete_tag_v3", Api3, "DELETE", "traces/{trace_id}/tags", Write, Trace { tag_key: true }),
+    // Protects another tenant's traces from feedback / expectation injection and reads.
+    row("assessments.create", Api3, "POST", "traces/{trace_id}/assessments", Write, Trace { tag_key: false }),
+    row("assessments.get", Api3, "GET", "traces/{trace_id}/assessments/{assessment_id}", Read, Trace { tag_key: false }),
+    row("assessments.update", Api3, "PATCH", "traces/{trace_id}/assessments/{assessment_id}", Write, Trace { tag_key: false }),
+    row("assessments.delete", Api3, "DELETE", "traces/{trace_id}/assessments/{assessment_id}", Delete, Trace { tag_key: false }),
+    // Protects another tenant's span data and attachments (UI trace view).
+    row("traces.get_artifact", Ajax2, "GET", "get-trace-artifact", Read, Trace { tag_key: false }),
+    row("traces.get_artifact_v3", Ajax3, "GET", "get-trace-artifact", Read, Trace { tag_key: false }),
+
+    // ---- Traces (v2 API, still served) ----
+    // Protects foreign experiments from receiving traces; reserved tag refused.
+    row("traces.start_v2", Api2, "POST", "traces", Write, StartTraceV2),
+    // Protects another tenant's trace from being ended / overwritten.
+    row("traces.end_v2", Api2, "PATCH", "traces/{request_id}", Write, Trace { tag_key: false }),
+    row("traces.get_info_v2", Api2, "GET", "traces/{request_id}/info", Read, Trace { tag_key: false }),
+    row("traces.set_tag_v2", Api2, "PATCH", "traces/{request_id}/tags", Write, Trace { tag_key: true }),
+    row("traces.delete_tag_v2", Api2, "DELETE", "traces/{request_id}/tags", Write, Trace { tag_key: true }),
+    // Protects other tenants' trace lists (experiment ids scoped, rows re-checked).
+    row("traces.search_v2", Api2, "GET", "traces", Read, SearchTracesV2),
+    row("traces.delete_v2", Api2, "POST", "traces/delete-traces", Delete, DeleteTraces),
+    // Protects another tenant's runs and traces from being linked.
+    row("traces.link_to_run", Api2, "POST", "traces/link-to-run", Write, LinkTracesToRun),
+    // Protects another tenant's traces and prompts from being linked.
+    row("traces.link_prompts", Api2, "POST", "traces/link-prompts", Write, LinkPrompts),
+
     // ---- Explicitly refused (clearer messages than the default deny) ----
     // MLflow reads a GET /graphql body as the query; the UI only POSTs.
     row("graphql.get", Root, "GET", "graphql", Read, Deny("GraphQL queries must be sent with POST")),
@@ -222,8 +345,11 @@ pub const ROWS: &[Row] = &[
     // checked like the REST routes (GetRun → run, SearchRuns → experiment ids + tenant
     // clause, experiment, metric history run ids); any other document is refused.
     row("graphql.post", Root, "POST", "graphql", Read, Graphql),
-    // OTLP appends spans to any trace id (span injection); not decoded by the gateway yet.
-    row("otlp.traces", Root, "POST", "v1/traces", Write, Deny("OTLP trace ingestion is not available through the gateway; traces cannot yet be checked per tenant")),
+    // OTLP appends spans to any trace id (span injection, §2.4): not decoded, refused. The
+    // message carries the phrase the MLflow client recognises ("REST OTLP span logging is not
+    // supported"), so it stops trying and uploads spans as trace artifacts instead, which go
+    // through the experiment-scoped artifact rows.
+    row("otlp.traces", Root, "POST", "v1/traces", Write, Deny("REST OTLP span logging is not supported through the gateway (span trace ids are not checked per tenant); the MLflow client stores spans as trace artifacts instead")),
     // Server-wide and code-running features: refused for every tenant.
     row("gateway_proxy.get", Ajax2, "GET", "gateway-proxy", Write, Deny("the AI gateway proxy is server-wide and is refused")),
     row("gateway_proxy.post", Ajax2, "POST", "gateway-proxy", Write, Deny("the AI gateway proxy is server-wide and is refused")),
@@ -268,6 +394,10 @@ pub const DENIED_FAMILIES: &[(&str, &str)] = &[
     ),
     ("ui-telemetry", "UI telemetry is not forwarded"),
     ("unified-traces", "a Databricks-only route"),
+    (
+        "get-trace-artifact",
+        "trace artifacts are served only under /ajax-api (the UI's path)",
+    ),
     ("get-online-trace-details", "a Databricks-only route"),
     ("api/2.0mlflow/", "a broken MLflow route (missing slash)"),
     (
@@ -277,16 +407,6 @@ pub const DENIED_FAMILIES: &[(&str, &str)] = &[
     ("health", "the gateway answers /healthz and /readyz itself"),
     ("build/", "legacy UI asset route"),
     // Tenant-scoped families whose rows have not landed yet: closed until they do.
-    (
-        "registered-models",
-        "the model registry is not yet scoped per tenant",
-    ),
-    (
-        "model-versions",
-        "the model registry is not yet scoped per tenant",
-    ),
-    ("traces", "traces are not yet scoped per tenant"),
-    ("get-trace-artifact", "traces are not yet scoped per tenant"),
     (
         "datasets",
         "evaluation datasets are not yet scoped per tenant",

@@ -63,8 +63,9 @@ fn destructive_rows_are_delete_class() {
     for row in ROWS {
         if row.path.ends_with("/delete") || row.path.ends_with("/restore") || row.method == "DELETE"
         {
-            let tag_delete = row.path.contains("tag");
-            if !tag_delete {
+            // Tags are metadata (write); removing an alias un-promotes a version (manage).
+            let metadata = row.path.contains("tag") || row.path.ends_with("/alias");
+            if !metadata {
                 assert_eq!(row.action, Action::Delete, "{}", row.id);
             }
         }
@@ -76,6 +77,7 @@ fn mount_prefixes(m: Mount) -> &'static str {
         Mount::Api2 => "/api/2.0/mlflow/ (+ /ajax-api)",
         Mount::Api3 => "/api/3.0/mlflow/ (+ /ajax-api)",
         Mount::Ajax2 => "/ajax-api/2.0/mlflow/",
+        Mount::Ajax3 => "/ajax-api/3.0/mlflow/",
         Mount::Artifacts => "/api/2.0/mlflow-artifacts/ (+ /ajax-api)",
         Mount::Root => "/",
     }

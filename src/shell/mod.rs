@@ -204,6 +204,12 @@ fn run(inc: &mut Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> 
         let owner = resolve_owner(res, &cfg, ctx)?;
         judge(res, &owner, &principal)?;
     }
+    for res in &plan.absent_or_own {
+        let owner = resolve_owner(res, &cfg, ctx)?;
+        if owner != Owner::Missing {
+            judge(res, &owner, &principal)?;
+        }
+    }
 
     // forward
     // The body is moved, not copied: artifact uploads can be large.
@@ -385,21 +391,22 @@ fn fetch_idp(
 }
 
 /// Establishes who owns `res`: from the KV cache when fresh, else by pre-flight to MLflow.
+/// Experiments and registered models carry the tenant tag themselves; runs, logged models and
+/// traces belong to their experiment's tenant.
 fn resolve_owner(res: &Resource, cfg: &Config, ctx: &mut Ctx) -> Result<Owner, GatewayError> {
-    let exp = match res {
-        Resource::Experiment(id) => id.clone(),
-        other => match fact(other, cfg, ctx)? {
+    let tagged = if res.tagged_itself() {
+        fact(res, cfg, ctx)?
+    } else {
+        match fact(res, cfg, ctx)? {
             None => return Ok(Owner::Missing),
-            Some(Fact::InExperiment(e)) => e,
-            Some(Fact::ExperimentTenant(_)) => {
-                return Err(GatewayError::internal("fact kind mismatch"))
-            }
-        },
+            Some(Fact::InExperiment(e)) => fact(&Resource::Experiment(e), cfg, ctx)?,
+            Some(Fact::TenantTag(_)) => return Err(GatewayError::internal("fact kind mismatch")),
+        }
     };
-    Ok(match fact(&Resource::Experiment(exp), cfg, ctx)? {
+    Ok(match tagged {
         None => Owner::Missing,
-        Some(Fact::ExperimentTenant(Some(t))) => Owner::Tenant(t),
-        Some(Fact::ExperimentTenant(None)) => Owner::Nobody,
+        Some(Fact::TenantTag(Some(t))) => Owner::Tenant(t),
+        Some(Fact::TenantTag(None)) => Owner::Nobody,
         Some(Fact::InExperiment(_)) => return Err(GatewayError::internal("fact kind mismatch")),
     })
 }
@@ -407,11 +414,9 @@ fn resolve_owner(res: &Resource, cfg: &Config, ctx: &mut Ctx) -> Result<Owner, G
 fn fact(res: &Resource, cfg: &Config, ctx: &mut Ctx) -> Result<Option<Fact>, GatewayError> {
     let ttl = cfg.ownership_cache_seconds;
     let now = now_ms() / 1000;
-    if ttl > 0 {
-        if let Some(c) = ctx
-            .kv_get(&res.cache_key())?
-            .and_then(|b| CachedFact::decode(&b))
-        {
+    let cache_key = res.cache_key().filter(|_| ttl > 0);
+    if let Some(k) = &cache_key {
+        if let Some(c) = ctx.kv_get(k)?.and_then(|b| CachedFact::decode(&b)) {
             if c.fresh(now, ttl) {
                 return Ok(Some(c.fact));
             }
@@ -444,15 +449,14 @@ fn fact(res: &Resource, cfg: &Config, ctx: &mut Ctx) -> Result<Option<Fact>, Gat
                     res.id()
                 ))
             })?;
-            // Only facts that cannot change through the gateway are cached: an experiment's
-            // tenant tag (immutable here) and a run's / model's experiment.
-            let cacheable = !matches!(f, Fact::ExperimentTenant(None));
-            if ttl > 0 && cacheable {
+            // Only facts that cannot change through the gateway are cached: a tenant tag
+            // (immutable here) and a run's / model's / trace's experiment; never "untagged".
+            if let Some(k) = cache_key.filter(|_| !matches!(f, Fact::TenantTag(None))) {
                 let entry = CachedFact {
                     fact: f.clone(),
                     at: now,
                 };
-                ctx.kv_set(&res.cache_key(), &entry.encode())?;
+                ctx.kv_set(&k, &entry.encode())?;
             }
             Ok(Some(f))
         }
