@@ -33,6 +33,21 @@ class Objs:
         r = a.post("/api/2.0/mlflow/logged-models", {"experiment_id": self.exp, "name": "lm", "source_run_id": self.run})
         assert r.status_code == 200, r.text
         self.model = r.json()["model"]["info"]["model_id"]
+        # Registry: a model with version 1 (from the logged model) and an alias.
+        self.rm = unique("rm")
+        assert a.post(f"{R2}/registered-models/create", {"name": self.rm}).status_code == 200
+        r = a.post(f"{R2}/model-versions/create", {"name": self.rm, "source": f"models:/{self.model}", "model_id": self.model})
+        assert r.status_code == 200, r.text
+        assert a.post(f"{R2}/registered-models/alias", {"name": self.rm, "alias": "champ", "version": "1"}).status_code == 200
+        # A trace with a tag and an assessment.
+        self.trace = "tr-" + uuid.uuid4().hex
+        r = a.post(f"{R3}/traces", {"trace": {"trace_info": {
+            "trace_id": self.trace, "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": self.exp}},
+            "request_time": "2026-11-23T00:00:00Z", "state": "OK", "tags": {"k": "v"}}}})
+        assert r.status_code == 200, r.text
+        r = a.post(f"{R3}/traces/{self.trace}/assessments", {"assessment": ASSESSMENT})
+        assert r.status_code == 200, r.text
+        self.assessment = r.json()["assessment"]["assessment_id"]
 
     def state(self):
         a = self.a
@@ -43,6 +58,10 @@ class Objs:
         out["art"] = a.get(f"/api/2.0/mlflow-artifacts/artifacts/{self.art}").content
         out["arts"] = a.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": f"{self.exp}/{self.run}/artifacts"}).json()
         out["model"] = a.get(f"/api/2.0/mlflow/logged-models/{self.model}").json()
+        out["rm"] = a.get(f"{R2}/registered-models/get", params={"name": self.rm}).json()
+        out["mv"] = a.get(f"{R2}/model-versions/get", params={"name": self.rm, "version": "1"}).json()
+        out["trace"] = a.get(f"{R2}/traces/{self.trace}/info").json()
+        out["assessment"] = a.get(f"{R3}/traces/{self.trace}/assessments/{self.assessment}").json()
         for k in ("exp",):
             out[k]["experiment"].pop("last_update_time", None)
         out["model"]["model"]["info"].pop("last_updated_timestamp_ms", None)
@@ -71,8 +90,13 @@ GQL_SEARCH_RUNS = """query SearchRuns($data: MlflowSearchRunsInput!) {
 }"""
 
 R2 = "/api/2.0/mlflow"
+R3 = "/api/3.0/mlflow"
 AJ = "/ajax-api/2.0/mlflow"
+AJ3 = "/ajax-api/3.0/mlflow"
 MA = "/api/2.0/mlflow-artifacts"
+ASSESSMENT = {"assessment_name": "quality", "source": {"source_type": "HUMAN", "source_id": "alice"},
+              "feedback": {"value": True}}
+LOC = lambda o: {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": o.exp}}  # noqa: E731
 
 # id: (call, owner_ok, other_status[, prep])
 #   owner_ok: expected owner status (int) or "forwarded" (gateway allowed; MLflow's own answer)
@@ -134,6 +158,64 @@ CASES = {
     "logged_models.log_params": (J("POST", R2 + "/logged-models/{o.model}/params", body=lambda o: {"model_id": o.model, "params": [{"key": "k", "value": "v"}]}), 200, 403),
     "logged_models.list_artifacts": (J("GET", R2 + "/logged-models/{o.model}/artifacts/directories"), "forwarded", 403),
     "logged_models.get_artifact": (J("GET", AJ + "/logged-models/{o.model}/artifacts/files", params=lambda o: {"artifact_file_path": "MLmodel"}), "forwarded", 403),
+    # Registry and prompts: another tenant's name answers like an absent one (404).
+    "registered_models.create": (
+        lambda c, o: c.post(f"{R2}/registered-models/create", {"name": unique("c"), "tags": [{"key": "tenant", "value": "team-a"}]}),
+        200, 403),
+    "registered_models.search": (J("GET", R2 + "/registered-models/search", params=lambda o: {"filter": f"name = '{o.rm}'"}), 200, "hidden"),
+    "registered_models.get": (J("GET", R2 + "/registered-models/get", params=lambda o: {"name": o.rm}), 200, 404),
+    "registered_models.get_latest_versions.get": (J("GET", R2 + "/registered-models/get-latest-versions", params=lambda o: {"name": o.rm}), 200, 404),
+    "registered_models.get_latest_versions": (J("POST", R2 + "/registered-models/get-latest-versions", body=lambda o: {"name": o.rm}), 200, 404),
+    "registered_models.get_by_alias": (J("GET", R2 + "/registered-models/alias", params=lambda o: {"name": o.rm, "alias": "champ"}), 200, 404),
+    "registered_models.rename": (J("POST", R2 + "/registered-models/rename", body=lambda o: {"name": o.rm, "new_name": unique("renamed")}), 200, 404),
+    "registered_models.update": (J("PATCH", R2 + "/registered-models/update", body=lambda o: {"name": o.rm, "description": "d"}), 200, 404),
+    "registered_models.delete": (J("DELETE", R2 + "/registered-models/delete", body=lambda o: {"name": o.rm}), 200, 404),
+    "registered_models.set_tag": (J("POST", R2 + "/registered-models/set-tag", body=lambda o: {"name": o.rm, "key": "k", "value": "v"}), 200, 404),
+    "registered_models.delete_tag": (J("DELETE", R2 + "/registered-models/delete-tag", body=lambda o: {"name": o.rm, "key": "k"}), "forwarded", 404),
+    "registered_models.set_alias": (J("POST", R2 + "/registered-models/alias", body=lambda o: {"name": o.rm, "alias": "other", "version": "1"}), 200, 404),
+    "registered_models.delete_alias": (J("DELETE", R2 + "/registered-models/alias", body=lambda o: {"name": o.rm, "alias": "champ"}), 200, 404),
+    "model_versions.create": (J("POST", R2 + "/model-versions/create", body=lambda o: {"name": o.rm, "source": f"models:/{o.model}", "model_id": o.model}), 200, 403),
+    "model_versions.search": (J("GET", R2 + "/model-versions/search", params=lambda o: {"filter": f"name = '{o.rm}'"}), 200, "hidden"),
+    "model_versions.get": (J("GET", R2 + "/model-versions/get", params=lambda o: {"name": o.rm, "version": "1"}), 200, 404),
+    "model_versions.get_download_uri": (J("GET", R2 + "/model-versions/get-download-uri", params=lambda o: {"name": o.rm, "version": "1"}), 200, 404),
+    "model_versions.get_artifact": (J("GET", "/model-versions/get-artifact", params=lambda o: {"name": o.rm, "version": "1", "path": "MLmodel"}), "forwarded", 404),
+    "model_versions.update": (J("PATCH", R2 + "/model-versions/update", body=lambda o: {"name": o.rm, "version": "1", "description": "d"}), 200, 404),
+    "model_versions.transition_stage": (J("POST", R2 + "/model-versions/transition-stage", body=lambda o: {"name": o.rm, "version": "1", "stage": "Staging", "archive_existing_versions": False}), 200, 404),
+    "model_versions.delete": (J("DELETE", R2 + "/model-versions/delete", body=lambda o: {"name": o.rm, "version": "1"}), 200, 404),
+    "model_versions.set_tag": (J("POST", R2 + "/model-versions/set-tag", body=lambda o: {"name": o.rm, "version": "1", "key": "k", "value": "v"}), 200, 404),
+    "model_versions.delete_tag": (J("DELETE", R2 + "/model-versions/delete-tag", body=lambda o: {"name": o.rm, "version": "1", "key": "k"}), "forwarded", 404),
+    # Traces (v3) and assessments.
+    "traces.start_v3": (lambda c, o: c.post(f"{R3}/traces", {"trace": {"trace_info": {
+        "trace_id": "tr-" + uuid.uuid4().hex, "trace_location": LOC(o), "request_time": "2026-11-23T00:00:00Z", "state": "OK"}}}), 200, 403),
+    "traces.get_v3": (J("GET", R3 + "/traces/{o.trace}"), 200, 403),
+    "traces.get_info_v3": (J("GET", R3 + "/traces/get", params=lambda o: {"trace_id": o.trace}), "forwarded", 403),
+    "traces.batch_get": (J("GET", R3 + "/traces/batchGet", params=lambda o: {"trace_ids": [o.trace]}), "forwarded", 403),
+    "traces.batch_get_infos": (J("POST", R3 + "/traces/batchGetInfos", body=lambda o: {"trace_ids": [o.trace]}), 200, 403),
+    "traces.search_v3": (J("POST", R3 + "/traces/search", body=lambda o: {"locations": [LOC(o)]}), 200, 403),
+    "traces.filter_correlation": (J("POST", R3 + "/traces/calculate-filter-correlation", body=lambda o: {
+        "experiment_ids": [o.exp], "filter_string1": "trace.status = 'OK'", "filter_string2": "trace.status = 'ERROR'"}), "forwarded", 403),
+    "traces.metrics": (J("POST", R3 + "/traces/metrics", body=lambda o: {
+        "experiment_ids": [o.exp], "view_type": "TRACES", "metric_name": "trace_count", "aggregations": [{"aggregation_type": "COUNT"}]}), "forwarded", 403),
+    "traces.delete_v3": (J("POST", R3 + "/traces/delete-traces", body=lambda o: {"experiment_id": o.exp, "request_ids": [o.trace]}), 200, 403),
+    "traces.set_tag_v3": (J("PATCH", R3 + "/traces/{o.trace}/tags", body=lambda o: {"key": "k2", "value": "v"}), 200, 403),
+    "traces.delete_tag_v3": (J("DELETE", R3 + "/traces/{o.trace}/tags", body=lambda o: {"key": "k"}), "forwarded", 403),
+    "assessments.create": (J("POST", R3 + "/traces/{o.trace}/assessments", body=lambda o: {"assessment": ASSESSMENT}), 200, 403),
+    "assessments.get": (J("GET", R3 + "/traces/{o.trace}/assessments/{o.assessment}"), 200, 403),
+    "assessments.update": (J("PATCH", R3 + "/traces/{o.trace}/assessments/{o.assessment}", body=lambda o: {
+        "assessment": {"feedback": {"value": False}}, "update_mask": "feedback"}), "forwarded", 403),
+    "assessments.delete": (J("DELETE", R3 + "/traces/{o.trace}/assessments/{o.assessment}"), 200, 403),
+    "traces.get_artifact": (J("GET", AJ + "/get-trace-artifact", params=lambda o: {"request_id": o.trace}), "forwarded", 403),
+    "traces.get_artifact_v3": (J("GET", AJ3 + "/get-trace-artifact", params=lambda o: {"request_id": o.trace}), "forwarded", 403),
+    # Traces (v2 API).
+    "traces.start_v2": (J("POST", R2 + "/traces", body=lambda o: {"experiment_id": o.exp, "timestamp_ms": 1, "request_metadata": [], "tags": []}), "forwarded", 403),
+    "traces.end_v2": (J("PATCH", R2 + "/traces/{o.trace}", body=lambda o: {"timestamp_ms": 2, "status": "OK"}), "forwarded", 403),
+    "traces.get_info_v2": (J("GET", R2 + "/traces/{o.trace}/info"), 200, 403),
+    "traces.set_tag_v2": (J("PATCH", R2 + "/traces/{o.trace}/tags", body=lambda o: {"key": "k3", "value": "v"}), 200, 403),
+    "traces.delete_tag_v2": (J("DELETE", R2 + "/traces/{o.trace}/tags", body=lambda o: {"key": "k"}), "forwarded", 403),
+    "traces.search_v2": (J("GET", R2 + "/traces", params=lambda o: {"experiment_ids": [o.exp]}), 200, 403),
+    "traces.delete_v2": (J("POST", R2 + "/traces/delete-traces", body=lambda o: {"experiment_id": o.exp, "request_ids": [o.trace]}), 200, 403),
+    "traces.link_to_run": (J("POST", R2 + "/traces/link-to-run", body=lambda o: {"run_id": o.run, "trace_ids": [o.trace]}), "forwarded", 403),
+    "traces.link_prompts": (J("POST", R2 + "/traces/link-prompts", body=lambda o: {"trace_id": o.trace, "prompt_versions": [{"name": o.rm, "version": "1"}]}), "forwarded", 404),
     # Refused for everyone.
     "graphql.get": (J("GET", "/graphql"), 403, 403),
     "graphql.post": (lambda c, o: c.post("/graphql", {"operationName": "GetRun", "query": GQL_GET_RUN,
@@ -167,14 +249,20 @@ def test_row_owner_allowed_other_refused(row_id, a, b, gw):
     elif other == "hidden":
         assert r.status_code == 200, r.text
         assert o.exp not in [e["experiment_id"] for e in r.json().get("experiments", [])]
+        assert o.rm not in r.text and o.trace not in r.text
     else:
         assert r.status_code == other, (row_id, r.status_code, r.text)
         if other == 404:
             # No existence oracle: byte-for-byte MLflow's own answer for an absent name.
             missing = unique("missing")
-            m = Caller(gw, tenant="team-b").get(f"{R2}/experiments/get-by-name", params={"experiment_name": missing})
+            if row_id.startswith("experiments."):
+                m = Caller(gw, tenant="team-b").get(f"{R2}/experiments/get-by-name", params={"experiment_name": missing})
+                taken = o.exp_name
+            else:
+                m = Caller(gw, tenant="team-b").get(f"{R2}/registered-models/get", params={"name": missing})
+                taken = o.rm
             assert m.status_code == 404
-            assert r.content.replace(o.exp_name.encode(), b"N") == m.content.replace(missing.encode(), b"N")
+            assert r.content.replace(taken.encode(), b"N") == m.content.replace(missing.encode(), b"N")
             assert sorted(r.headers) == sorted(m.headers)
         else:
             assert r.json()["error_code"] == "PERMISSION_DENIED"
@@ -195,7 +283,7 @@ def test_row_owner_allowed_other_refused(row_id, a, b, gw):
         assert r.status_code == owner_ok, (row_id, r.status_code, r.text)
         assert line["decision"] == "allow" and line["route"] == row_id
     if other == "hidden":
-        assert o.exp in [e["experiment_id"] for e in r.json().get("experiments", [])]
+        assert o.exp in [e["experiment_id"] for e in r.json().get("experiments", [])] or o.rm in r.text
 
 
 def test_reserved_tenant_tag_is_immutable(a):
