@@ -139,3 +139,356 @@ fn docs_rbac_md_matches_the_table() {
         }
     }
 }
+
+// ---- Planning: registry, model-version sources and traces (pure; no MLflow) ----
+
+mod planning {
+    use super::principal;
+    use crate::config::tests::dev_config;
+    use crate::error::{Kind, Reason};
+    use crate::mlflow::ownership::Resource;
+    use crate::policy::plan::{judge, plan, source_check, BodyPlan, Owner, Plan};
+    use crate::policy::{match_route, Role};
+    use crate::request::Incoming;
+
+    fn plan_of(
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &str,
+    ) -> Result<Plan, crate::error::GatewayError> {
+        let req = Incoming::for_test(method, path, query, &[], body.as_bytes());
+        let m = match_route(method, path)?;
+        plan(&req, &m, &principal(vec![Role::Admin]), &dev_config())
+    }
+
+    fn body_json(p: &Plan) -> serde_json::Value {
+        match &p.body {
+            BodyPlan::Replace(b) => serde_json::from_slice(b).unwrap(),
+            BodyPlan::Original => panic!("body was not rewritten"),
+        }
+    }
+
+    #[test]
+    fn registered_model_create_gets_the_tenant_tag() {
+        let p = plan_of(
+            "POST",
+            "/api/2.0/mlflow/registered-models/create",
+            "",
+            r#"{"name":"m","tags":[{"key":"mlflow.prompt.is_prompt","value":"true"}]}"#,
+        )
+        .unwrap();
+        let tags = body_json(&p)["tags"].clone();
+        assert!(tags
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "tenant" && t["value"] == "t"));
+        assert!(tags
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "mlflow.prompt.is_prompt"));
+        let e = plan_of(
+            "POST",
+            "/api/2.0/mlflow/registered-models/create",
+            "",
+            r#"{"name":"m","tags":[{"key":"TENANT","value":"x"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::TagConflict);
+    }
+
+    #[test]
+    fn registry_routes_check_the_name_from_where_mlflow_reads_it() {
+        let p = plan_of(
+            "GET",
+            "/api/2.0/mlflow/registered-models/get",
+            "name=a+b",
+            "",
+        )
+        .unwrap();
+        assert_eq!(p.checks, vec![Resource::RegisteredModel("a b".into())]);
+        // DELETE: body only; a query is refused outright.
+        let p = plan_of(
+            "DELETE",
+            "/api/2.0/mlflow/registered-models/delete",
+            "",
+            r#"{"name":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(p.checks, vec![Resource::RegisteredModel("x".into())]);
+        let e = plan_of(
+            "DELETE",
+            "/api/2.0/mlflow/registered-models/delete",
+            "name=y",
+            r#"{"name":"x"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::QueryOnBodyMethod);
+        let e = plan_of(
+            "POST",
+            "/api/2.0/mlflow/registered-models/set-tag",
+            "",
+            r#"{"name":"x","key":"Tenant","value":"v"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::ReservedTag);
+        let e = plan_of(
+            "GET",
+            "/model-versions/get-artifact",
+            "name=x&version=1&path=../secret",
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::InvalidPath);
+    }
+
+    #[test]
+    fn search_filters_get_the_tenant_clause_first() {
+        let p = plan_of(
+            "GET",
+            "/api/2.0/mlflow/registered-models/search",
+            "filter=name+%3D+%27m%27",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            p.query,
+            "filter=tags.%60tenant%60+%3D+%27t%27+AND+name+%3D+%27m%27"
+        );
+        let p = plan_of("GET", "/api/2.0/mlflow/model-versions/search", "", "").unwrap();
+        assert_eq!(p.query, "filter=tags.%60tenant%60+%3D+%27t%27");
+        assert!(p.filter.is_some());
+    }
+
+    #[test]
+    fn foreign_and_absent_registry_names_get_the_same_404() {
+        let who = principal(vec![Role::Admin]);
+        let res = Resource::RegisteredModel("m".into());
+        let foreign = judge(&res, &Owner::Tenant("other".into()), &who).unwrap_err();
+        let absent = judge(&res, &Owner::Missing, &who).unwrap_err();
+        assert_eq!(foreign.kind, Kind::NotFound);
+        assert_eq!(
+            foreign.to_response("r1").body,
+            absent.to_response("r2").body
+        );
+        assert_eq!(
+            foreign.to_response("r1").body,
+            br#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Registered Model with name=m not found", "sqlstate": "KAM00", "error_class": "RESOURCE_NOT_FOUND"}"#
+        );
+        assert_eq!(
+            (foreign.reason, absent.reason),
+            (Reason::TenantMismatch, Reason::ResourceNotFound)
+        );
+        assert!(judge(&res, &Owner::Tenant("t".into()), &who).is_ok());
+    }
+
+    #[test]
+    fn model_version_sources_stay_inside_the_tenant() {
+        let none: Vec<String> = vec![];
+        assert_eq!(
+            source_check("runs:/abc123/model", "t", &none).unwrap(),
+            vec![Resource::Run("abc123".into())]
+        );
+        assert_eq!(
+            source_check("models:/m-1", "t", &none).unwrap(),
+            vec![Resource::LoggedModel("m-1".into())]
+        );
+        assert_eq!(
+            source_check("mlflow-artifacts:/7/r/artifacts/model", "t", &none).unwrap(),
+            vec![Resource::Experiment("7".into())]
+        );
+        assert!(source_check("dummy-source", "t", &none).unwrap().is_empty());
+        for bad in [
+            "s3://bucket/x",
+            "file:///etc",
+            "/etc/passwd",
+            "runs:/abc/../../x",
+            "runs:/../x",
+            "mlflow-artifacts:/7/../8/x",
+            "mlflow-artifacts://host/7/x",
+            "mlflow-artifacts:/%37/x",
+            "models:/m-1/../m-2",
+            "http://evil/x",
+            "",
+            "dummy-source2",
+        ] {
+            let e = source_check(bad, "t", &none).unwrap_err();
+            assert_eq!(e.reason, Reason::SourceRefused, "{bad}");
+        }
+        let prefixes = vec!["s3://models/{tenant}/".to_string()];
+        assert!(source_check("s3://models/t/m1", "t", &prefixes)
+            .unwrap()
+            .is_empty());
+        for bad in [
+            "s3://models/u/m1",
+            "s3://models/tt/m1",
+            "s3://models/t/",
+            "s3://models/t/../u/m",
+            "s3://models/t/a?x=1",
+        ] {
+            assert!(source_check(bad, "t", &prefixes).is_err(), "{bad}");
+        }
+        let p = plan_of(
+            "POST",
+            "/api/2.0/mlflow/model-versions/create",
+            "",
+            r#"{"name":"m","source":"models:/m-9","model_id":"m-9","run_id":"r1"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.checks,
+            vec![
+                Resource::Run("r1".into()),
+                Resource::LoggedModel("m-9".into()),
+                Resource::RegisteredModel("m".into()),
+            ]
+        );
+        assert!(body_json(&p)["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "tenant"));
+    }
+
+    fn start_v3(info: &str) -> Result<Plan, crate::error::GatewayError> {
+        plan_of(
+            "POST",
+            "/api/3.0/mlflow/traces",
+            "",
+            &format!(r#"{{"trace":{{"trace_info":{info}}}}}"#),
+        )
+    }
+
+    #[test]
+    fn start_trace_v3_may_not_rehome_a_foreign_trace() {
+        let loc = r#""trace_location":{"type":"MLFLOW_EXPERIMENT","mlflow_experiment":{"experiment_id":"3"}}"#;
+        let p = start_v3(&format!(r#"{{"trace_id":"tr-1",{loc},"trace_metadata":{{"mlflow.traceInputs":"x"}},"tags":{{"k":"v"}}}}"#)).unwrap();
+        assert_eq!(p.checks, vec![Resource::Experiment("3".into())]);
+        assert_eq!(p.absent_or_own, vec![Resource::Trace("tr-1".into())]);
+        let e = start_v3(&format!(
+            r#"{{"trace_id":"tr-1",{loc},"tags":{{"tenant":"x"}}}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::ReservedTag);
+        let e =
+            start_v3(r#"{"trace_id":"tr-1","trace_location":{"type":"UC_SCHEMA","uc_schema":{}}}"#)
+                .unwrap_err();
+        assert_eq!(e.reason, Reason::LocationRefused);
+        let e = start_v3(&format!(
+            r#"{{"trace_id":"tr-1",{loc},"assessments":[{{"trace_id":"tr-2"}}]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::ConflictingIds);
+        let e = start_v3(&format!(r#"{{"trace_id":"tr-1",{loc},"traceId":"tr-2"}}"#)).unwrap_err();
+        assert_eq!(e.reason, Reason::CamelCaseAlias);
+    }
+
+    #[test]
+    fn trace_ids_in_paths_lists_and_searches() {
+        let e = plan_of(
+            "PATCH",
+            "/api/3.0/mlflow/traces/tr-1/tags",
+            "",
+            r#"{"key":"tenant","value":"x"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::ReservedTag);
+        let e = plan_of(
+            "POST",
+            "/api/3.0/mlflow/traces/tr-1/assessments",
+            "",
+            r#"{"assessment":{"trace_id":"tr-2"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::ConflictingIds);
+        let p = plan_of(
+            "GET",
+            "/api/3.0/mlflow/traces/batchGet",
+            "trace_ids=tr-2&trace_ids=tr-1",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            p.checks,
+            vec![
+                Resource::Trace("tr-1".into()),
+                Resource::Trace("tr-2".into())
+            ]
+        );
+        let many: Vec<String> = (0..101).map(|i| format!("trace_ids=tr-{i}")).collect();
+        assert!(plan_of(
+            "GET",
+            "/api/3.0/mlflow/traces/batchGet",
+            &many.join("&"),
+            ""
+        )
+        .is_err());
+        assert_eq!(
+            plan_of("POST", "/api/3.0/mlflow/traces/search", "", "{}")
+                .unwrap_err()
+                .reason,
+            Reason::ScopeRequired
+        );
+        let e = plan_of("POST", "/api/3.0/mlflow/traces/search", "", r#"{"locations":[{"type":"MLFLOW_EXPERIMENT","mlflow_experiment":{"experiment_id":"1"}}],"experiment_ids":["2"]}"#).unwrap_err();
+        assert_eq!(e.reason, Reason::InvalidField);
+        let p = plan_of(
+            "GET",
+            "/api/2.0/mlflow/traces",
+            "experiment_ids=4&experiment_ids=5",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            p.checks,
+            vec![
+                Resource::Experiment("4".into()),
+                Resource::Experiment("5".into())
+            ]
+        );
+        assert_eq!(
+            plan_of("GET", "/api/2.0/mlflow/traces", "", "")
+                .unwrap_err()
+                .reason,
+            Reason::ScopeRequired
+        );
+        let p = plan_of(
+            "POST",
+            "/api/2.0/mlflow/traces/delete-traces",
+            "",
+            r#"{"experiment_id":"4","request_ids":["tr-9"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.checks,
+            vec![
+                Resource::Experiment("4".into()),
+                Resource::Trace("tr-9".into())
+            ]
+        );
+        let p = plan_of(
+            "POST",
+            "/api/2.0/mlflow/traces/link-prompts",
+            "",
+            r#"{"trace_id":"tr-9","prompt_versions":[{"name":"p","version":"1"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.checks,
+            vec![
+                Resource::RegisteredModel("p".into()),
+                Resource::Trace("tr-9".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn otlp_is_refused_with_the_phrase_the_client_understands() {
+        let e = plan_of("POST", "/v1/traces", "", "").unwrap_err();
+        assert_eq!(e.reason, Reason::RouteDenied);
+        assert!(e
+            .message
+            .contains("REST OTLP span logging is not supported"));
+    }
+}
