@@ -188,64 +188,40 @@ mod tests {
         json!([{"key": "tenant", "value": t}])
     }
 
+    /// Checks `body` as tenant `a` answered 200.
+    fn checked(filter: ResponseFilter, body: Value) -> Checked {
+        check(&filter, 200, body.to_string().as_bytes(), "a", "tenant").unwrap()
+    }
+
     #[test]
     fn registry_and_trace_rows_filtered() {
-        let body = json!({"registered_models": [
-            {"name": "a", "tags": tags("a")}, {"name": "b", "tags": tags("b")}, {"name": "old"}
-        ]});
-        let c = check(
-            &ResponseFilter::RegisteredModels,
-            200,
-            body.to_string().as_bytes(),
-            "a",
-            "tenant",
-        )
-        .unwrap();
+        let c = checked(
+            ResponseFilter::RegisteredModels,
+            json!({"registered_models": [
+                {"name": "a", "tags": tags("a")}, {"name": "b", "tags": tags("b")}, {"name": "old"}
+            ]}),
+        );
         assert_eq!(c.dropped, 2);
         let v: Value = serde_json::from_slice(&c.body.unwrap()).unwrap();
         assert_eq!(v["registered_models"].as_array().unwrap().len(), 1);
-
-        let body = json!({"model_versions": [{"name": "a", "tags": tags("a")}, {"name": "a"}]});
-        let c = check(
-            &ResponseFilter::ModelVersions,
-            200,
-            body.to_string().as_bytes(),
-            "a",
-            "tenant",
-        )
-        .unwrap();
-        assert_eq!(c.dropped, 1);
+        let versions = json!({"model_versions": [{"name": "a", "tags": tags("a")}, {"name": "a"}]});
+        assert_eq!(checked(ResponseFilter::ModelVersions, versions).dropped, 1);
 
         let loc = |e: &str| json!({"trace_id": "tr-1", "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": e}}});
-        let body = json!({"traces": [loc("1"), loc("2")]});
-        let f = ResponseFilter::TracesV3 {
+        let v3 = || ResponseFilter::TracesV3 {
             experiment_ids: vec!["1".into()],
         };
         assert_eq!(
-            check(&f, 200, body.to_string().as_bytes(), "a", "tenant")
-                .unwrap()
-                .dropped,
+            checked(v3(), json!({"traces": [loc("1"), loc("2")]})).dropped,
             1
         );
+        let v2 = ResponseFilter::TracesV2 {
+            experiment_ids: vec!["1".into()],
+        };
         let body = json!({"traces": [{"request_id": "x", "experiment_id": "1"}, {"request_id": "y", "experiment_id": "3"}]});
-        let f = ResponseFilter::TracesV2 {
-            experiment_ids: vec!["1".into()],
-        };
-        assert_eq!(
-            check(&f, 200, body.to_string().as_bytes(), "a", "tenant")
-                .unwrap()
-                .dropped,
-            1
-        );
+        assert_eq!(checked(v2, body).dropped, 1);
         // Nothing foreign: the body is forwarded untouched.
-        let body = json!({"traces": [loc("1")]});
-        let f = ResponseFilter::TracesV3 {
-            experiment_ids: vec!["1".into()],
-        };
-        assert_eq!(
-            check(&f, 200, body.to_string().as_bytes(), "a", "tenant").unwrap(),
-            UNCHANGED
-        );
+        assert_eq!(checked(v3(), json!({"traces": [loc("1")]})), UNCHANGED);
     }
 
     #[test]

@@ -125,6 +125,17 @@ fn invalid(field: &str) -> GatewayError {
     )
 }
 
+/// Refuses id lists longer than the gateway pre-flights.
+fn bounded(len: usize, field: &str) -> Result<(), GatewayError> {
+    if len > MAX_IDS {
+        return Err(GatewayError::bad_request(
+            Reason::InvalidField,
+            format!("too many `{field}`"),
+        ));
+    }
+    Ok(())
+}
+
 fn experiment_id(input: &Input) -> Result<String, GatewayError> {
     let id = input
         .str_field("experiment_id")?
@@ -165,12 +176,7 @@ fn experiment_ids(m: &Map<String, Value>) -> Result<Vec<String>, GatewayError> {
             "`experiment_ids` must name at least one of your experiments",
         ));
     }
-    if ids.len() > MAX_IDS {
-        return Err(GatewayError::bad_request(
-            Reason::InvalidField,
-            "too many `experiment_ids`",
-        ));
-    }
+    bounded(ids.len(), "experiment_ids")?;
     for id in &ids {
         if !valid_experiment_id(id) {
             return Err(invalid("experiment_ids"));
@@ -256,12 +262,7 @@ fn trace_ids(ids: &[String], field: &str) -> Result<Vec<Resource>, GatewayError>
     if ids.is_empty() {
         return Err(missing(field));
     }
-    if ids.len() > MAX_IDS {
-        return Err(GatewayError::bad_request(
-            Reason::InvalidField,
-            format!("too many `{field}`"),
-        ));
-    }
+    bounded(ids.len(), field)?;
     ids.iter().map(|i| trace_resource(i)).collect()
 }
 
@@ -530,12 +531,7 @@ pub fn plan(
             if ids.is_empty() {
                 return Err(missing(field));
             }
-            if ids.len() > MAX_IDS {
-                return Err(GatewayError::bad_request(
-                    Reason::InvalidField,
-                    format!("too many `{field}`"),
-                ));
-            }
+            bounded(ids.len(), field)?;
             for id in ids {
                 if !valid_run_id(id) {
                     return Err(invalid(field));
@@ -818,12 +814,7 @@ pub fn plan(
                     "give the experiments to search as `locations`, not `experiment_ids`",
                 ));
             }
-            if ids.len() > MAX_IDS {
-                return Err(GatewayError::bad_request(
-                    Reason::InvalidField,
-                    "too many `locations`",
-                ));
-            }
+            bounded(ids.len(), "locations")?;
             ids.sort();
             ids.dedup();
             checks.extend(ids.iter().cloned().map(Resource::Experiment));
@@ -874,12 +865,7 @@ pub fn plan(
                 .and_then(Value::as_array)
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| missing("prompt_versions"))?;
-            if versions.len() > MAX_IDS {
-                return Err(GatewayError::bad_request(
-                    Reason::InvalidField,
-                    "too many `prompt_versions`",
-                ));
-            }
+            bounded(versions.len(), "prompt_versions")?;
             for v in versions {
                 let name = v
                     .get("name")
