@@ -169,7 +169,11 @@ fn pick_run(a: Option<String>, b: Option<String>) -> Result<String, GatewayError
 }
 
 fn experiment_ids(m: &Map<String, Value>) -> Result<Vec<String>, GatewayError> {
-    let ids = opt_str_list(m, "experiment_ids")?;
+    experiment_scope(opt_str_list(m, "experiment_ids")?)
+}
+
+/// A search scope: at least one, at most `MAX_IDS` valid experiment ids, sorted and unique.
+fn experiment_scope(ids: Vec<String>) -> Result<Vec<String>, GatewayError> {
     if ids.is_empty() {
         return Err(GatewayError::bad_request(
             Reason::ScopeRequired,
@@ -182,7 +186,7 @@ fn experiment_ids(m: &Map<String, Value>) -> Result<Vec<String>, GatewayError> {
             return Err(invalid("experiment_ids"));
         }
     }
-    let mut uniq = ids.clone();
+    let mut uniq = ids;
     uniq.sort();
     uniq.dedup();
     Ok(uniq)
@@ -309,31 +313,20 @@ pub fn source_check(
     if source == "dummy-source" {
         return Ok(Vec::new());
     }
-    let id_and_tail = |rest: &str| -> (String, Option<String>) {
-        match rest.split_once('/') {
-            Some((id, tail)) => (id.to_string(), Some(tail.to_string())),
-            None => (rest.to_string(), None),
+    // `<scheme><id>[/<relative path>]`: the id must be the tenant's run or logged model.
+    type IdScheme = (&'static str, fn(&str) -> bool, fn(String) -> Resource);
+    let by_id: [IdScheme; 2] = [
+        ("models:/", valid_model_id, Resource::LoggedModel),
+        ("runs:/", valid_run_id, Resource::Run),
+    ];
+    for (scheme, valid, resource) in by_id {
+        if let Some(rest) = source.strip_prefix(scheme) {
+            let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            if !valid(id) || (!tail.is_empty() && check_relative_path(tail).is_err()) {
+                return Err(refused());
+            }
+            return Ok(vec![resource(id.to_string())]);
         }
-    };
-    let tail_ok = |tail: &Option<String>| -> Result<(), GatewayError> {
-        match tail {
-            Some(t) if !t.is_empty() => check_relative_path(t).map_err(|_| refused()),
-            _ => Ok(()),
-        }
-    };
-    if let Some(rest) = source.strip_prefix("models:/") {
-        let (id, tail) = id_and_tail(rest);
-        tail_ok(&tail)?;
-        return valid_model_id(&id)
-            .then(|| vec![Resource::LoggedModel(id)])
-            .ok_or_else(refused);
-    }
-    if let Some(rest) = source.strip_prefix("runs:/") {
-        let (id, tail) = id_and_tail(rest);
-        tail_ok(&tail)?;
-        return valid_run_id(&id)
-            .then(|| vec![Resource::Run(id)])
-            .ok_or_else(refused);
     }
     if let Some(rest) = source.strip_prefix("mlflow-artifacts:/") {
         let ap = artifacts::from_decoded(rest).map_err(|_| refused())?;
@@ -826,12 +819,12 @@ pub fn plan(
             let Input::Query(q) = &input else {
                 return Err(missing("experiment_ids"));
             };
-            let mut m = Map::new();
-            m.insert(
-                "experiment_ids".into(),
-                Value::from(q.get_all("experiment_ids")),
-            );
-            let ids = experiment_ids(&m)?;
+            let ids = experiment_scope(
+                q.get_all("experiment_ids")
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            )?;
             checks.extend(ids.iter().cloned().map(Resource::Experiment));
             filter = Some(ResponseFilter::TracesV2 {
                 experiment_ids: ids,

@@ -133,11 +133,16 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, GatewayError> {
             if row.method != method {
                 method_mismatch = true;
             } else if best.as_ref().is_none_or(|b| params.len() < b.params.len()) {
+                let literal = params.is_empty();
                 best = Some(Matched {
                     row,
                     prefix,
                     params,
                 });
+                // An all-literal match cannot be beaten: stop scanning (the hot path).
+                if literal {
+                    break;
+                }
             }
         }
     }
