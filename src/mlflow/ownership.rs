@@ -1,9 +1,13 @@
 //! Ownership facts read from MLflow's pre-flight answers, and their cached form in the Spin
 //! key-value store. A tenant owns an experiment or a registered model (prompts included) when
 //! it carries the tenant tag; runs, logged models and traces belong to their experiment's
-//! tenant. Experiment, run, model and trace facts cannot change through the gateway (the tag
-//! is immutable here and ids are never reused), which is what makes caching them safe;
-//! registered-model names can be deleted and taken again, so they are never cached.
+//! tenant, and so do the GenAI objects kept per experiment (label schemas, review queues,
+//! issues). An evaluation dataset can be linked to several experiments: it is a tenant's when
+//! every one of them is. Experiment, run, model, trace and GenAI-object facts cannot change
+//! through the gateway (the tag is immutable here, ids are never reused, and none of these
+//! objects can move to another experiment), which is what makes caching them safe;
+//! registered-model names can be deleted and taken again and a dataset's experiments can be
+//! changed, so those two are never cached.
 
 use super::json::parse_strict;
 use super::tags::tenant_of;
@@ -20,6 +24,14 @@ pub enum Resource {
     RegisteredModel(String),
     /// A trace (v3 `tr-…` id or v2 request id).
     Trace(String),
+    /// An evaluation dataset (`d-…`), linked to one or more experiments.
+    Dataset(String),
+    /// A label schema (`ls-…`) of one experiment.
+    LabelSchema(String),
+    /// A review queue (`rq-…`) of one experiment.
+    ReviewQueue(String),
+    /// An issue (`iss-…`) of one experiment.
+    Issue(String),
 }
 
 impl Resource {
@@ -30,6 +42,10 @@ impl Resource {
             Resource::LoggedModel(_) => "logged model",
             Resource::RegisteredModel(_) => "registered model",
             Resource::Trace(_) => "trace",
+            Resource::Dataset(_) => "dataset",
+            Resource::LabelSchema(_) => "label schema",
+            Resource::ReviewQueue(_) => "review queue",
+            Resource::Issue(_) => "issue",
         }
     }
     pub fn id(&self) -> &str {
@@ -38,19 +54,26 @@ impl Resource {
             | Resource::Run(i)
             | Resource::LoggedModel(i)
             | Resource::RegisteredModel(i)
-            | Resource::Trace(i) => i,
+            | Resource::Trace(i)
+            | Resource::Dataset(i)
+            | Resource::LabelSchema(i)
+            | Resource::ReviewQueue(i)
+            | Resource::Issue(i) => i,
         }
     }
     /// KV cache key, or `None` when the fact must not be cached: a registered-model name can be
-    /// deleted and created again by another tenant. Ids are validated before they get here
-    /// (digits / hex / `m-` / `tr-` prefixed).
+    /// deleted and created again by another tenant, and a dataset's experiments can be added
+    /// and removed. Ids are validated before they get here (digits / hex / `m-` / `tr-` / … ).
     pub fn cache_key(&self) -> Option<String> {
         match self {
             Resource::Experiment(i) => Some(format!("own:v1:exp:{i}")),
             Resource::Run(i) => Some(format!("own:v1:run:{i}")),
             Resource::LoggedModel(i) => Some(format!("own:v1:lm:{i}")),
             Resource::Trace(i) => Some(format!("own:v1:tr:{i}")),
-            Resource::RegisteredModel(_) => None,
+            Resource::LabelSchema(i) => Some(format!("own:v1:ls:{i}")),
+            Resource::ReviewQueue(i) => Some(format!("own:v1:rq:{i}")),
+            Resource::Issue(i) => Some(format!("own:v1:iss:{i}")),
+            Resource::RegisteredModel(_) | Resource::Dataset(_) => None,
         }
     }
     /// The MLflow pre-flight path (and query) that reveals the owner.
@@ -65,6 +88,13 @@ impl Resource {
             ),
             // The v2 info route answers with the experiment id and never loads spans.
             Resource::Trace(i) => format!("/api/2.0/mlflow/traces/{i}/info"),
+            // An unknown dataset answers 200 with no ids (read as "missing").
+            Resource::Dataset(i) => format!("/api/3.0/mlflow/datasets/{i}/experiment-ids"),
+            Resource::LabelSchema(i) => {
+                format!("/api/3.0/mlflow/label-schemas/get?schema_id={i}")
+            }
+            Resource::ReviewQueue(i) => format!("/api/3.0/mlflow/review-queues/get?queue_id={i}"),
+            Resource::Issue(i) => format!("/api/3.0/mlflow/issues/{i}"),
         }
     }
     /// Whether the resource carries its own tenant tag (rather than living in an experiment).
@@ -80,8 +110,10 @@ pub enum Fact {
     /// belongs to nobody).
     #[serde(alias = "ExperimentTenant")]
     TenantTag(Option<String>),
-    /// A run or logged model and the experiment it lives in.
+    /// A run, logged model, trace or GenAI object and the experiment it lives in.
     InExperiment(String),
+    /// An evaluation dataset and the experiments it is linked to (empty: unknown dataset).
+    InExperiments(Vec<String>),
 }
 
 /// A cached fact with the time it was learned.
@@ -115,24 +147,8 @@ pub fn fact_from_body(resource: &Resource, body: &[u8], tenant_key: &str) -> Opt
             }
             Some(Fact::TenantTag(tenant_of(exp.get("tags"), tenant_key)))
         }
-        Resource::Run(id) => {
-            let info = v.get("run")?.get("info")?;
-            if info.get("run_id")?.as_str()? != id {
-                return None;
-            }
-            Some(Fact::InExperiment(
-                info.get("experiment_id")?.as_str()?.to_string(),
-            ))
-        }
-        Resource::LoggedModel(id) => {
-            let info = v.get("model")?.get("info")?;
-            if info.get("model_id")?.as_str()? != id {
-                return None;
-            }
-            Some(Fact::InExperiment(
-                info.get("experiment_id")?.as_str()?.to_string(),
-            ))
-        }
+        Resource::Run(id) => in_experiment(v.get("run")?.get("info")?, "run_id", id),
+        Resource::LoggedModel(id) => in_experiment(v.get("model")?.get("info")?, "model_id", id),
         Resource::RegisteredModel(name) => {
             let m = v.get("registered_model")?;
             if m.get("name")?.as_str()? != name {
@@ -140,16 +156,36 @@ pub fn fact_from_body(resource: &Resource, body: &[u8], tenant_key: &str) -> Opt
             }
             Some(Fact::TenantTag(tenant_of(m.get("tags"), tenant_key)))
         }
-        Resource::Trace(id) => {
-            let info = v.get("trace_info")?;
-            if info.get("request_id")?.as_str()? != id {
-                return None;
-            }
-            Some(Fact::InExperiment(
-                info.get("experiment_id")?.as_str()?.to_string(),
-            ))
+        Resource::Trace(id) => in_experiment(v.get("trace_info")?, "request_id", id),
+        Resource::LabelSchema(id) => in_experiment(v.get("label_schema")?, "schema_id", id),
+        Resource::ReviewQueue(id) => in_experiment(v.get("review_queue")?, "queue_id", id),
+        Resource::Issue(id) => in_experiment(v.get("issue")?, "issue_id", id),
+        Resource::Dataset(_) => {
+            // The answer does not echo the dataset id; an absent list means "no experiments".
+            let ids = match v.get("experiment_ids") {
+                None => Vec::new(),
+                Some(list) => list
+                    .as_array()?
+                    .iter()
+                    .map(|e| {
+                        e.as_str()
+                            .filter(|e| valid_experiment_id(e))
+                            .map(str::to_string)
+                    })
+                    .collect::<Option<Vec<_>>>()?,
+            };
+            Some(Fact::InExperiments(ids))
         }
     }
+}
+
+/// `{<id_field>: <id>, "experiment_id": …}`: the object's experiment, if the answer is about `id`.
+fn in_experiment(obj: &Value, id_field: &str, id: &str) -> Option<Fact> {
+    if obj.get(id_field)?.as_str()? != id {
+        return None;
+    }
+    let exp = obj.get("experiment_id")?.as_str()?;
+    valid_experiment_id(exp).then(|| Fact::InExperiment(exp.to_string()))
 }
 
 /// Registered-model (and prompt) names: MLflow accepts almost anything; the gateway refuses
@@ -239,6 +275,51 @@ mod tests {
         assert_eq!(
             fact_from_body(&Resource::Trace("tr-2".into()), tr, "tenant"),
             None
+        );
+    }
+
+    #[test]
+    fn genai_object_and_dataset_facts() {
+        let ls = br#"{"label_schema":{"schema_id":"ls-1","experiment_id":"2"}}"#;
+        let res = Resource::LabelSchema("ls-1".into());
+        assert_eq!(
+            fact_from_body(&res, ls, "tenant"),
+            Some(Fact::InExperiment("2".into()))
+        );
+        assert_eq!(res.cache_key().as_deref(), Some("own:v1:ls:ls-1"));
+        assert_eq!(
+            fact_from_body(&Resource::LabelSchema("ls-2".into()), ls, "tenant"),
+            None
+        );
+        let rq = br#"{"review_queue":{"queue_id":"rq-1","experiment_id":"x"}}"#;
+        assert_eq!(
+            fact_from_body(&Resource::ReviewQueue("rq-1".into()), rq, "tenant"),
+            None,
+            "a non-numeric experiment id is not trusted"
+        );
+        let iss = br#"{"issue":{"issue_id":"iss-1","experiment_id":"3"}}"#;
+        assert_eq!(
+            fact_from_body(&Resource::Issue("iss-1".into()), iss, "tenant"),
+            Some(Fact::InExperiment("3".into()))
+        );
+        let ds = Resource::Dataset("d-1".into());
+        assert_eq!(
+            fact_from_body(&ds, br#"{"experiment_ids":["1","4"]}"#, "tenant"),
+            Some(Fact::InExperiments(vec!["1".into(), "4".into()]))
+        );
+        assert_eq!(
+            fact_from_body(&ds, b"{}", "tenant"),
+            Some(Fact::InExperiments(vec![])),
+            "MLflow answers an unknown dataset with an empty object"
+        );
+        assert_eq!(
+            fact_from_body(&ds, br#"{"experiment_ids":["1","../2"]}"#, "tenant"),
+            None
+        );
+        assert_eq!(ds.cache_key(), None, "links can change: never cached");
+        assert_eq!(
+            ds.preflight_path(),
+            "/api/3.0/mlflow/datasets/d-1/experiment-ids"
         );
     }
 

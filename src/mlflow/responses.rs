@@ -3,6 +3,7 @@
 //! fault); single-object answers that reveal a foreign object are replaced by MLflow's own 404.
 
 use super::json::parse_strict;
+use super::ownership::valid_experiment_id;
 use super::tags::tenant_of;
 use crate::error::{GatewayError, Kind, Reason};
 use serde_json::Value;
@@ -28,6 +29,11 @@ pub enum ResponseFilter {
     TracesV3 { experiment_ids: Vec<String> },
     /// `traces` (v2 search): keep traces of the checked experiments.
     TracesV2 { experiment_ids: Vec<String> },
+    /// `scorers/online-configs`: the request names scorers by id only, so the experiments are
+    /// learned from the answer (`online_config_experiments`), resolved by the shell, and only
+    /// configs in `owned` experiments are kept. Dropping here is expected, not a fault; an
+    /// unfilled `owned` drops everything (fails closed).
+    OnlineConfigs { owned: Vec<String> },
 }
 
 /// A checked answer: the (possibly rewritten) body, how many foreign rows were dropped, and,
@@ -108,6 +114,34 @@ fn retain(v: &mut Value, pointer: &str, keep: impl Fn(&Value) -> bool) -> usize 
     before - items.len()
 }
 
+/// An experiment id as MLflow writes it in a row (a string, or a number in scorer answers).
+fn experiment_of(item: &Value) -> Option<String> {
+    match item.get("experiment_id")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The experiments named by a `scorers/online-configs` answer, each to be resolved.
+pub fn online_config_experiments(body: &[u8]) -> Result<Vec<String>, GatewayError> {
+    let v = parse_strict(body).map_err(|_| unusable())?;
+    let configs = v
+        .get("configs")
+        .and_then(Value::as_array)
+        .ok_or_else(unusable)?;
+    let mut ids = Vec::new();
+    for c in configs {
+        let id = experiment_of(c)
+            .filter(|e| valid_experiment_id(e))
+            .ok_or_else(unusable)?;
+        ids.push(id);
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
 fn in_scope(item: &Value, pointer: &str, experiment_ids: &[String]) -> bool {
     item.pointer(pointer)
         .and_then(Value::as_str)
@@ -168,6 +202,19 @@ pub fn check(
         ResponseFilter::TracesV2 { experiment_ids } => retain(&mut v, "/traces", |t| {
             in_scope(t, "/experiment_id", experiment_ids)
         }),
+        ResponseFilter::OnlineConfigs { owned } => {
+            let n = retain(&mut v, "/configs", |c| {
+                experiment_of(c).is_some_and(|e| owned.contains(&e))
+            });
+            if n == 0 {
+                return Ok(UNCHANGED);
+            }
+            return Ok(Checked {
+                body: Some(v.to_string().into_bytes()),
+                dropped: 0,
+                replaced: None,
+            });
+        }
     };
     if dropped == 0 {
         return Ok(UNCHANGED);
@@ -287,6 +334,30 @@ mod tests {
             String::from_utf8(c.body.unwrap()).unwrap(),
             r#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Could not find experiment with name 'x\u00e9\"'", "sqlstate": "KAM00", "error_class": "RESOURCE_NOT_FOUND"}"#
         );
+    }
+
+    #[test]
+    fn online_configs_keep_only_owned_experiments() {
+        let body = json!({"configs": [
+            {"scorer_id": "s1", "experiment_id": "1"}, {"scorer_id": "s2", "experiment_id": 2}
+        ]});
+        let bytes = body.to_string().into_bytes();
+        assert_eq!(
+            online_config_experiments(&bytes).unwrap(),
+            vec!["1".to_string(), "2".to_string()]
+        );
+        let owned = |ids: &[&str]| ResponseFilter::OnlineConfigs {
+            owned: ids.iter().map(|s| s.to_string()).collect(),
+        };
+        let c = checked(owned(&["1"]), body.clone());
+        assert_eq!(c.dropped, 0, "expected filtering, not a policy fault");
+        let v: Value = serde_json::from_slice(&c.body.unwrap()).unwrap();
+        assert_eq!(v["configs"].as_array().unwrap().len(), 1);
+        assert_eq!(checked(owned(&["1", "2"]), body.clone()), UNCHANGED);
+        let v: Value = serde_json::from_slice(&checked(owned(&[]), body).body.unwrap()).unwrap();
+        assert_eq!(v["configs"], json!([]));
+        assert!(online_config_experiments(br#"{"configs":[{"experiment_id":"x"}]}"#).is_err());
+        assert!(online_config_experiments(b"{}").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! which response check applies.
 
 use super::route::Matched;
-use super::table::{RunExtra, Strategy};
+use super::table::{Child, RunExtra, Strategy};
 use super::{Role, Row};
 use crate::config::Config;
 use crate::error::{GatewayError, Reason};
@@ -101,6 +101,14 @@ impl Input {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)),
             Input::Raw => Ok(None),
+        }
+    }
+    /// A repeated query parameter or a JSON string array.
+    fn str_list(&self, field: &str) -> Result<Vec<String>, GatewayError> {
+        match self {
+            Input::Query(q) => Ok(q.get_all(field).into_iter().map(str::to_string).collect()),
+            Input::Body(m) => opt_str_list(m, field),
+            Input::Raw => Ok(Vec::new()),
         }
     }
     fn body_mut(&mut self) -> Option<&mut Map<String, Value>> {
@@ -255,6 +263,46 @@ fn model_name(input: &Input, field: &str) -> Result<String, GatewayError> {
         .ok_or_else(|| invalid(field))
 }
 
+/// An object id given in the path, in the fields (first of `names` present), or both, in which
+/// case they must agree: MLflow acts on the path's, the gateway must check the same one.
+fn path_or_field(
+    m: &Matched,
+    input: &Input,
+    names: &[&str],
+    what: &str,
+) -> Result<String, GatewayError> {
+    let in_path = names.iter().find_map(|n| m.param(n));
+    let mut in_fields = None;
+    for n in names {
+        if let Some(v) = input.str_field(n)? {
+            in_fields = Some(v);
+            break;
+        }
+    }
+    match (in_path, in_fields) {
+        (Some(p), Some(f)) if p != f => Err(GatewayError::bad_request(
+            Reason::ConflictingIds,
+            format!("the {what} id in the body differs from the one in the path"),
+        )),
+        (Some(p), _) => Ok(p.to_string()),
+        (None, Some(f)) => Ok(f),
+        (None, None) => Err(missing(names.first().copied().unwrap_or("id"))),
+    }
+}
+
+/// The resource a GenAI object id names (ids are `d-…`, `ls-…`, `rq-…`, `iss-…`).
+fn child_resource(child: Child, id: String) -> Result<Resource, GatewayError> {
+    if !valid_model_id(&id) {
+        return Err(invalid(child.field()));
+    }
+    Ok(match child {
+        Child::Dataset => Resource::Dataset(id),
+        Child::LabelSchema => Resource::LabelSchema(id),
+        Child::ReviewQueue => Resource::ReviewQueue(id),
+        Child::Issue => Resource::Issue(id),
+    })
+}
+
 fn trace_resource(id: &str) -> Result<Resource, GatewayError> {
     valid_trace_id(id)
         .then(|| Resource::Trace(id.to_string()))
@@ -367,7 +415,10 @@ pub fn plan(
     let raw_body = matches!(row.strategy, Strategy::ArtifactPath | Strategy::Graphql);
     let list_fields: &[&str] = match row.strategy {
         Strategy::RunList(f) | Strategy::TraceList(f) => &[f][..],
-        Strategy::SearchTracesV2 => &["experiment_ids"],
+        Strategy::SearchTracesV2 | Strategy::ExperimentScope | Strategy::ScorerList => {
+            &["experiment_ids"]
+        }
+        Strategy::OnlineConfigs => &["scorer_ids"],
         Strategy::Registry { .. } => &["stages"],
         _ => &[],
     };
@@ -462,6 +513,36 @@ pub fn plan(
             if tag_key {
                 refuse_reserved(&input.str_field("key")?.ok_or_else(|| missing("key"))?, key)?;
             }
+        }
+        Strategy::CreateIssue => {
+            checks.push(Resource::Experiment(experiment_id(&input)?));
+            if let Some(run) = input.str_field("source_run_id")? {
+                if !valid_run_id(&run) {
+                    return Err(invalid("source_run_id"));
+                }
+                checks.push(Resource::Run(run));
+            }
+            let body = input.body_mut().ok_or_else(|| missing("experiment_id"))?;
+            body.insert(
+                "created_by".into(),
+                Value::String(principal.subject.clone()),
+            );
+            rewritten = true;
+        }
+        Strategy::ReviewItemStatus => {
+            let id = path_or_field(m, &input, &["queue_id"], "queue_id")?;
+            checks.push(child_resource(Child::ReviewQueue, id)?);
+            let body = input.body_mut().ok_or_else(|| missing("queue_id"))?;
+            // Reopening clears the reviewer, as MLflow's own auth app does.
+            if body.get("status").and_then(Value::as_str) == Some("PENDING") {
+                body.remove("completed_by");
+            } else {
+                body.insert(
+                    "completed_by".into(),
+                    Value::String(principal.subject.clone()),
+                );
+            }
+            rewritten = true;
         }
         Strategy::CreateRun => {
             let exp = experiment_id(&input)?;
@@ -741,22 +822,7 @@ pub fn plan(
             }
         }
         Strategy::Trace { tag_key } => {
-            let in_path = m.param("trace_id").or(m.param("request_id"));
-            let in_fields = match input.str_field("trace_id")? {
-                Some(t) => Some(t),
-                None => input.str_field("request_id")?,
-            };
-            let id = match (in_path, in_fields) {
-                (Some(p), Some(f)) if p != f => {
-                    return Err(GatewayError::bad_request(
-                        Reason::ConflictingIds,
-                        "the trace id in the body differs from the one in the path",
-                    ))
-                }
-                (Some(p), _) => p.to_string(),
-                (None, Some(f)) => f,
-                (None, None) => return Err(missing("trace_id")),
-            };
+            let id = path_or_field(m, &input, &["trace_id", "request_id"], "trace")?;
             checks.push(trace_resource(&id)?);
             if let Some(body) = input.body_mut() {
                 let named = body
@@ -778,12 +844,7 @@ pub fn plan(
             }
         }
         Strategy::TraceList(field) => {
-            let ids: Vec<String> = match &input {
-                Input::Query(q) => q.get_all(field).into_iter().map(str::to_string).collect(),
-                Input::Body(b) => opt_str_list(b, field)?,
-                Input::Raw => Vec::new(),
-            };
-            checks.extend(trace_ids(&ids, field)?);
+            checks.extend(trace_ids(&input.str_list(field)?, field)?);
         }
         Strategy::SearchTracesV3 => {
             let body = input.body_mut().ok_or_else(|| missing("locations"))?;
@@ -816,23 +877,54 @@ pub fn plan(
             });
         }
         Strategy::SearchTracesV2 => {
-            let Input::Query(q) = &input else {
+            if !matches!(input, Input::Query(_)) {
                 return Err(missing("experiment_ids"));
-            };
-            let ids = experiment_scope(
-                q.get_all("experiment_ids")
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect(),
-            )?;
+            }
+            let ids = experiment_scope(input.str_list("experiment_ids")?)?;
             checks.extend(ids.iter().cloned().map(Resource::Experiment));
             filter = Some(ResponseFilter::TracesV2 {
                 experiment_ids: ids,
             });
         }
         Strategy::ExperimentScope => {
-            let body = input.body_mut().ok_or_else(|| missing("experiment_ids"))?;
-            checks.extend(experiment_ids(body)?.into_iter().map(Resource::Experiment));
+            let ids = experiment_scope(input.str_list("experiment_ids")?)?;
+            checks.extend(ids.into_iter().map(Resource::Experiment));
+        }
+        Strategy::ScorerList => {
+            let many = input.str_list("experiment_ids")?;
+            let ids = match input.str_field("experiment_id")? {
+                Some(_) if !many.is_empty() => {
+                    return Err(GatewayError::bad_request(
+                        Reason::ConflictingIds,
+                        "give either `experiment_id` or `experiment_ids`, not both",
+                    ))
+                }
+                Some(one) => vec![one],
+                None => many,
+            };
+            let ids = experiment_scope(ids)?;
+            checks.extend(ids.into_iter().map(Resource::Experiment));
+        }
+        Strategy::Object(child) => {
+            let id = path_or_field(m, &input, &[child.field()], child.field())?;
+            checks.push(child_resource(child, id)?);
+        }
+        Strategy::OnlineConfigs => {
+            let ids = input.str_list("scorer_ids")?;
+            if ids.is_empty() {
+                return Err(missing("scorer_ids"));
+            }
+            bounded(ids.len(), "scorer_ids")?;
+            if !ids.iter().all(|i| valid_model_id(i)) {
+                return Err(invalid("scorer_ids"));
+            }
+            filter = Some(ResponseFilter::OnlineConfigs { owned: Vec::new() });
+        }
+        Strategy::DatasetExperiments => {
+            let id = path_or_field(m, &input, &["dataset_id"], "dataset")?;
+            checks.push(child_resource(Child::Dataset, id)?);
+            let ids = experiment_scope(input.str_list("experiment_ids")?)?;
+            checks.extend(ids.into_iter().map(Resource::Experiment));
         }
         Strategy::DeleteTraces => {
             checks.push(Resource::Experiment(experiment_id(&input)?));
@@ -892,6 +984,20 @@ pub fn plan(
         body,
         filter,
     })
+}
+
+/// The owner of something linked to several experiments (an evaluation dataset): a tenant's
+/// only when every experiment is that tenant's; mixed owners belong to nobody; no experiments
+/// at all reads as missing (MLflow answers an unknown dataset id with an empty list).
+pub fn owner_of_all(owners: impl IntoIterator<Item = Owner>) -> Owner {
+    let mut it = owners.into_iter();
+    let Some(first) = it.next() else {
+        return Owner::Missing;
+    };
+    if it.any(|o| o != first) {
+        return Owner::Nobody;
+    }
+    first
 }
 
 /// What pre-flights established about a resource's owner.

@@ -39,6 +39,31 @@ pub enum RunExtra {
     Models,
 }
 
+/// A GenAI object kept per experiment (or, for datasets, linked to experiments), named by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    /// `{dataset_id}` in the path.
+    Dataset,
+    /// `schema_id` (query or body).
+    LabelSchema,
+    /// `queue_id` (query or body).
+    ReviewQueue,
+    /// `{issue_id}` in the path (and, if present, the same `issue_id` in the body).
+    Issue,
+}
+
+impl Child {
+    /// The path parameter / field that names the object.
+    pub fn field(self) -> &'static str {
+        match self {
+            Child::Dataset => "dataset_id",
+            Child::LabelSchema => "schema_id",
+            Child::ReviewQueue => "queue_id",
+            Child::Issue => "issue_id",
+        }
+    }
+}
+
 /// How a row keeps tenants apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
@@ -107,8 +132,25 @@ pub enum Strategy {
     SearchTracesV3,
     /// `traces` search (v2): `experiment_ids` owned (non-empty); rows re-checked.
     SearchTracesV2,
-    /// `experiment_ids` must all be the tenant's (non-empty); no rows to re-check.
+    /// `experiment_ids` (query on GET, body otherwise) must all be the tenant's (non-empty);
+    /// no rows to re-check.
     ExperimentScope,
+    /// `scorers/list`: `experiment_id` or a non-empty `experiment_ids`, all the tenant's (an
+    /// unscoped list returns every experiment's scorers).
+    ScorerList,
+    /// The GenAI object must be the tenant's (its experiment, or all of a dataset's).
+    Object(Child),
+    /// `issues` create: experiment and `source_run_id` owned; `created_by` = the subject.
+    CreateIssue,
+    /// Review item status: the queue owned; `completed_by` = the subject (MLflow stamps it only
+    /// when its own auth app runs, and otherwise takes the client's word).
+    ReviewItemStatus,
+    /// `scorers/online-configs`: scorer ids only (MLflow's client asks when listing scorers);
+    /// configs of other tenants' experiments are dropped from the answer.
+    OnlineConfigs,
+    /// Dataset `add-experiments` / `remove-experiments`: the dataset and every listed
+    /// experiment must be the tenant's.
+    DatasetExperiments,
     /// `delete-traces`: `experiment_id` owned and every `request_ids[]` the tenant's.
     DeleteTraces,
     /// `link-to-run`: `run_id` and every `trace_ids[]` the tenant's.
@@ -338,6 +380,74 @@ pub const ROWS: &[Row] = &[
     // Protects another tenant's traces and prompts from being linked.
     row("traces.link_prompts", Api2, "POST", "traces/link-prompts", Write, LinkPrompts),
 
+    // ---- Evaluation datasets: a dataset is a tenant's when all its experiments are ----
+    // Protects foreign experiments from being linked to a new dataset (every id owned).
+    row("datasets.create", Api3, "POST", "datasets/create", Write, ExperimentScope),
+    // Protects other tenants' datasets from listing: an unscoped search returns every dataset
+    // (§2.4 #4), so a non-empty scope of owned experiments is required.
+    row("datasets.search.get", Api3, "GET", "datasets/search", Read, ExperimentScope),
+    row("datasets.search", Api3, "POST", "datasets/search", Read, ExperimentScope),
+    row("experiments.search_datasets", Ajax2, "POST", "experiments/search-datasets", Read, ExperimentScope),
+    // Protects another tenant's dataset metadata, experiment links and existence.
+    row("datasets.get", Api3, "GET", "datasets/{dataset_id}", Read, Object(Child::Dataset)),
+    row("datasets.experiment_ids", Api3, "GET", "datasets/{dataset_id}/experiment-ids", Read, Object(Child::Dataset)),
+    row("datasets.delete", Api3, "DELETE", "datasets/{dataset_id}", Delete, Object(Child::Dataset)),
+    // Protects another tenant's evaluation records (reads, upserts, deletions).
+    row("datasets.records.get", Api3, "GET", "datasets/{dataset_id}/records", Read, Object(Child::Dataset)),
+    row("datasets.records.upsert", Api3, "POST", "datasets/{dataset_id}/records", Write, Object(Child::Dataset)),
+    row("datasets.records.delete", Api3, "DELETE", "datasets/{dataset_id}/records", Delete, Object(Child::Dataset)),
+    // Protects another tenant's dataset tags.
+    row("datasets.set_tags", Api3, "PATCH", "datasets/{dataset_id}/tags", Write, Object(Child::Dataset)),
+    row("datasets.delete_tag", Api3, "DELETE", "datasets/{dataset_id}/tags/{key}", Write, Object(Child::Dataset)),
+    // Protects datasets and experiments from cross-tenant links (both sides owned).
+    row("datasets.add_experiments", Api3, "POST", "datasets/{dataset_id}/add-experiments", Write, DatasetExperiments),
+    row("datasets.remove_experiments", Api3, "POST", "datasets/{dataset_id}/remove-experiments", Write, DatasetExperiments),
+
+    // ---- Scorers (LLM judges), stored per experiment; never run through the gateway ----
+    // Protects foreign experiments from receiving scorers. MLflow itself refuses code-carrying
+    // (decorator) scorers unless its operator opts in; invocation and online scoring are refused.
+    row("scorers.register", Api3, "POST", "scorers/register", Write, Experiment { tag_key: false }),
+    // Protects other tenants' scorer definitions: an unscoped list returns every experiment's.
+    row("scorers.list", Api3, "GET", "scorers/list", Read, ScorerList),
+    row("scorers.get", Api3, "GET", "scorers/get", Read, Experiment { tag_key: false }),
+    row("scorers.versions", Api3, "GET", "scorers/versions", Read, Experiment { tag_key: false }),
+    // Protects another tenant's scorers from deletion.
+    row("scorers.delete", Api3, "DELETE", "scorers/delete", Delete, Experiment { tag_key: false }),
+    // Protects other tenants' online-scoring settings (the client reads them when listing
+    // scorers): configs outside the caller's experiments are dropped from the answer.
+    row("scorers.online_configs", Api3, "GET", "scorers/online-configs", Read, OnlineConfigs),
+
+    // ---- Label schemas, review queues and issues: belong to their experiment's tenant ----
+    // Protects foreign experiments from receiving label schemas, and other tenants' schemas.
+    row("label_schemas.create", Api3, "POST", "label-schemas/create", Write, Experiment { tag_key: false }),
+    row("label_schemas.get", Api3, "GET", "label-schemas/get", Read, Object(Child::LabelSchema)),
+    row("label_schemas.get_by_name", Api3, "GET", "label-schemas/get-by-name", Read, Experiment { tag_key: false }),
+    row("label_schemas.list", Api3, "GET", "label-schemas/list", Read, Experiment { tag_key: false }),
+    row("label_schemas.update", Api3, "PATCH", "label-schemas/update", Write, Object(Child::LabelSchema)),
+    row("label_schemas.delete", Api3, "DELETE", "label-schemas/delete", Delete, Object(Child::LabelSchema)),
+    // Protects foreign experiments from receiving review queues (MLflow checks that the queue's
+    // label schemas and traces are in the queue's experiment), and other tenants' queues.
+    row("review_queues.create", Api3, "POST", "review-queues/create", Write, Experiment { tag_key: false }),
+    row("review_queues.get_or_create_user", Api3, "POST", "review-queues/get-or-create-user", Write, Experiment { tag_key: false }),
+    row("review_queues.get", Api3, "GET", "review-queues/get", Read, Object(Child::ReviewQueue)),
+    row("review_queues.get_by_name", Api3, "GET", "review-queues/get-by-name", Read, Experiment { tag_key: false }),
+    row("review_queues.list", Api3, "GET", "review-queues/list", Read, Experiment { tag_key: false }),
+    row("review_queues.update", Api3, "POST", "review-queues/update", Write, Object(Child::ReviewQueue)),
+    row("review_queues.delete", Api3, "POST", "review-queues/delete", Delete, Object(Child::ReviewQueue)),
+    // Protects another tenant's review items (MLflow checks added traces are in the queue's
+    // experiment); the reviewer recorded on a status change is the authenticated subject.
+    row("review_queues.items.list", Api3, "GET", "review-queues/items/list", Read, Object(Child::ReviewQueue)),
+    row("review_queues.items.add", Api3, "POST", "review-queues/items/add", Write, Object(Child::ReviewQueue)),
+    row("review_queues.items.remove", Api3, "POST", "review-queues/items/remove", Write, Object(Child::ReviewQueue)),
+    row("review_queues.items.set_status", Api3, "POST", "review-queues/items/set-status", Write, ReviewItemStatus),
+    // Protects foreign experiments (and source runs) from receiving issues; fixes attribution.
+    row("issues.create", Api3, "POST", "issues", Write, CreateIssue),
+    // Protects another tenant's issues; an unscoped search returns every issue, so the
+    // experiment is required.
+    row("issues.get", Api3, "GET", "issues/{issue_id}", Read, Object(Child::Issue)),
+    row("issues.update", Api3, "PATCH", "issues/{issue_id}", Write, Object(Child::Issue)),
+    row("issues.search", Api3, "POST", "issues/search", Read, Experiment { tag_key: false }),
+
     // ---- Explicitly refused (clearer messages than the default deny) ----
     // MLflow reads a GET /graphql body as the query; the UI only POSTs.
     row("graphql.get", Root, "GET", "graphql", Read, Deny("GraphQL queries must be sent with POST")),
@@ -354,6 +464,9 @@ pub const ROWS: &[Row] = &[
     row("gateway_proxy.get", Ajax2, "GET", "gateway-proxy", Write, Deny("the AI gateway proxy is server-wide and is refused")),
     row("gateway_proxy.post", Ajax2, "POST", "gateway-proxy", Write, Deny("the AI gateway proxy is server-wide and is refused")),
     row("upload_artifact.ajax", Ajax2, "POST", "upload-artifact", Write, Deny("use the proxied artifact API (mlflow-artifacts) instead")),
+    // Online scoring makes the server run registered scorers on every new trace (LLM calls
+    // with the server's secrets): configuring it is refused like scorer invocation.
+    row("scorers.online_config", Api3, "PUT", "scorers/online-config", Write, Deny("online scoring runs scorers on the server and is refused")),
 ];
 
 /// Route families refused as a whole: every MLflow route of the pinned version that has no row
@@ -406,25 +519,6 @@ pub const DENIED_FAMILIES: &[(&str, &str)] = &[
     ),
     ("health", "the gateway answers /healthz and /readyz itself"),
     ("build/", "legacy UI asset route"),
-    // Tenant-scoped families whose rows have not landed yet: closed until they do.
-    (
-        "datasets",
-        "evaluation datasets are not yet scoped per tenant",
-    ),
-    (
-        "experiments/search-datasets",
-        "evaluation datasets are not yet scoped per tenant",
-    ),
-    ("scorers", "scorers are not yet scoped per tenant"),
-    (
-        "label-schemas",
-        "label schemas are not yet scoped per tenant",
-    ),
-    (
-        "review-queues",
-        "review queues are not yet scoped per tenant",
-    ),
-    ("issues", "issues are not yet scoped per tenant"),
     (
         "artifacts/presigned-",
         "presigned artifact URLs bypass the proxy",

@@ -491,4 +491,187 @@ mod planning {
             .message
             .contains("REST OTLP span logging is not supported"));
     }
+
+    #[test]
+    fn dataset_searches_need_an_owned_scope_from_query_or_body() {
+        for (method, query, body) in [
+            ("GET", "", ""),
+            ("POST", "", "{}"),
+            ("POST", "", r#"{"experiment_ids":[]}"#),
+        ] {
+            let e = plan_of(method, "/api/3.0/mlflow/datasets/search", query, body).unwrap_err();
+            assert_eq!(e.reason, Reason::ScopeRequired, "{method} {query}{body}");
+        }
+        let p = plan_of(
+            "GET",
+            "/api/3.0/mlflow/datasets/search",
+            "experiment_ids=2&experiment_ids=1",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            p.checks,
+            vec![
+                Resource::Experiment("1".into()),
+                Resource::Experiment("2".into())
+            ]
+        );
+        let p = plan_of(
+            "POST",
+            "/ajax-api/2.0/mlflow/experiments/search-datasets",
+            "",
+            r#"{"experiment_ids":["3"]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.checks, vec![Resource::Experiment("3".into())]);
+    }
+
+    #[test]
+    fn dataset_routes_check_the_dataset_and_linked_experiments() {
+        let p = plan_of("DELETE", "/api/3.0/mlflow/datasets/d-1/tags/k", "", "").unwrap();
+        assert_eq!(p.checks, vec![Resource::Dataset("d-1".into())]);
+        let p = plan_of(
+            "POST",
+            "/api/3.0/mlflow/datasets/d-1/add-experiments",
+            "",
+            r#"{"experiment_ids":["5"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.checks,
+            vec![
+                Resource::Experiment("5".into()),
+                Resource::Dataset("d-1".into())
+            ]
+        );
+        let e = plan_of(
+            "POST",
+            "/api/3.0/mlflow/datasets/d-1/remove-experiments",
+            "",
+            "{}",
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::ScopeRequired);
+        let e = plan_of("GET", "/api/3.0/mlflow/datasets/..%2Fx", "", "").unwrap_err();
+        assert_eq!(e.kind, Kind::BadRequest);
+    }
+
+    #[test]
+    fn scorer_list_needs_one_form_of_scope() {
+        let e = plan_of("GET", "/api/3.0/mlflow/scorers/list", "", "").unwrap_err();
+        assert_eq!(e.reason, Reason::ScopeRequired);
+        let e = plan_of(
+            "GET",
+            "/api/3.0/mlflow/scorers/list",
+            "experiment_id=1&experiment_ids=2",
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::ConflictingIds);
+        let p = plan_of("GET", "/api/3.0/mlflow/scorers/list", "experiment_id=1", "").unwrap();
+        assert_eq!(p.checks, vec![Resource::Experiment("1".into())]);
+        let p = plan_of(
+            "GET",
+            "/api/3.0/mlflow/scorers/list",
+            "experiment_ids=1&experiment_ids=2",
+            "",
+        )
+        .unwrap();
+        assert_eq!(p.checks.len(), 2);
+        let e = plan_of("PUT", "/api/3.0/mlflow/scorers/online-config", "", "{}").unwrap_err();
+        assert_eq!(e.reason, Reason::RouteDenied);
+        let e = plan_of("GET", "/api/3.0/mlflow/scorers/online-configs", "", "").unwrap_err();
+        assert_eq!(e.reason, Reason::MissingField);
+        let p = plan_of(
+            "GET",
+            "/api/3.0/mlflow/scorers/online-configs",
+            "scorer_ids=a-1&scorer_ids=b-2",
+            "",
+        )
+        .unwrap();
+        assert!(p.checks.is_empty(), "configs are checked in the answer");
+        assert_eq!(
+            p.filter,
+            Some(crate::mlflow::responses::ResponseFilter::OnlineConfigs { owned: vec![] })
+        );
+    }
+
+    #[test]
+    fn genai_objects_are_checked_by_id_and_issues_by_their_source_run() {
+        let p = plan_of(
+            "GET",
+            "/api/3.0/mlflow/label-schemas/get",
+            "schema_id=ls-1",
+            "",
+        )
+        .unwrap();
+        assert_eq!(p.checks, vec![Resource::LabelSchema("ls-1".into())]);
+        let p = plan_of(
+            "POST",
+            "/api/3.0/mlflow/review-queues/items/add",
+            "",
+            r#"{"queue_id":"rq-1","item_ids":["tr-1"]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.checks, vec![Resource::ReviewQueue("rq-1".into())]);
+        let e = plan_of(
+            "PATCH",
+            "/api/3.0/mlflow/issues/iss-1",
+            "",
+            r#"{"issue_id":"iss-2","name":"x"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::ConflictingIds);
+        let p = plan_of(
+            "POST",
+            "/api/3.0/mlflow/issues",
+            "",
+            r#"{"experiment_id":"1","name":"n","description":"d","source_run_id":"abc"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.checks,
+            vec![
+                Resource::Experiment("1".into()),
+                Resource::Run("abc".into())
+            ]
+        );
+        assert_eq!(body_json(&p)["created_by"], "s");
+        let p = plan_of(
+            "POST",
+            "/api/3.0/mlflow/review-queues/items/set-status",
+            "",
+            r#"{"queue_id":"rq-1","item_id":"tr-1","status":"COMPLETE","completed_by":"mallory"}"#,
+        )
+        .unwrap();
+        assert_eq!(p.checks, vec![Resource::ReviewQueue("rq-1".into())]);
+        assert_eq!(body_json(&p)["completed_by"], "s");
+        let p = plan_of(
+            "POST",
+            "/api/3.0/mlflow/review-queues/items/set-status",
+            "",
+            r#"{"queue_id":"rq-1","item_id":"tr-1","status":"PENDING","completed_by":"mallory"}"#,
+        )
+        .unwrap();
+        assert!(body_json(&p).get("completed_by").is_none());
+        let e = plan_of("POST", "/api/3.0/mlflow/issues/search", "", "{}").unwrap_err();
+        assert_eq!(e.reason, Reason::MissingField);
+        // `invoke` stays refused even though `issues/{issue_id}` now has rows.
+        let e = plan_of("POST", "/api/3.0/mlflow/issues/invoke", "", "{}").unwrap_err();
+        assert_eq!(e.reason, Reason::RouteDenied);
+    }
+
+    #[test]
+    fn a_dataset_is_owned_only_when_all_its_experiments_are() {
+        use crate::policy::plan::owner_of_all;
+        let a = || Owner::Tenant("a".into());
+        assert_eq!(owner_of_all([a(), a()]), a());
+        assert_eq!(
+            owner_of_all([a(), Owner::Tenant("b".into())]),
+            Owner::Nobody
+        );
+        assert_eq!(owner_of_all([a(), Owner::Missing]), Owner::Nobody);
+        assert_eq!(owner_of_all([a(), Owner::Nobody]), Owner::Nobody);
+        assert_eq!(owner_of_all([]), Owner::Missing);
+    }
 }

@@ -11,8 +11,8 @@ use crate::forward::{response_headers, upstream_request, UpstreamRequest};
 use crate::identity::jwks::{self, DiscoveryError, JwksRecord};
 use crate::identity::{claims, dev, jwt, Principal};
 use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, Resource};
-use crate::mlflow::responses;
-use crate::policy::plan::{judge, Owner};
+use crate::mlflow::responses::{self, ResponseFilter};
+use crate::policy::plan::{judge, owner_of_all, Owner};
 use crate::policy::{self, POLICY_VERSION};
 use crate::request::{request_id, Incoming};
 
@@ -220,7 +220,18 @@ fn run(inc: &mut Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> 
 
     // response check
     let mut body = resp.body;
-    if let Some(filter) = &plan.filter {
+    let mut filter = plan.filter.clone();
+    if let Some(ResponseFilter::OnlineConfigs { owned }) = &mut filter {
+        if resp.status == 200 {
+            for e in responses::online_config_experiments(&body)? {
+                let res = Resource::Experiment(e);
+                if resolve_owner(&res, &cfg, ctx)? == Owner::Tenant(principal.tenant.clone()) {
+                    owned.push(res.id().to_string());
+                }
+            }
+        }
+    }
+    if let Some(filter) = &filter {
         let checked = responses::check(
             filter,
             resp.status,
@@ -391,23 +402,32 @@ fn fetch_idp(
 }
 
 /// Establishes who owns `res`: from the KV cache when fresh, else by pre-flight to MLflow.
-/// Experiments and registered models carry the tenant tag themselves; runs, logged models and
-/// traces belong to their experiment's tenant.
+/// Experiments and registered models carry the tenant tag themselves; runs, logged models,
+/// traces and GenAI objects belong to their experiment's tenant, a dataset to the tenant of
+/// all its experiments.
 fn resolve_owner(res: &Resource, cfg: &Config, ctx: &mut Ctx) -> Result<Owner, GatewayError> {
-    let tagged = if res.tagged_itself() {
-        fact(res, cfg, ctx)?
-    } else {
-        match fact(res, cfg, ctx)? {
-            None => return Ok(Owner::Missing),
-            Some(Fact::InExperiment(e)) => fact(&Resource::Experiment(e), cfg, ctx)?,
-            Some(Fact::TenantTag(_)) => return Err(GatewayError::internal("fact kind mismatch")),
-        }
+    if res.tagged_itself() {
+        return tag_owner(fact(res, cfg, ctx)?);
+    }
+    let experiments = match fact(res, cfg, ctx)? {
+        None => return Ok(Owner::Missing),
+        Some(Fact::InExperiment(e)) => vec![e],
+        Some(Fact::InExperiments(list)) => list,
+        Some(Fact::TenantTag(_)) => return Err(GatewayError::internal("fact kind mismatch")),
     };
+    let mut owners = Vec::with_capacity(experiments.len());
+    for e in experiments {
+        owners.push(tag_owner(fact(&Resource::Experiment(e), cfg, ctx)?)?);
+    }
+    Ok(owner_of_all(owners))
+}
+
+fn tag_owner(tagged: Option<Fact>) -> Result<Owner, GatewayError> {
     Ok(match tagged {
         None => Owner::Missing,
         Some(Fact::TenantTag(Some(t))) => Owner::Tenant(t),
         Some(Fact::TenantTag(None)) => Owner::Nobody,
-        Some(Fact::InExperiment(_)) => return Err(GatewayError::internal("fact kind mismatch")),
+        Some(_) => return Err(GatewayError::internal("fact kind mismatch")),
     })
 }
 

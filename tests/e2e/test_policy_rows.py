@@ -49,9 +49,49 @@ class Objs:
         assert r.status_code == 200, r.text
         self.assessment = r.json()["assessment"]["assessment_id"]
 
+    def genai(self):
+        """The experiment's GenAI objects: an evaluation dataset with a record, a scorer, a
+        label schema, a review queue holding the trace, and an issue found in the run."""
+        a = self.a
+        r = a.post(f"{R3}/datasets/create", {"name": unique("ds"), "experiment_ids": [self.exp], "tags": json.dumps({"k": "v"})})
+        assert r.status_code == 200, r.text
+        self.ds = r.json()["dataset"]["dataset_id"]
+        r = a.post(f"{R3}/datasets/{self.ds}/records", {"records": json.dumps([{"inputs": {"q": "x"}, "expectations": {"a": "y"}}])})
+        assert r.status_code == 200, r.text
+        self.record = json.loads(a.get(f"{R3}/datasets/{self.ds}/records").json()["records"])[0]["dataset_record_id"]
+        self.scorer = "sc"
+        r = a.post(f"{R3}/scorers/register", {"experiment_id": self.exp, "name": self.scorer, "serialized_scorer": "{}"})
+        assert r.status_code == 200, r.text
+        self.scorer_id = r.json()["scorer_id"]
+        self.schema_name = "ls"
+        r = a.post(f"{R3}/label-schemas/create", {"experiment_id": self.exp, "name": self.schema_name, "type": "FEEDBACK", "input": {"text": {}}})
+        assert r.status_code == 200, r.text
+        self.schema = r.json()["label_schema"]["schema_id"]
+        self.queue_name = unique("q")
+        r = a.post(f"{R3}/review-queues/create", {"experiment_id": self.exp, "name": self.queue_name, "queue_type": "CUSTOM",
+                                                   "users": ["alice"], "schema_ids": [self.schema]})
+        assert r.status_code == 200, r.text
+        self.queue = r.json()["review_queue"]["queue_id"]
+        r = a.post(f"{R3}/review-queues/items/add", {"queue_id": self.queue, "item_ids": [self.trace]})
+        assert r.status_code == 200, r.text
+        self.item = r.json()["items"][0]["item_id"]
+        r = a.post(f"{R3}/issues", {"experiment_id": self.exp, "name": "i", "description": "d", "source_run_id": self.run})
+        assert r.status_code == 200, r.text
+        self.issue = r.json()["issue"]["issue_id"]
+        return self
+
     def state(self):
         a = self.a
         out = {}
+        if hasattr(self, "ds"):
+            out["ds"] = a.get(f"{R3}/datasets/{self.ds}").json()
+            out["ds_exps"] = a.get(f"{R3}/datasets/{self.ds}/experiment-ids").json()
+            out["ds_records"] = json.loads(a.get(f"{R3}/datasets/{self.ds}/records").json()["records"])
+            out["scorers"] = a.get(f"{R3}/scorers/list", params={"experiment_id": self.exp}).json()
+            out["schema"] = a.get(f"{R3}/label-schemas/get", params={"schema_id": self.schema}).json()
+            out["queue"] = a.get(f"{R3}/review-queues/get", params={"queue_id": self.queue}).json()
+            out["items"] = a.get(f"{R3}/review-queues/items/list", params={"queue_id": self.queue}).json()
+            out["issue"] = a.get(f"{R3}/issues/{self.issue}").json()
         out["exp"] = a.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": self.exp}).json()
         out["run"] = a.get("/api/2.0/mlflow/runs/get", params={"run_id": self.run}).json()
         out["hist"] = a.get("/api/2.0/mlflow/metrics/get-history", params={"run_id": self.run, "metric_key": "m"}).json()
@@ -216,6 +256,55 @@ CASES = {
     "traces.delete_v2": (J("POST", R2 + "/traces/delete-traces", body=lambda o: {"experiment_id": o.exp, "request_ids": [o.trace]}), 200, 403),
     "traces.link_to_run": (J("POST", R2 + "/traces/link-to-run", body=lambda o: {"run_id": o.run, "trace_ids": [o.trace]}), "forwarded", 403),
     "traces.link_prompts": (J("POST", R2 + "/traces/link-prompts", body=lambda o: {"trace_id": o.trace, "prompt_versions": [{"name": o.rm, "version": "1"}]}), "forwarded", 404),
+    # Evaluation datasets.
+    "datasets.create": (J("POST", R3 + "/datasets/create", body=lambda o: {"name": unique("ds"), "experiment_ids": [o.exp]}), 200, 403),
+    "datasets.search.get": (J("GET", R3 + "/datasets/search", params=lambda o: {"experiment_ids": [o.exp]}), 200, 403),
+    "datasets.search": (J("POST", R3 + "/datasets/search", body=lambda o: {"experiment_ids": [o.exp]}), 200, 403),
+    "experiments.search_datasets": (J("POST", AJ + "/experiments/search-datasets", body=lambda o: {"experiment_ids": [o.exp]}), 200, 403),
+    "datasets.get": (J("GET", R3 + "/datasets/{o.ds}"), 200, 403),
+    "datasets.experiment_ids": (J("GET", R3 + "/datasets/{o.ds}/experiment-ids"), 200, 403),
+    "datasets.delete": (J("DELETE", R3 + "/datasets/{o.ds}"), 200, 403),
+    "datasets.records.get": (J("GET", R3 + "/datasets/{o.ds}/records"), 200, 403),
+    "datasets.records.upsert": (J("POST", R3 + "/datasets/{o.ds}/records", body=lambda o: {
+        "records": json.dumps([{"inputs": {"q": "injected"}, "expectations": {"a": "z"}}])}), 200, 403),
+    "datasets.records.delete": (J("DELETE", R3 + "/datasets/{o.ds}/records", body=lambda o: {"dataset_record_ids": [o.record]}), 200, 403),
+    "datasets.set_tags": (J("PATCH", R3 + "/datasets/{o.ds}/tags", body=lambda o: {"tags": json.dumps({"k": "v2"})}), 200, 403),
+    "datasets.delete_tag": (J("DELETE", R3 + "/datasets/{o.ds}/tags/k"), 200, 403),
+    "datasets.add_experiments": (J("POST", R3 + "/datasets/{o.ds}/add-experiments", body=lambda o: {"experiment_ids": [o.exp]}), 200, 403),
+    "datasets.remove_experiments": (J("POST", R3 + "/datasets/{o.ds}/remove-experiments", body=lambda o: {"experiment_ids": [o.exp]}), 200, 403),
+    # Scorers.
+    "scorers.register": (J("POST", R3 + "/scorers/register", body=lambda o: {"experiment_id": o.exp, "name": "sc2", "serialized_scorer": "{}"}), 200, 403),
+    "scorers.list": (J("GET", R3 + "/scorers/list", params=lambda o: {"experiment_id": o.exp}), 200, 403),
+    "scorers.get": (J("GET", R3 + "/scorers/get", params=lambda o: {"experiment_id": o.exp, "name": o.scorer}), 200, 403),
+    "scorers.versions": (J("GET", R3 + "/scorers/versions", params=lambda o: {"experiment_id": o.exp, "name": o.scorer}), 200, 403),
+    "scorers.delete": (J("DELETE", R3 + "/scorers/delete", body=lambda o: {"experiment_id": o.exp, "name": o.scorer}), 200, 403),
+    # Label schemas, review queues, issues.
+    "label_schemas.create": (J("POST", R3 + "/label-schemas/create", body=lambda o: {
+        "experiment_id": o.exp, "name": unique("ls"), "type": "EXPECTATION", "input": {"text": {}}}), 200, 403),
+    "label_schemas.get": (J("GET", R3 + "/label-schemas/get", params=lambda o: {"schema_id": o.schema}), 200, 403),
+    "label_schemas.get_by_name": (J("GET", R3 + "/label-schemas/get-by-name", params=lambda o: {"experiment_id": o.exp, "name": o.schema_name}), 200, 403),
+    "label_schemas.list": (J("GET", R3 + "/label-schemas/list", params=lambda o: {"experiment_id": o.exp}), 200, 403),
+    "label_schemas.update": (J("PATCH", R3 + "/label-schemas/update", body=lambda o: {"schema_id": o.schema, "instruction": "changed"}), 200, 403),
+    "label_schemas.delete": (J("DELETE", R3 + "/label-schemas/delete", body=lambda o: {"schema_id": o.schema}), 200, 403),
+    "review_queues.create": (J("POST", R3 + "/review-queues/create", body=lambda o: {
+        "experiment_id": o.exp, "name": unique("q"), "queue_type": "CUSTOM", "users": ["bob"]}), 200, 403),
+    "review_queues.get_or_create_user": (J("POST", R3 + "/review-queues/get-or-create-user", body=lambda o: {"experiment_id": o.exp, "user": "alice"}), 200, 403),
+    "review_queues.get": (J("GET", R3 + "/review-queues/get", params=lambda o: {"queue_id": o.queue}), 200, 403),
+    "review_queues.get_by_name": (J("GET", R3 + "/review-queues/get-by-name", params=lambda o: {"experiment_id": o.exp, "name": o.queue_name}), 200, 403),
+    "review_queues.list": (J("GET", R3 + "/review-queues/list", params=lambda o: {"experiment_id": o.exp}), 200, 403),
+    "review_queues.update": (J("POST", R3 + "/review-queues/update", body=lambda o: {"queue_id": o.queue, "name": unique("q")}), 200, 403),
+    "review_queues.delete": (J("POST", R3 + "/review-queues/delete", body=lambda o: {"queue_id": o.queue}), 200, 403),
+    "review_queues.items.list": (J("GET", R3 + "/review-queues/items/list", params=lambda o: {"queue_id": o.queue}), 200, 403),
+    "review_queues.items.add": (J("POST", R3 + "/review-queues/items/add", body=lambda o: {"queue_id": o.queue, "item_ids": [o.trace]}), 200, 403),
+    "review_queues.items.remove": (J("POST", R3 + "/review-queues/items/remove", body=lambda o: {"queue_id": o.queue, "item_ids": [o.item]}), 200, 403),
+    "review_queues.items.set_status": (J("POST", R3 + "/review-queues/items/set-status", body=lambda o: {
+        "queue_id": o.queue, "item_id": o.item, "status": "COMPLETE"}), 200, 403),
+    "issues.create": (J("POST", R3 + "/issues", body=lambda o: {"experiment_id": o.exp, "name": "i2", "description": "d", "source_run_id": o.run}), 200, 403),
+    "issues.get": (J("GET", R3 + "/issues/{o.issue}"), 200, 403),
+    "issues.update": (J("PATCH", R3 + "/issues/{o.issue}", body=lambda o: {"issue_id": o.issue, "name": "renamed"}), 200, 403),
+    "issues.search": (J("POST", R3 + "/issues/search", body=lambda o: {"experiment_id": o.exp}), 200, 403),
+    "scorers.online_configs": (J("GET", R3 + "/scorers/online-configs", params=lambda o: {"scorer_ids": [o.scorer_id]}), 200, None),
+    "scorers.online_config": (J("PUT", R3 + "/scorers/online-config", body=lambda o: {"experiment_id": o.exp, "name": "sc"}), 403, 403),
     # Refused for everyone.
     "graphql.get": (J("GET", "/graphql"), 403, 403),
     "graphql.post": (lambda c, o: c.post("/graphql", {"operationName": "GetRun", "query": GQL_GET_RUN,
@@ -225,6 +314,9 @@ CASES = {
     "gateway_proxy.post": (lambda c, o: c.post(AJ + "/gateway-proxy", {"gateway_path": "x"}), 403, 403),
     "upload_artifact.ajax": (lambda c, o: c.request("POST", AJ + "/upload-artifact", data=b"x"), 403, 403),
 }
+
+
+GENAI_ROWS = ("datasets.", "experiments.search_datasets", "scorers.", "label_schemas.", "review_queues.", "issues.")
 
 
 def test_every_row_has_a_case():
@@ -239,6 +331,8 @@ def mentions_owner(resp, o):
 def test_row_owner_allowed_other_refused(row_id, a, b, gw):
     call, owner_ok, other, *prep = CASES[row_id]
     o = Objs(a)
+    if row_id.startswith(GENAI_ROWS):
+        o.genai()
     for p in prep:
         assert p(o).status_code == 200
     before = o.state()

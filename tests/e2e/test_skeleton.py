@@ -81,7 +81,7 @@ def test_other_tenant_cannot_read_or_search(a_run, b):
 def test_unknown_routes_refused_and_never_reach_mlflow(a, proxy):
     marker = uuid.uuid4().hex
     for method, path in [
-        ("GET", f"/api/3.0/mlflow/datasets/search?x={marker}"),
+        ("GET", f"/api/3.0/mlflow/scorers/online-config?x={marker}"),
         ("POST", f"/api/2.0/mlflow/webhooks?x={marker}"),
         ("GET", f"/admin/{marker}"),
         ("DELETE", f"/api/2.0/mlflow/runs/get?run_id={marker}"),
