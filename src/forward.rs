@@ -74,6 +74,29 @@ pub fn forwardable(name: &str, connection: &[String]) -> bool {
         && !connection.iter().any(|c| c == name)
 }
 
+/// Artifact bodies larger than this are streamed through (uploads and downloads on the proxied
+/// artifact routes); smaller ones are buffered, so they still leave in one write (a body sent
+/// after the request is handed over can wait ~40 ms for a delayed ACK).
+pub const STREAM_THRESHOLD: u64 = 1 << 20;
+
+/// The body length a message declares: exactly one well-formed `content-length`, else `None`
+/// (absent, repeated or malformed: such bodies are buffered, never streamed).
+pub fn declared_length(headers: &[(String, Vec<u8>)]) -> Option<u64> {
+    let mut values = headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"));
+    let (_, v) = values.next()?;
+    if values.next().is_some() || v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// Whether a body of this declared length is streamed rather than buffered.
+pub fn streamed(declared: Option<u64>) -> bool {
+    declared.is_some_and(|n| n > STREAM_THRESHOLD)
+}
+
 /// The upstream request, fully decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamRequest {
@@ -124,6 +147,15 @@ pub fn upstream_request(
         path_and_query,
         headers,
         body,
+    }
+}
+
+impl UpstreamRequest {
+    /// For a body piped from the client: the length it declared replaces the buffered one.
+    pub fn set_length(&mut self, len: u64) {
+        self.headers.retain(|(k, _)| k != "content-length");
+        self.headers
+            .push(("content-length".into(), len.to_string().into_bytes()));
     }
 }
 
@@ -234,5 +266,22 @@ mod tests {
                 ("x-request-id".to_string(), "mine".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn only_large_well_declared_bodies_stream() {
+        let h = |v: &[&str]| -> Vec<(String, Vec<u8>)> {
+            v.iter()
+                .map(|x| ("content-length".to_string(), x.as_bytes().to_vec()))
+                .collect()
+        };
+        assert_eq!(declared_length(&h(&["5"])), Some(5));
+        assert_eq!(declared_length(&h(&[])), None);
+        assert_eq!(declared_length(&h(&["5", "5"])), None);
+        assert_eq!(declared_length(&h(&["+5"])), None);
+        assert_eq!(declared_length(&h(&[""])), None);
+        assert!(!streamed(Some(STREAM_THRESHOLD)));
+        assert!(streamed(Some(STREAM_THRESHOLD + 1)));
+        assert!(!streamed(None));
     }
 }

@@ -22,6 +22,6 @@ pub mod shell;
 #[cfg(all(target_arch = "wasm32", feature = "component"))]
 /// Spin entry point: never fails (every error becomes a response in `error::to_response`).
 #[spin_sdk::http_component]
-async fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
-    shell::handle(req).await
+async fn handle(req: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
+    shell::handle(req, out).await
 }

@@ -7,7 +7,9 @@
 use crate::audit::{rfc3339, AuditRecord};
 use crate::config::{AuthMode, Config, OidcConfig};
 use crate::error::{GatewayError, HttpResponse, Kind, Reason};
-use crate::forward::{response_headers, upstream_request, UpstreamRequest};
+use crate::forward::{
+    declared_length, response_headers, streamed, upstream_request, UpstreamRequest,
+};
 use crate::identity::jwks::{self, DiscoveryError, JwksRecord};
 use crate::identity::{claims, dev, jwt, Principal};
 use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, Resource};
@@ -17,10 +19,13 @@ use crate::policy::{self, POLICY_VERSION};
 use crate::request::{request_id, Incoming};
 
 pub mod outbound;
-use outbound::{send_to, SendFailure, UpstreamResponse};
-use spin_sdk::http::{Request, Response};
+use crate::policy::table::Strategy;
+use outbound::{send_to, start, OutBody, SendFailure, Upstream, UpstreamResponse};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::key_value::Store;
+use spin_sdk::wit::wasi::http0_2_0::types as wt;
 use std::time::{SystemTime, UNIX_EPOCH};
+use wasi::io::streams::InputStream;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -43,11 +48,13 @@ fn log(level: &str, request_id: &str, msg: &str) {
     );
 }
 
-/// Copies the request out of Spin's type, moving (not copying) the body.
-fn incoming(req: Request) -> Incoming {
+/// Copies the request head out of Spin's type; the body is read by the caller.
+fn incoming(req: &IncomingRequest) -> Incoming {
     let headers: Vec<(String, Vec<u8>)> = req
         .headers()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
+        .entries()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
     // Spin appends its own `spin-client-addr` after the client's headers: trust the last.
     let peer_ip = headers
@@ -59,29 +66,99 @@ fn incoming(req: Request) -> Incoming {
             Some((ip, _)) => ip.trim_matches(['[', ']']).to_string(),
             None => s.to_string(),
         });
-    let path_and_query = req.path_and_query().unwrap_or("/");
+    let path_and_query = req.path_with_query().unwrap_or_else(|| "/".into());
     let (path, query) = match path_and_query.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (path_and_query.to_string(), String::new()),
+        None => (path_and_query.clone(), String::new()),
+    };
+    let method = match req.method() {
+        wt::Method::Get => "GET".to_string(),
+        wt::Method::Head => "HEAD".to_string(),
+        wt::Method::Post => "POST".to_string(),
+        wt::Method::Put => "PUT".to_string(),
+        wt::Method::Delete => "DELETE".to_string(),
+        wt::Method::Connect => "CONNECT".to_string(),
+        wt::Method::Options => "OPTIONS".to_string(),
+        wt::Method::Trace => "TRACE".to_string(),
+        wt::Method::Patch => "PATCH".to_string(),
+        wt::Method::Other(m) => m,
     };
     Incoming {
-        method: req.method().to_string(),
+        method,
         path,
         query,
         headers,
-        body: req.into_body(),
+        body: Vec::new(),
         peer_ip,
     }
 }
 
-fn to_spin(r: HttpResponse) -> Response {
-    let mut b = Response::builder();
-    b.status(r.status);
-    for (k, v) in r.headers {
-        b.header(k, v);
+/// A large artifact upload still in the client's connection, piped upstream once the request
+/// is allowed (fields drop stream first, as wasi-http requires).
+struct PendingBody {
+    stream: InputStream,
+    _body: wt::IncomingBody,
+    len: u64,
+}
+
+/// Whether the route streams bodies (proxied artifact download and upload).
+fn artifact_transfer(inc: &Incoming) -> bool {
+    policy::match_route(&inc.method, &inc.path)
+        .is_ok_and(|m| m.row.strategy == Strategy::ArtifactPath && m.row.method != "DELETE")
+}
+
+/// What the pipeline answers: a complete response, or an upstream answer piped through.
+enum Reply {
+    Full(HttpResponse),
+    Piped {
+        status: u16,
+        headers: Vec<(String, String)>,
+        upstream: Upstream,
+    },
+}
+
+fn outgoing(status: u16, headers: &[(String, String)]) -> Option<wt::OutgoingResponse> {
+    let list: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+        .collect();
+    let fields = wt::Fields::from_list(&list).ok()?;
+    let resp = wt::OutgoingResponse::new(fields);
+    resp.set_status_code(status).ok()?;
+    Some(resp)
+}
+
+/// Sends the reply to the client; a failure mid-stream can only be logged (the status is out).
+fn respond(out: ResponseOutparam, reply: Reply, rid: &str) {
+    let (status, headers) = match &reply {
+        Reply::Full(r) => (r.status, &r.headers),
+        Reply::Piped {
+            status, headers, ..
+        } => (*status, headers),
+    };
+    let Some(resp) = outgoing(status, headers) else {
+        log("error", rid, "could not build the response");
+        return;
+    };
+    let Ok(out_body) = resp.body() else {
+        log("error", rid, "response body unavailable");
+        return;
+    };
+    wt::ResponseOutparam::set(out.into_inner(), Ok(resp));
+    let Ok(stream) = out_body.write() else {
+        log("error", rid, "response stream unavailable");
+        return;
+    };
+    let written = match reply {
+        Reply::Full(r) => outbound::write_bytes(&stream, &r.body),
+        Reply::Piped { upstream, .. } => upstream.pipe_to(&stream).map(|_| ()),
+    };
+    if let Err(e) = written {
+        log("warn", rid, &format!("response body not completed: {e:?}"));
+        return;
     }
-    b.body(r.body);
-    b.build()
+    drop(stream);
+    let _ = wt::OutgoingBody::finish(out_body, None);
 }
 
 fn json_response(status: u16, body: serde_json::Value, rid: &str) -> HttpResponse {
@@ -129,9 +206,9 @@ impl Ctx {
 }
 
 /// The component's entry point.
-pub async fn handle(req: Request) -> Response {
+pub async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let started = now_ms();
-    let mut inc = incoming(req);
+    let mut inc = incoming(&req);
     let rid = request_id(&inc.header_values("x-request-id"), fresh_request_id);
     let mut ctx = Ctx {
         rid: rid.clone(),
@@ -148,7 +225,42 @@ pub async fn handle(req: Request) -> Response {
     };
     ctx.audit.set_path(&inc.path);
 
-    let response = match run(&mut inc, &mut ctx) {
+    // Large artifact uploads stay in the client's connection until the request is allowed,
+    // then are piped upstream; every other body is read now.
+    let declared = declared_length(&inc.headers);
+    let mut pending = None;
+    let mut body_error = None;
+    if inc.method == "PUT" && streamed(declared) && artifact_transfer(&inc) {
+        match req
+            .consume()
+            .ok()
+            .and_then(|b| b.stream().ok().map(|s| (s, b)))
+        {
+            Some((stream, body)) => {
+                pending = Some(PendingBody {
+                    stream,
+                    _body: body,
+                    len: declared.unwrap_or(0),
+                })
+            }
+            None => body_error = Some("request body unavailable".to_string()),
+        }
+    } else {
+        match req.into_body().await {
+            Ok(b) => inc.body = b,
+            Err(e) => body_error = Some(format!("request body: {e:?}")),
+        }
+    }
+
+    let result = match body_error {
+        Some(detail) => Err(GatewayError::bad_request(
+            Reason::BodyUnreadable,
+            "the request body could not be read",
+        )
+        .with_log_detail(detail)),
+        None => run(&mut inc, &mut ctx, pending),
+    };
+    let reply = match result {
         Ok(r) => r,
         Err(e) => {
             if let Some(detail) = &e.log_detail {
@@ -161,32 +273,39 @@ pub async fn handle(req: Request) -> Response {
             }
             ctx.audit.decision = "deny";
             ctx.audit.reason = e.reason.as_str();
-            e.to_response(&rid)
+            Reply::Full(e.to_response(&rid))
         }
     };
-    ctx.audit.status = response.status;
+    ctx.audit.status = match &reply {
+        Reply::Full(r) => r.status,
+        Reply::Piped { status, .. } => *status,
+    };
+    respond(out, reply, &rid);
     ctx.audit.ts = rfc3339(started);
     ctx.audit.duration_ms = now_ms().saturating_sub(started);
     println!("{}", ctx.audit.to_line());
-    to_spin(response)
 }
 
-fn run(inc: &mut Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> {
+fn run(
+    inc: &mut Incoming,
+    ctx: &mut Ctx,
+    pending: Option<PendingBody>,
+) -> Result<Reply, GatewayError> {
     if inc.path == "/healthz" && inc.method == "GET" {
         ctx.audit.decision = "allow";
         ctx.audit.reason = "health";
         ctx.audit.auth_mode = "none";
-        return Ok(json_response(
+        return Ok(Reply::Full(json_response(
             200,
             serde_json::json!({"status": "ok"}),
             &ctx.rid,
-        ));
+        )));
     }
     let cfg = Config::from_lookup(|name| spin_sdk::variables::get(name).map_err(|e| e.to_string()))
         .map_err(|e| GatewayError::config(e.to_string()))?;
     ctx.audit.auth_mode = cfg.auth_mode.as_str();
     if inc.path == "/readyz" && inc.method == "GET" {
-        return readyz(&cfg, ctx);
+        return readyz(&cfg, ctx).map(Reply::Full);
     }
 
     // identity
@@ -214,9 +333,31 @@ fn run(inc: &mut Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> 
     // forward
     // The body is moved, not copied: artifact uploads can be large.
     let body = std::mem::take(&mut inc.body);
-    let up = upstream_request(inc, &plan, body, &cfg.upstream.base_path, &ctx.rid);
-    let resp = send(&cfg, &up, ctx)?;
-    ctx.audit.upstream_status = Some(resp.status);
+    let mut up = upstream_request(inc, &plan, body, &cfg.upstream.base_path, &ctx.rid);
+    let upstream = match &pending {
+        Some(p) => {
+            up.set_length(p.len);
+            start_send(&cfg, &up, OutBody::Stream(&p.stream), ctx)?
+        }
+        None => start_send(&cfg, &up, OutBody::Bytes(&up.body), ctx)?,
+    };
+    drop(pending);
+    ctx.audit.upstream_status = Some(upstream.status);
+    // Large downloads are piped through: nothing in the answer is checked for these routes.
+    if inc.method == "GET"
+        && plan.row.strategy == Strategy::ArtifactPath
+        && plan.filter.is_none()
+        && declared_length(&upstream.headers).is_none_or(|n| streamed(Some(n)))
+    {
+        ctx.audit.decision = "allow";
+        ctx.audit.reason = "allowed";
+        return Ok(Reply::Piped {
+            status: upstream.status,
+            headers: response_headers(&upstream.headers, &ctx.rid),
+            upstream,
+        });
+    }
+    let resp = upstream.read_all().map_err(|e| send_error(&cfg, e, ctx))?;
 
     // response check
     let mut body = resp.body;
@@ -254,20 +395,20 @@ fn run(inc: &mut Incoming, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> 
             // A foreign object answered exactly as MLflow answers an absent one.
             ctx.audit.decision = "deny";
             ctx.audit.reason = reason.as_str();
-            return Ok(HttpResponse {
+            return Ok(Reply::Full(HttpResponse {
                 status: replaced_status,
                 headers: response_headers(&resp.headers, &ctx.rid),
                 body,
-            });
+            }));
         }
     }
     ctx.audit.decision = "allow";
     ctx.audit.reason = "allowed";
-    Ok(HttpResponse {
+    Ok(Reply::Full(HttpResponse {
         status: resp.status,
         headers: response_headers(&resp.headers, &ctx.rid),
         body,
-    })
+    }))
 }
 
 fn authenticate(inc: &Incoming, cfg: &Config, ctx: &mut Ctx) -> Result<Principal, GatewayError> {
@@ -515,14 +656,9 @@ fn readyz(cfg: &Config, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> {
     Ok(json_response(if ready { 200 } else { 503 }, body, &ctx.rid))
 }
 
-/// Sends to MLflow, mapping transport failures to 502/504 without upstream internals.
-fn send(
-    cfg: &Config,
-    req: &UpstreamRequest,
-    ctx: &mut Ctx,
-) -> Result<UpstreamResponse, GatewayError> {
-    let o = &cfg.upstream.origin;
-    send_to(o.https, &o.authority, req, cfg.request_timeout_seconds).map_err(|e| match e {
+/// Maps a transport failure to 502/504 without upstream internals.
+fn send_error(cfg: &Config, e: SendFailure, ctx: &Ctx) -> GatewayError {
+    match e {
         SendFailure::Denied => GatewayError::config("Spin refused the outbound call to MLflow: upstream_origin must be in allowed_outbound_hosts"),
         SendFailure::Timeout => GatewayError::new(
             Kind::GatewayTimeout,
@@ -536,5 +672,34 @@ fn send(
             "the MLflow server is unreachable",
         )
         .with_log_detail(format!("upstream unreachable: {d}")),
-    })
+    }
+}
+
+/// Sends to MLflow and reads the whole answer.
+fn send(
+    cfg: &Config,
+    req: &UpstreamRequest,
+    ctx: &mut Ctx,
+) -> Result<UpstreamResponse, GatewayError> {
+    let o = &cfg.upstream.origin;
+    send_to(o.https, &o.authority, req, cfg.request_timeout_seconds)
+        .map_err(|e| send_error(cfg, e, ctx))
+}
+
+/// Sends to MLflow and returns once its status and headers are in (the body unread).
+fn start_send(
+    cfg: &Config,
+    req: &UpstreamRequest,
+    body: OutBody<'_>,
+    ctx: &mut Ctx,
+) -> Result<Upstream, GatewayError> {
+    let o = &cfg.upstream.origin;
+    start(
+        o.https,
+        &o.authority,
+        req,
+        body,
+        cfg.request_timeout_seconds,
+    )
+    .map_err(|e| send_error(cfg, e, ctx))
 }

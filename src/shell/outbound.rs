@@ -4,6 +4,7 @@
 
 use crate::forward::UpstreamRequest;
 use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types as wt};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 /// An upstream answer, fully read.
 pub struct UpstreamResponse {
@@ -31,16 +32,137 @@ fn map_error_code(e: wt::ErrorCode) -> SendFailure {
     }
 }
 
-/// Blocking wasi-http call with connect / first-byte / between-bytes timeouts. The body is
-/// written (and, when it fits, finished) before the request is handed over, with an explicit
-/// `content-length`: MLflow reads a chunked body as empty, and a body streamed after hand-over
-/// can wait ~40 ms for a delayed ACK.
-pub fn send_to(
+/// Where an upstream request body comes from.
+pub enum OutBody<'a> {
+    /// Complete bytes (every JSON call, small uploads).
+    Bytes(&'a [u8]),
+    /// A client's body piped as it arrives (large artifact uploads); the caller has put the
+    /// client's `content-length` in the headers, and Spin checks that exactly that many bytes
+    /// are written.
+    Stream(&'a InputStream),
+}
+
+/// Writes all of `data`, waiting for the stream when it is full.
+fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), StreamError> {
+    while !data.is_empty() {
+        let n = stream.check_write()? as usize;
+        if n == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let k = n.min(data.len()).min(1 << 20);
+        stream.write(&data[..k])?;
+        data = &data[k..];
+    }
+    Ok(())
+}
+
+/// Writes a complete body and flushes it.
+pub fn write_bytes(stream: &OutputStream, data: &[u8]) -> Result<(), PipeError> {
+    write_all(stream, data).map_err(output_error)?;
+    stream.blocking_flush().map_err(output_error)
+}
+
+/// Why a pipe stopped early.
+#[derive(Debug)]
+pub enum PipeError {
+    /// Reading the source failed (client or upstream connection broke).
+    Input(String),
+    /// The destination closed: for an upstream request body this is how wasi-http reports that
+    /// the peer already has what it needs (the answer decides whether it was enough).
+    OutputClosed,
+    /// Writing the destination failed otherwise.
+    Output(String),
+}
+
+fn output_error(e: StreamError) -> PipeError {
+    match e {
+        StreamError::Closed => PipeError::OutputClosed,
+        other => PipeError::Output(format!("{other:?}")),
+    }
+}
+
+/// Copies `input` to `output` chunk by chunk until `input` closes; memory stays at one chunk
+/// whatever the size. Returns the number of bytes copied.
+pub fn pipe(input: &InputStream, output: &OutputStream) -> Result<u64, PipeError> {
+    let mut total = 0u64;
+    loop {
+        match input.blocking_read(PIPE_CHUNK) {
+            Ok(chunk) => {
+                write_all(output, &chunk).map_err(output_error)?;
+                total += chunk.len() as u64;
+            }
+            Err(StreamError::Closed) => break,
+            Err(e) => return Err(PipeError::Input(format!("{e:?}"))),
+        }
+    }
+    output.blocking_flush().map_err(output_error)?;
+    Ok(total)
+}
+
+/// Chunk size for piped bodies.
+const PIPE_CHUNK: u64 = 256 * 1024;
+
+/// An upstream answer whose body has not been read yet. Fields drop in declaration order
+/// (stream, body, response), as wasi-http requires of child resources.
+pub struct Upstream {
+    pub status: u16,
+    pub headers: Vec<(String, Vec<u8>)>,
+    stream: InputStream,
+    body: wt::IncomingBody,
+    _resp: wt::IncomingResponse,
+}
+
+impl Upstream {
+    /// Reads the whole body.
+    pub fn read_all(self) -> Result<UpstreamResponse, SendFailure> {
+        let mut buf = Vec::new();
+        loop {
+            match self.stream.blocking_read(PIPE_CHUNK) {
+                Ok(chunk) => buf.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                // A timeout while streaming surfaces here as a last-operation error.
+                Err(_) => return Err(SendFailure::Timeout),
+            }
+        }
+        let Upstream {
+            status,
+            headers,
+            stream,
+            body,
+            _resp,
+        } = self;
+        drop(stream);
+        let _ = wt::IncomingBody::finish(body);
+        Ok(UpstreamResponse {
+            status,
+            headers,
+            body: buf,
+        })
+    }
+
+    /// Pipes the body into `output` (a response to the client) without holding it.
+    pub fn pipe_to(self, output: &OutputStream) -> Result<u64, PipeError> {
+        let n = pipe(&self.stream, output)?;
+        let Upstream { stream, body, .. } = self;
+        drop(stream);
+        let _ = wt::IncomingBody::finish(body);
+        Ok(n)
+    }
+}
+
+/// Blocking wasi-http call that returns once the upstream's status and headers have arrived.
+/// Connect / first-byte / between-bytes timeouts apply. A `Bytes` body is written (and, when
+/// it fits, finished) before the request is handed over, with an explicit `content-length`:
+/// MLflow reads a chunked body as empty, and a small body streamed after hand-over can wait
+/// ~40 ms for a delayed ACK. A `Stream` body is piped after hand-over (large uploads only).
+pub fn start(
     https: bool,
     authority: &str,
     req: &UpstreamRequest,
+    body_src: OutBody<'_>,
     timeout_secs: u64,
-) -> Result<UpstreamResponse, SendFailure> {
+) -> Result<Upstream, SendFailure> {
     let internal = |what: &str| SendFailure::Unreachable(format!("request construction: {what}"));
     let fields = wt::Fields::from_list(&req.headers).map_err(|_| internal("headers"))?;
     let out = wt::OutgoingRequest::new(fields);
@@ -67,10 +189,13 @@ pub fn send_to(
         .map_err(|_| internal("path"))?;
     let body = out.body().map_err(|_| internal("body"))?;
     let stream = body.write().map_err(|_| internal("body stream"))?;
-    let data = &req.body;
+    let io = |e: StreamError| SendFailure::Unreachable(format!("body write: {e:?}"));
+    // Write what fits before hand-over (the whole body, for anything small).
     let mut off = 0usize;
-    let io =
-        |e: wasi::io::streams::StreamError| SendFailure::Unreachable(format!("body write: {e:?}"));
+    let data: &[u8] = match body_src {
+        OutBody::Bytes(d) => d,
+        OutBody::Stream(_) => &[],
+    };
     while off < data.len() {
         let n = stream.check_write().map_err(io)? as usize;
         if n == 0 {
@@ -85,28 +210,40 @@ pub fn send_to(
     let _ = options.set_connect_timeout(Some(ns));
     let _ = options.set_first_byte_timeout(Some(ns));
     let _ = options.set_between_bytes_timeout(Some(ns));
-    let (stream, body) = if off == data.len() {
+    let complete = off == data.len() && matches!(body_src, OutBody::Bytes(_));
+    let pending = if complete {
         drop(stream);
         wt::OutgoingBody::finish(body, None).map_err(map_error_code)?;
-        (None, None)
+        None
     } else {
-        (Some(stream), Some(body))
+        Some((stream, body))
     };
     let future = outgoing_handler::handle(out, Some(options)).map_err(map_error_code)?;
-    if let (Some(stream), Some(body)) = (stream, body) {
-        while off < data.len() {
-            let n = stream.check_write().map_err(io)? as usize;
-            if n == 0 {
-                stream.subscribe().block();
-                continue;
-            }
-            let k = n.min(data.len() - off).min(1 << 20);
-            stream.write(&data[off..off + k]).map_err(io)?;
-            off += k;
-        }
-        stream.blocking_flush().map_err(io)?;
+    if let Some((stream, body)) = pending {
+        let written = match body_src {
+            OutBody::Bytes(d) => write_all(&stream, &d[off..])
+                .and_then(|()| stream.blocking_flush())
+                .map_err(output_error),
+            OutBody::Stream(input) => pipe(input, &stream).map(|_| ()),
+        };
+        // The stream is a child of the body: it must go first, also on failure (dropping a
+        // resource with live children traps the component).
         drop(stream);
-        wt::OutgoingBody::finish(body, None).map_err(map_error_code)?;
+        match written {
+            Ok(()) => wt::OutgoingBody::finish(body, None).map_err(map_error_code)?,
+            // Measured: with the whole body delivered, the last write or flush can report
+            // `Closed` once MLflow has answered; the answer (or the future's error, for a body
+            // cut short of its content-length) decides.
+            Err(PipeError::OutputClosed) => {
+                let _ = wt::OutgoingBody::finish(body, None);
+            }
+            Err(PipeError::Input(d)) => {
+                return Err(SendFailure::Unreachable(format!("client body: {d}")))
+            }
+            Err(PipeError::Output(d)) => {
+                return Err(SendFailure::Unreachable(format!("body write: {d}")))
+            }
+        }
     }
     future.subscribe().block();
     let resp = match future.get() {
@@ -116,30 +253,34 @@ pub fn send_to(
     };
     let status = resp.status();
     let headers = resp.headers().entries();
-    let incoming_body = resp
+    let body = resp
         .consume()
         .map_err(|_| SendFailure::Unreachable("response body".into()))?;
-    let input = incoming_body
+    let stream = body
         .stream()
         .map_err(|_| SendFailure::Unreachable("response stream".into()))?;
-    let mut buf = Vec::new();
-    loop {
-        match input.blocking_read(256 * 1024) {
-            Ok(chunk) => buf.extend_from_slice(&chunk),
-            Err(wasi::io::streams::StreamError::Closed) => break,
-            Err(e) => {
-                // A timeout while streaming surfaces here as a last-operation error.
-                let _ = e;
-                return Err(SendFailure::Timeout);
-            }
-        }
-    }
-    drop(input);
-    let _ = wt::IncomingBody::finish(incoming_body);
-    drop(resp);
-    Ok(UpstreamResponse {
+    Ok(Upstream {
         status,
         headers,
-        body: buf,
+        stream,
+        body,
+        _resp: resp,
     })
+}
+
+/// A complete call: `start` with the request's bytes, then the whole answer.
+pub fn send_to(
+    https: bool,
+    authority: &str,
+    req: &UpstreamRequest,
+    timeout_secs: u64,
+) -> Result<UpstreamResponse, SendFailure> {
+    start(
+        https,
+        authority,
+        req,
+        OutBody::Bytes(&req.body),
+        timeout_secs,
+    )?
+    .read_all()
 }

@@ -491,3 +491,53 @@ def test_body_methods_read_the_body_only_and_run_uuid_aliases(a, b):
     r = b.post(f"{R2}/runs/set-tag", {"run_id": ob.run, "run_uuid": oa.run, "key": "x", "value": "y"})
     assert r.status_code == 400
     assert Objs.state(oa) == before
+
+
+def test_large_artifacts_stream_through_and_stay_scoped(a, b, mlflow_server):
+    """Artifacts above the streaming threshold (1 MiB) are piped in both directions: the bytes
+    arrive intact, the MLflow client's own upload and download work, and a foreign tenant's
+    large upload is refused without a byte reaching MLflow."""
+    import hashlib
+    import os
+
+    o = Objs(a)
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    path = f"{MA}/artifacts/{o.exp}/{o.run}/artifacts/big.bin"
+    r = a.request("PUT", path, data=data)
+    assert r.status_code == 200, r.text
+    # Read back directly from MLflow, and through the gateway.
+    direct = requests_get(f"{mlflow_server.url}{path}")
+    assert hashlib.sha256(direct).digest() == hashlib.sha256(data).digest()
+    r = a.get(path)
+    assert r.status_code == 200 and r.content == data
+    assert r.headers.get("x-request-id")
+    # A generator body (chunked, no content-length) is buffered and still arrives intact.
+    r = a.request("PUT", path.replace("big.bin", "chunked.bin"), data=iter([data[:1000], data[1000:]]))
+    assert r.status_code == 200, r.text
+    assert a.get(path.replace("big.bin", "chunked.bin")).content == data
+    # Another tenant: large upload refused before MLflow sees it; download refused.
+    r = b.request("PUT", path.replace("big.bin", "evil.bin"), data=data)
+    assert r.status_code == 403
+    assert b.get(path).status_code == 403
+    listing = requests_get(f"{mlflow_server.url}{MA}/artifacts?path={o.exp}/{o.run}/artifacts")
+    assert b"evil.bin" not in listing
+    # The MLflow client through the gateway: log and download a large artifact.
+    with a.mlflow() as mlflow:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "weights.bin")
+            with open(src, "wb") as f:
+                f.write(data)
+            mlflow.MlflowClient().log_artifact(o.run, src)
+            got = mlflow.artifacts.download_artifacts(run_id=o.run, artifact_path="weights.bin", dst_path=os.path.join(d, "out"))
+            with open(got, "rb") as f:
+                assert f.read() == data
+
+
+def requests_get(url: str) -> bytes:
+    import requests
+
+    r = requests.get(url, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.content
