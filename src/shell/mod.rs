@@ -117,48 +117,19 @@ enum Reply {
     },
 }
 
-fn outgoing(status: u16, headers: &[(String, String)]) -> Option<wt::OutgoingResponse> {
-    let list: Vec<(String, Vec<u8>)> = headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
-        .collect();
-    let fields = wt::Fields::from_list(&list).ok()?;
-    let resp = wt::OutgoingResponse::new(fields);
-    resp.set_status_code(status).ok()?;
-    Some(resp)
-}
-
 /// Sends the reply to the client; a failure mid-stream can only be logged (the status is out).
 fn respond(out: ResponseOutparam, reply: Reply, rid: &str) {
-    let (status, headers) = match &reply {
-        Reply::Full(r) => (r.status, &r.headers),
+    let sent = match reply {
+        Reply::Full(r) => outbound::respond_full(out.into_inner(), r.status, &r.headers, &r.body),
         Reply::Piped {
-            status, headers, ..
-        } => (*status, headers),
+            status,
+            headers,
+            upstream,
+        } => outbound::respond_piped(out.into_inner(), status, &headers, upstream),
     };
-    let Some(resp) = outgoing(status, headers) else {
-        log("error", rid, "could not build the response");
-        return;
-    };
-    let Ok(out_body) = resp.body() else {
-        log("error", rid, "response body unavailable");
-        return;
-    };
-    wt::ResponseOutparam::set(out.into_inner(), Ok(resp));
-    let Ok(stream) = out_body.write() else {
-        log("error", rid, "response stream unavailable");
-        return;
-    };
-    let written = match reply {
-        Reply::Full(r) => outbound::write_bytes(&stream, &r.body),
-        Reply::Piped { upstream, .. } => upstream.pipe_to(&stream).map(|_| ()),
-    };
-    if let Err(e) = written {
-        log("warn", rid, &format!("response body not completed: {e:?}"));
-        return;
+    if let Err(e) = sent {
+        log("warn", rid, &format!("response not completed: {e}"));
     }
-    drop(stream);
-    let _ = wt::OutgoingBody::finish(out_body, None);
 }
 
 fn json_response(status: u16, body: serde_json::Value, rid: &str) -> HttpResponse {
