@@ -227,8 +227,9 @@ NOTES = [
     "generator and Spin; MLflow's own latency varies by several milliseconds between runs, so "
     "single-run differences of a few milliseconds between direct, forwarder and gateway are "
     "within the noise. Rerun and compare several tables before drawing conclusions.",
-    "* Request and response bodies are buffered by the component (see docs/operations.md); the "
-    "peak RSS line shows what that costs for artifacts.",
+    "* The gateway streams proxied-artifact transfers above 1 MiB and buffers everything else "
+    "(docs/operations.md); the forwarder buffers every body, so the peak RSS line shows what "
+    "buffering a large artifact costs.",
     "",
 ]
 

@@ -233,6 +233,15 @@ fn check_relative_path(p: &str) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// An optional run id field: when given, the run must be the tenant's.
+fn optional_run(input: &Input, field: &str) -> Result<Option<Resource>, GatewayError> {
+    match input.str_field(field)? {
+        None => Ok(None),
+        Some(run) if valid_run_id(&run) => Ok(Some(Resource::Run(run))),
+        Some(_) => Err(invalid(field)),
+    }
+}
+
 fn model_id_check(id: &str) -> Result<Resource, GatewayError> {
     valid_model_id(id)
         .then(|| Resource::LoggedModel(id.to_string()))
@@ -516,12 +525,7 @@ pub fn plan(
         }
         Strategy::CreateIssue => {
             checks.push(Resource::Experiment(experiment_id(&input)?));
-            if let Some(run) = input.str_field("source_run_id")? {
-                if !valid_run_id(&run) {
-                    return Err(invalid("source_run_id"));
-                }
-                checks.push(Resource::Run(run));
-            }
+            checks.extend(optional_run(&input, "source_run_id")?);
             let body = input.body_mut().ok_or_else(|| missing("experiment_id"))?;
             body.insert(
                 "created_by".into(),
@@ -640,12 +644,7 @@ pub fn plan(
         }
         Strategy::CreateLoggedModel => {
             checks.push(Resource::Experiment(experiment_id(&input)?));
-            if let Some(run) = input.str_field("source_run_id")? {
-                if !valid_run_id(&run) {
-                    return Err(invalid("source_run_id"));
-                }
-                checks.push(Resource::Run(run));
-            }
+            checks.extend(optional_run(&input, "source_run_id")?);
             let body = input.body_mut().ok_or_else(|| missing("experiment_id"))?;
             for (k, _) in parse_tags(body.get("tags"))? {
                 refuse_reserved(&k, key)?;
@@ -765,12 +764,7 @@ pub fn plan(
         }
         Strategy::CreateModelVersion => {
             checks.push(Resource::RegisteredModel(model_name(&input, "name")?));
-            if let Some(run) = input.str_field("run_id")? {
-                if !valid_run_id(&run) {
-                    return Err(invalid("run_id"));
-                }
-                checks.push(Resource::Run(run));
-            }
+            checks.extend(optional_run(&input, "run_id")?);
             if let Some(id) = input.str_field("model_id")? {
                 checks.push(model_id_check(&id)?);
             }
