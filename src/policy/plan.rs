@@ -299,8 +299,11 @@ fn path_or_field(
     }
 }
 
-/// The resource a GenAI object id names (ids are `d-…`, `ls-…`, `rq-…`, `iss-…`).
-fn child_resource(child: Child, id: String) -> Result<Resource, GatewayError> {
+/// The GenAI object named in the path or the fields (see `path_or_field`); its id must be
+/// well-formed (`d-…`, `ls-…`, `rq-…`, `iss-…`).
+fn child_resource(m: &Matched, input: &Input, child: Child) -> Result<Resource, GatewayError> {
+    let field = child.field();
+    let id = path_or_field(m, input, &[field], field.trim_end_matches("_id"))?;
     if !valid_model_id(&id) {
         return Err(invalid(child.field()));
     }
@@ -534,8 +537,7 @@ pub fn plan(
             rewritten = true;
         }
         Strategy::ReviewItemStatus => {
-            let id = path_or_field(m, &input, &["queue_id"], "queue_id")?;
-            checks.push(child_resource(Child::ReviewQueue, id)?);
+            checks.push(child_resource(m, &input, Child::ReviewQueue)?);
             let body = input.body_mut().ok_or_else(|| missing("queue_id"))?;
             // Reopening clears the reviewer, as MLflow's own auth app does.
             if body.get("status").and_then(Value::as_str) == Some("PENDING") {
@@ -899,10 +901,7 @@ pub fn plan(
             let ids = experiment_scope(ids)?;
             checks.extend(ids.into_iter().map(Resource::Experiment));
         }
-        Strategy::Object(child) => {
-            let id = path_or_field(m, &input, &[child.field()], child.field())?;
-            checks.push(child_resource(child, id)?);
-        }
+        Strategy::Object(child) => checks.push(child_resource(m, &input, child)?),
         Strategy::OnlineConfigs => {
             let ids = input.str_list("scorer_ids")?;
             if ids.is_empty() {
@@ -915,8 +914,7 @@ pub fn plan(
             filter = Some(ResponseFilter::OnlineConfigs { owned: Vec::new() });
         }
         Strategy::DatasetExperiments => {
-            let id = path_or_field(m, &input, &["dataset_id"], "dataset")?;
-            checks.push(child_resource(Child::Dataset, id)?);
+            checks.push(child_resource(m, &input, Child::Dataset)?);
             let ids = experiment_scope(input.str_list("experiment_ids")?)?;
             checks.extend(ids.into_iter().map(Resource::Experiment));
         }

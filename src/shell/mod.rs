@@ -71,20 +71,8 @@ fn incoming(req: &IncomingRequest) -> Incoming {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (path_and_query.clone(), String::new()),
     };
-    let method = match req.method() {
-        wt::Method::Get => "GET".to_string(),
-        wt::Method::Head => "HEAD".to_string(),
-        wt::Method::Post => "POST".to_string(),
-        wt::Method::Put => "PUT".to_string(),
-        wt::Method::Delete => "DELETE".to_string(),
-        wt::Method::Connect => "CONNECT".to_string(),
-        wt::Method::Options => "OPTIONS".to_string(),
-        wt::Method::Trace => "TRACE".to_string(),
-        wt::Method::Patch => "PATCH".to_string(),
-        wt::Method::Other(m) => m,
-    };
     Incoming {
-        method,
+        method: req.method().to_string(),
         path,
         query,
         headers,

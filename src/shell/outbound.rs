@@ -42,23 +42,8 @@ pub enum OutBody<'a> {
     Stream(&'a InputStream),
 }
 
-/// Writes all of `data`, waiting for the stream when it is full.
-fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), StreamError> {
-    while !data.is_empty() {
-        let n = stream.check_write()? as usize;
-        if n == 0 {
-            stream.subscribe().block();
-            continue;
-        }
-        let k = n.min(data.len()).min(1 << 20);
-        stream.write(&data[..k])?;
-        data = &data[k..];
-    }
-    Ok(())
-}
-
 /// Writes as much of `data` as the stream takes without waiting; returns how much.
-pub fn write_some(stream: &OutputStream, data: &[u8]) -> Result<usize, StreamError> {
+fn write_some(stream: &OutputStream, data: &[u8]) -> Result<usize, StreamError> {
     let mut off = 0;
     while off < data.len() {
         let n = stream.check_write()? as usize;
@@ -72,8 +57,18 @@ pub fn write_some(stream: &OutputStream, data: &[u8]) -> Result<usize, StreamErr
     Ok(off)
 }
 
+/// Writes all of `data`, waiting for the stream whenever it is full.
+fn write_all(stream: &OutputStream, data: &[u8]) -> Result<(), StreamError> {
+    let mut off = write_some(stream, data)?;
+    while off < data.len() {
+        stream.subscribe().block();
+        off += write_some(stream, &data[off..])?;
+    }
+    Ok(())
+}
+
 /// Writes a complete body and flushes it.
-pub fn write_bytes(stream: &OutputStream, data: &[u8]) -> Result<(), PipeError> {
+fn write_bytes(stream: &OutputStream, data: &[u8]) -> Result<(), PipeError> {
     write_all(stream, data).map_err(output_error)?;
     stream.blocking_flush().map_err(output_error)
 }
@@ -98,21 +93,16 @@ fn output_error(e: StreamError) -> PipeError {
 }
 
 /// Copies `input` to `output` chunk by chunk until `input` closes; memory stays at one chunk
-/// whatever the size. Returns the number of bytes copied.
-pub fn pipe(input: &InputStream, output: &OutputStream) -> Result<u64, PipeError> {
-    let mut total = 0u64;
+/// whatever the size.
+fn pipe(input: &InputStream, output: &OutputStream) -> Result<(), PipeError> {
     loop {
         match input.blocking_read(PIPE_CHUNK) {
-            Ok(chunk) => {
-                write_all(output, &chunk).map_err(output_error)?;
-                total += chunk.len() as u64;
-            }
+            Ok(chunk) => write_all(output, &chunk).map_err(output_error)?,
             Err(StreamError::Closed) => break,
             Err(e) => return Err(PipeError::Input(format!("{e:?}"))),
         }
     }
-    output.blocking_flush().map_err(output_error)?;
-    Ok(total)
+    output.blocking_flush().map_err(output_error)
 }
 
 /// Chunk size for piped bodies.
@@ -157,12 +147,12 @@ impl Upstream {
     }
 
     /// Pipes the body into `output` (a response to the client) without holding it.
-    pub fn pipe_to(self, output: &OutputStream) -> Result<u64, PipeError> {
-        let n = pipe(&self.stream, output)?;
+    pub fn pipe_to(self, output: &OutputStream) -> Result<(), PipeError> {
+        pipe(&self.stream, output)?;
         let Upstream { stream, body, .. } = self;
         drop(stream);
         let _ = wt::IncomingBody::finish(body);
-        Ok(n)
+        Ok(())
     }
 }
 
@@ -206,20 +196,11 @@ pub fn start(
     let stream = body.write().map_err(|_| internal("body stream"))?;
     let io = |e: StreamError| SendFailure::Unreachable(format!("body write: {e:?}"));
     // Write what fits before hand-over (the whole body, for anything small).
-    let mut off = 0usize;
     let data: &[u8] = match body_src {
         OutBody::Bytes(d) => d,
         OutBody::Stream(_) => &[],
     };
-    while off < data.len() {
-        let n = stream.check_write().map_err(io)? as usize;
-        if n == 0 {
-            break;
-        }
-        let k = n.min(data.len() - off).min(1 << 20);
-        stream.write(&data[off..off + k]).map_err(io)?;
-        off += k;
-    }
+    let off = write_some(&stream, data).map_err(io)?;
     let options = wt::RequestOptions::new();
     let ns = timeout_secs.saturating_mul(1_000_000_000);
     let _ = options.set_connect_timeout(Some(ns));
@@ -239,7 +220,7 @@ pub fn start(
             OutBody::Bytes(d) => write_all(&stream, &d[off..])
                 .and_then(|()| stream.blocking_flush())
                 .map_err(output_error),
-            OutBody::Stream(input) => pipe(input, &stream).map(|_| ()),
+            OutBody::Stream(input) => pipe(input, &stream),
         };
         // The stream is a child of the body: it must go first, also on failure (dropping a
         // resource with live children traps the component).
@@ -310,12 +291,7 @@ pub fn respond_full(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<(), String> {
-    let mut list: Vec<(String, Vec<u8>)> = headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
-        .collect();
-    list.push(("content-length".into(), body.len().to_string().into_bytes()));
-    let (resp, out_body, stream) = response_parts(status, &list)?;
+    let (resp, out_body, stream) = response_parts(status, headers, Some(body.len()))?;
     let sent = write_some(&stream, body).unwrap_or(0);
     if sent == body.len() {
         drop(stream);
@@ -338,11 +314,7 @@ pub fn respond_piped(
     headers: &[(String, String)],
     upstream: Upstream,
 ) -> Result<(), String> {
-    let list: Vec<(String, Vec<u8>)> = headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
-        .collect();
-    let (resp, out_body, stream) = response_parts(status, &list)?;
+    let (resp, out_body, stream) = response_parts(status, headers, None)?;
     wt::ResponseOutparam::set(out, Ok(resp));
     let piped = upstream.pipe_to(&stream);
     drop(stream);
@@ -351,11 +323,20 @@ pub fn respond_piped(
     Ok(())
 }
 
+/// A response head (with `content-length` when the length is known) and its body stream.
 fn response_parts(
     status: u16,
-    headers: &[(String, Vec<u8>)],
+    headers: &[(String, String)],
+    length: Option<usize>,
 ) -> Result<(wt::OutgoingResponse, wt::OutgoingBody, OutputStream), String> {
-    let fields = wt::Fields::from_list(headers).map_err(|e| format!("headers: {e:?}"))?;
+    let mut list: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+        .collect();
+    if let Some(n) = length {
+        list.push(("content-length".into(), n.to_string().into_bytes()));
+    }
+    let fields = wt::Fields::from_list(&list).map_err(|e| format!("headers: {e:?}"))?;
     let resp = wt::OutgoingResponse::new(fields);
     resp.set_status_code(status)
         .map_err(|()| "status".to_string())?;
