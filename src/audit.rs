@@ -23,6 +23,10 @@ pub struct AuditRecord {
     pub upstream_status: Option<u16>,
     pub duration_ms: u64,
     pub policy_version: &'static str,
+    /// How the bearer token was accepted: `verified` (signature checked now) or `cached` (an
+    /// earlier full check reused, `identity::token_cache`); absent without a bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_check: Option<&'static str>,
     /// Rows of another tenant dropped from a search answer (a policy fault upstream).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_fault: Option<String>,

@@ -37,6 +37,7 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "jwks_cache_seconds", default: "300", description: "JWKS older than this is refreshed." },
     VarSpec { name: "jwks_min_refresh_seconds", default: "30", description: "At most one JWKS fetch per this many seconds (unknown `kid`s cannot amplify requests)." },
     VarSpec { name: "jwks_max_stale_seconds", default: "3600", description: "Cached keys keep working this long past `jwks_cache_seconds` while the IdP is unreachable; then 503." },
+    VarSpec { name: "token_cache_seconds", default: "300", description: "How long a fully verified bearer token's principal is reused from the key-value store instead of a new signature check; never past the token's `exp`, only while the same key is in the JWKS (0 disables)." },
 ];
 
 /// Which identity source is trusted.
@@ -96,6 +97,8 @@ pub struct OidcConfig {
     pub jwks_cache_seconds: u64,
     pub jwks_min_refresh_seconds: u64,
     pub jwks_max_stale_seconds: u64,
+    /// See `identity::token_cache`; 0 disables it.
+    pub token_cache_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -480,6 +483,12 @@ impl Config {
             jwks_min_refresh_seconds: parse_u64(
                 "jwks_min_refresh_seconds",
                 &get("jwks_min_refresh_seconds")?,
+                0,
+                86_400,
+            )?,
+            token_cache_seconds: parse_u64(
+                "token_cache_seconds",
+                &get("token_cache_seconds")?,
                 0,
                 86_400,
             )?,

@@ -11,6 +11,7 @@ use crate::forward::{
     declared_length, response_headers, streamed, upstream_request, UpstreamRequest,
 };
 use crate::identity::jwks::{self, DiscoveryError, JwksRecord};
+use crate::identity::token_cache::Slot;
 use crate::identity::{claims, dev, jwt, Principal};
 use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, Resource};
 use crate::mlflow::responses::{self, ResponseFilter};
@@ -395,11 +396,43 @@ fn authenticate(inc: &Incoming, cfg: &Config, ctx: &mut Ctx) -> Result<Principal
             let header = jwt::peek_header(&token, oidc)?;
             let keys = current_keys(oidc, cfg, header.kid.as_deref(), ctx)?;
             let jwk = jwt::select_key(&header, &keys)?;
-            let claims = jwt::verify(&token, &header, jwk, oidc, now_ms() / 1000)?;
-            claims::principal_from_claims(&claims, cfg)
+            verified_principal(&token, &header, jwk, oidc, cfg, ctx)
         }
         (AuthMode::Oidc, None) => Err(GatewayError::internal("oidc mode without oidc config")),
     }
+}
+
+/// The signature and claims checks, or the verdict of an earlier full check of the same token
+/// from the key-value store when `identity::token_cache` says it still stands.
+fn verified_principal(
+    token: &str,
+    header: &jwt::Header,
+    jwk: &jwks::Jwk,
+    oidc: &OidcConfig,
+    cfg: &Config,
+    ctx: &mut Ctx,
+) -> Result<Principal, GatewayError> {
+    let now = now_ms() / 1000;
+    let ttl = oidc.token_cache_seconds;
+    let slot = (ttl > 0).then(|| Slot::for_token(token, oidc, cfg));
+    if let Some(s) = &slot {
+        let cached = ctx
+            .kv_get(&s.key)?
+            .and_then(|b| s.principal(&b, jwk, now, ttl, oidc.clock_skew_seconds));
+        if let Some(p) = cached {
+            ctx.audit.token_check = Some("cached");
+            return Ok(p);
+        }
+    }
+    let claims = jwt::verify(token, header, jwk, oidc, now)?;
+    let principal = claims::principal_from_claims(&claims, cfg)?;
+    ctx.audit.token_check = Some("verified");
+    if let Some(s) = slot {
+        if let Some(entry) = s.entry(&claims, jwk, &principal, now) {
+            ctx.kv_set(&s.key, &entry)?;
+        }
+    }
+    Ok(principal)
 }
 
 /// The IdP's keys from the KV store, refreshed per the rules in `identity::jwks`.

@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 
+import jwt as pyjwt
 import pytest
 import requests
 
@@ -134,6 +135,56 @@ def test_key_rotation_and_refresh_rate_limit(workdir, mlflow_server):
         assert idp.fetches == before
     finally:
         gw.stop()
+        idp.stop()
+
+
+def test_verified_token_cache_never_outlives_token_or_key(workdir, mlflow_server):
+    """A token's second use reuses its first full check (audit `token_check`); a key replaced
+    under the same `kid`, a token past its `exp` and `token_cache_seconds=0` all go back to a
+    full check, which refuses what it must."""
+    idp = IdP()
+    idp.keys = [SigningKey("k1", "RS256")]
+    idp.start()
+    search = ("/api/2.0/mlflow/experiments/search", {"max_results": "1"})
+
+    def use(g, token):
+        r = Caller(g, token=token).get(search[0], params=search[1])
+        return r.status_code, g.audit_for(r.headers["x-request-id"])[0]
+
+    gw = Gateway(workdir / "gw-tokcache", mlflow_server.url,
+                 idp.gateway_vars(jwks_cache_seconds="0", jwks_min_refresh_seconds="0",
+                                  clock_skew_seconds="0")).start()
+    try:
+        token = idp.mint(idp.keys[0], tenant="team-a", sub="carol", roles=("viewer",))
+        seen = [use(gw, token) for _ in range(3)]
+        assert [s for s, _ in seen] == [200, 200, 200]
+        assert [a["token_check"] for _, a in seen] == ["verified", "cached", "cached"]
+        assert {(a["tenant"], a["subject"], tuple(a["roles"])) for _, a in seen} == {("team-a", "carol", ("viewer",))}
+        # The KV store holds the verdict, never the token.
+        assert all(token.encode() not in f.read_bytes() for f in gw.workdir.glob("kv.db*"))
+
+        # The IdP replaces the key under the same kid: the cached verdict dies with the old key.
+        idp.keys = [SigningKey("k1", "RS256")]
+        status, audit = use(gw, token)
+        assert (status, audit["reason"]) == (401, "bad_signature")
+        assert "token_check" not in audit
+
+        # A cached verdict never outlives the token's exp.
+        short = idp.mint(idp.keys[0], tenant="team-a", lifetime=3)
+        exp = pyjwt.decode(short, options={"verify_signature": False})["exp"]
+        assert [use(gw, short)[1]["token_check"] for _ in range(2)] == ["verified", "cached"]
+        wait_until(lambda: time.time() > exp + 1.5, "the token to expire", timeout=15)
+        status, audit = use(gw, short)
+        assert (status, audit["reason"]) == (401, "token_expired")
+    finally:
+        gw.stop()
+    off = Gateway(workdir / "gw-tokcache-off", mlflow_server.url,
+                  idp.gateway_vars(token_cache_seconds="0")).start()
+    try:
+        token = idp.mint(idp.keys[0], tenant="team-a")
+        assert [use(off, token)[1]["token_check"] for _ in range(2)] == ["verified", "verified"]
+    finally:
+        off.stop()
         idp.stop()
 
 
