@@ -300,7 +300,8 @@ fn parse_source_prefixes(raw: &str) -> Result<Vec<String>, ConfigError> {
 }
 
 impl Config {
-    /// Reads every variable through `lookup` (the shell passes Spin's `variables::get`).
+    /// Reads every variable through `lookup` (the shell passes the component variables it read
+    /// with one `wasi:config/store.get-all` call).
     /// A lookup failure is a configuration error naming that variable.
     pub fn from_lookup<F>(lookup: F) -> Result<Config, ConfigError>
     where

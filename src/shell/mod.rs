@@ -261,8 +261,14 @@ fn run(
             &ctx.rid,
         )));
     }
-    let cfg = Config::from_lookup(|name| spin_sdk::variables::get(name).map_err(|e| e.to_string()))
-        .map_err(|e| GatewayError::config(e.to_string()))?;
+    let vars = component_variables()?;
+    let cfg = Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| "not defined for the component in spin.toml".to_string())
+    })
+    .map_err(|e| GatewayError::config(e.to_string()))?;
     ctx.audit.auth_mode = cfg.auth_mode.as_str();
     if inc.path == "/readyz" && inc.method == "GET" {
         return readyz(&cfg, ctx).map(Reply::Full);
@@ -369,6 +375,14 @@ fn run(
         headers: response_headers(&resp.headers, &ctx.rid),
         body,
     }))
+}
+
+/// Every component variable in one host call (`wasi:config/store.get-all`): reading the ~20
+/// settings one `variables::get` at a time cost ~0.3 ms per request. A provider failure fails
+/// the whole read, so no setting silently falls back.
+fn component_variables() -> Result<Vec<(String, String)>, GatewayError> {
+    spin_sdk::wit::wasi::config::store::get_all()
+        .map_err(|e| GatewayError::config(format!("reading the component's variables: {e:?}")))
 }
 
 fn authenticate(inc: &Incoming, cfg: &Config, ctx: &mut Ctx) -> Result<Principal, GatewayError> {
