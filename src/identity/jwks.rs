@@ -134,8 +134,7 @@ pub fn record_key(cfg: &OidcConfig) -> String {
     h.update(b"\n");
     h.update(cfg.jwks_uri.as_deref().unwrap_or("discovery").as_bytes());
     let digest = h.finalize();
-    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    format!("jwks:v1:{hex}")
+    format!("jwks:v1:{}", super::hex(&digest[..12]))
 }
 
 /// Whether to fetch the JWKS now: never more than once per `jwks_min_refresh_seconds`;
@@ -180,6 +179,12 @@ mod tests {
 
     fn cfg() -> OidcConfig {
         oidc_config().oidc.unwrap()
+    }
+
+    #[test]
+    fn record_key_is_a_hex_digest_of_issuer_and_source() {
+        // SHA-256 of "https://idp.example.com/realms/r\ndiscovery", first 12 bytes.
+        assert_eq!(record_key(&cfg()), "jwks:v1:772067a269a7c6c942c864f3");
     }
 
     fn record(fetched_at: u64, last_attempt: u64) -> JwksRecord {

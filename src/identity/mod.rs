@@ -38,6 +38,17 @@ pub fn valid_subject(s: &str) -> bool {
     !s.is_empty() && s.len() <= 256 && !s.chars().any(|c| c.is_control())
 }
 
+/// Lower-case hex of `bytes` (digests in KV keys and records).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
 /// Deduplicates and sorts roles so audit lines and comparisons are stable.
 pub fn normalize_roles(mut roles: Vec<Role>) -> Vec<Role> {
     roles.sort();

@@ -16,7 +16,7 @@
 //! the cache.
 
 use super::jwks::Jwk;
-use super::Principal;
+use super::{hex, Principal};
 use crate::config::{Config, OidcConfig};
 use crate::policy::Role;
 use serde::{Deserialize, Serialize};
@@ -25,16 +25,6 @@ use sha2::{Digest, Sha256};
 
 /// Hex digits of the token digest used as the slot name (16^3 = 4096 slots).
 const SLOT_HEX_DIGITS: usize = 3;
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    s
-}
 
 /// Where a token's entry lives and the digest that identifies it inside the slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,17 +191,16 @@ mod tests {
 
     const NOW: u64 = 1_000_000;
 
+    /// The record `s` stores for `claims`, made with key `n1` and `principal()` at `NOW`.
+    fn verdict(s: &Slot, claims: &Map<String, Value>) -> Vec<u8> {
+        s.entry(claims, &jwk("n1"), &principal(), NOW)
+            .expect("entry")
+    }
+
     #[test]
     fn a_stored_verdict_returns_its_principal() {
         let s = slot("a.b.c");
-        let stored = s
-            .entry(
-                &claims(NOW + 3600, Some(NOW - 10)),
-                &jwk("n1"),
-                &principal(),
-                NOW,
-            )
-            .expect("entry");
+        let stored = verdict(&s, &claims(NOW + 3600, Some(NOW - 10)));
         assert_eq!(
             s.principal(&stored, &jwk("n1"), NOW + 5, 300, 60),
             Some(principal())
@@ -230,9 +219,7 @@ mod tests {
             key: a.key.clone(),
             digest: b.digest.clone(),
         };
-        let stored = other
-            .entry(&claims(NOW + 3600, None), &jwk("n1"), &principal(), NOW)
-            .expect("entry");
+        let stored = verdict(&other, &claims(NOW + 3600, None));
         assert_eq!(a.principal(&stored, &jwk("n1"), NOW, 300, 60), None);
     }
 
@@ -267,23 +254,14 @@ mod tests {
     #[test]
     fn a_different_key_never_reuses_the_verdict() {
         let s = slot("t");
-        let stored = s
-            .entry(&claims(NOW + 3600, None), &jwk("n1"), &principal(), NOW)
-            .expect("entry");
+        let stored = verdict(&s, &claims(NOW + 3600, None));
         assert_eq!(s.principal(&stored, &jwk("n2"), NOW, 300, 60), None);
     }
 
     #[test]
     fn time_bounds_fall_back_to_a_full_check() {
         let s = slot("t");
-        let stored = s
-            .entry(
-                &claims(NOW + 100, Some(NOW + 50)),
-                &jwk("n1"),
-                &principal(),
-                NOW,
-            )
-            .expect("entry");
+        let stored = verdict(&s, &claims(NOW + 100, Some(NOW + 50)));
         let at = |now, ttl, skew| s.principal(&stored, &jwk("n1"), now, ttl, skew).is_some();
         // Cache age: younger than ttl only, and never from the future.
         assert!(at(NOW + 60, 300, 60));
@@ -302,9 +280,7 @@ mod tests {
     fn fractional_times_are_rounded_inwards() {
         let s = slot("t");
         let c = json!({"exp": (NOW + 10) as f64 + 0.9, "nbf": (NOW - 10) as f64 + 0.1});
-        let stored = s
-            .entry(c.as_object().expect("map"), &jwk("n1"), &principal(), NOW)
-            .expect("entry");
+        let stored = verdict(&s, c.as_object().expect("map"));
         assert!(s.principal(&stored, &jwk("n1"), NOW + 10, 300, 0).is_some());
         assert!(s.principal(&stored, &jwk("n1"), NOW + 11, 300, 0).is_none());
     }
@@ -317,9 +293,7 @@ mod tests {
             s.principal(b"{\"digest\":1}", &jwk("n1"), NOW, 300, 60),
             None
         );
-        let stored = s
-            .entry(&claims(NOW + 3600, None), &jwk("n1"), &principal(), NOW)
-            .expect("entry");
+        let stored = verdict(&s, &claims(NOW + 3600, None));
         let tampered = String::from_utf8_lossy(&stored).replace("editor", "root");
         assert_eq!(
             s.principal(tampered.as_bytes(), &jwk("n1"), NOW, 300, 60),

@@ -378,7 +378,7 @@ fn run(
 }
 
 /// Every component variable in one host call (`wasi:config/store.get-all`): reading the ~20
-/// settings one `variables::get` at a time cost ~0.3 ms per request. A provider failure fails
+/// settings one `variables::get` at a time cost ~0.2 ms per request (measured: 222 µs vs 80 µs). A provider failure fails
 /// the whole read, so no setting silently falls back.
 fn component_variables() -> Result<Vec<(String, String)>, GatewayError> {
     spin_sdk::wit::wasi::config::store::get_all()
