@@ -111,6 +111,97 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
     }
 }
 
+/// Fields the gateway reads to decide (ids, scopes, names, sources, locations, tags, filters,
+/// the fields it stamps). MLflow's handlers swallow a protobuf parse error and act on the
+/// message filled *so far* (`_get_request_message`: `ParseDict` walks the JSON keys in body
+/// order), so one mistyped field written before `experiment_id` would leave the id empty, and
+/// an empty scope means "everything" to some handlers. Forwarded bodies therefore list these
+/// fields first at every depth (`serialize_judged_first`): whatever MLflow fails to parse comes
+/// after everything the gateway judged.
+pub const JUDGED_FIELDS: &[&str] = &[
+    "experiment_id",
+    "experiment_ids",
+    "run_id",
+    "run_uuid",
+    "trace_id",
+    "request_id",
+    "request_ids",
+    "trace_ids",
+    "model_id",
+    "models",
+    "metrics",
+    "name",
+    "new_name",
+    "source",
+    "source_run_id",
+    "dataset_id",
+    "schema_id",
+    "queue_id",
+    "issue_id",
+    "scorer_ids",
+    "prompt_versions",
+    "key",
+    "tags",
+    "datasets",
+    "filter",
+    "locations",
+    "trace",
+    "trace_info",
+    "trace_location",
+    "type",
+    "mlflow_experiment",
+    "assessment",
+    "artifact_location",
+    "path",
+    "status",
+    "user_id",
+    "created_by",
+    "completed_by",
+];
+
+/// Serialises a JSON object with [`JUDGED_FIELDS`] first (in that order) at every depth, then
+/// the other keys in their usual order. The values are unchanged.
+pub fn serialize_judged_first(map: &Map<String, Value>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write_object(map, &mut out);
+    out
+}
+
+fn write_object(m: &Map<String, Value>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    let first = JUDGED_FIELDS.iter().filter_map(|k| m.get_key_value(*k));
+    let rest = m
+        .iter()
+        .filter(|(k, _)| !JUDGED_FIELDS.contains(&k.as_str()));
+    for (i, (k, v)) in first.chain(rest).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Serialising a string cannot fail.
+        out.extend_from_slice(serde_json::to_string(k).unwrap_or_default().as_bytes());
+        out.push(b':');
+        write_judged_first(v, out);
+    }
+    out.push(b'}');
+}
+
+fn write_judged_first(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(m) => write_object(m, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_judged_first(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
+}
+
 /// `parse_object`, plus the camelCase rule for MLflow's protobuf-backed routes.
 /// `map_fields` names object-valued fields whose keys are user data (e.g. a tags map), which
 /// are exempt from the camelCase rule: a dotted path from the top (`tags`,
@@ -199,6 +290,20 @@ pub fn opt_str_list(m: &Map<String, Value>, field: &str) -> Result<Vec<String>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn judged_fields_go_first_at_every_depth() {
+        let m = parse_object(
+            br#"{"max_results":"x","order_by":[1],"experiment_id":"7","trace":{"zz":1,"trace_info":{"a":[{"q":1,"run_id":"r"}],"trace_location":{}}}}"#,
+        )
+        .unwrap();
+        let out = String::from_utf8(serialize_judged_first(&m)).unwrap();
+        assert_eq!(
+            out,
+            r#"{"experiment_id":"7","trace":{"trace_info":{"trace_location":{},"a":[{"run_id":"r","q":1}]},"zz":1},"max_results":"x","order_by":[1]}"#
+        );
+        assert_eq!(parse_object(out.as_bytes()).unwrap(), m, "values unchanged");
+    }
 
     #[test]
     fn duplicates_refused_at_any_depth() {

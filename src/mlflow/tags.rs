@@ -1,7 +1,12 @@
-//! Tags and the reserved tenant tag. The tenant tag is the ownership record, so it is written
-//! only by the gateway (on create) and can never be set, changed or deleted through it: keys
-//! are compared after Unicode NFKC normalisation and case folding, because some SQL backends
-//! compare keys case-insensitively.
+//! Tags, and the tags no client may write. The tenant tag is the ownership record, so it is
+//! written only by the gateway (on create) and can never be set, changed or deleted through it.
+//! Some MLflow system tags are trusted later as a location or an identity (a trace's
+//! `mlflow.artifactLocation` decides where `get-trace-artifact` reads from, a run's
+//! `mlflow.user` is the author the UI and filters show), yet MLflow refuses client writes of
+//! them only on some routes: [`Tagged::protected`] lists them per object kind and
+//! [`guard`] is the one check every tag-writing strategy calls. Keys are compared after Unicode
+//! NFKC normalisation and case folding, because some SQL backends compare keys
+//! case-insensitively.
 
 use crate::error::{GatewayError, Reason};
 use serde_json::{json, Value};
@@ -9,12 +14,105 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Whether `key` addresses the reserved tenant tag (`tenant_key`) in any spelling.
 pub fn is_reserved(key: &str, tenant_key: &str) -> bool {
+    same_key(key, tenant_key)
+}
+
+/// `key` and `other` name the same tag on a backend that folds case and Unicode forms.
+fn same_key(key: &str, other: &str) -> bool {
     let norm: String = key.nfkc().collect::<String>().trim().to_lowercase();
-    norm == tenant_key.to_lowercase()
+    norm == other.to_lowercase()
+}
+
+/// The kinds of MLflow object that carry tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tagged {
+    Experiment,
+    Run,
+    /// A run's dataset inputs (`log-inputs` `datasets[].tags`).
+    RunInput,
+    LoggedModel,
+    RegisteredModel,
+    ModelVersion,
+    Trace,
+    Dataset,
+}
+
+/// MLflow's `IMMUTABLE_TAGS` (`mlflow/utils/mlflow_tags.py`): the author and the locations of
+/// trace data. MLflow's own handlers block only the three archive tags, and only on the trace
+/// tag routes; the start and end routes and `mlflow.artifactLocation` are not blocked.
+const MLFLOW_SYSTEM_TAGS: &[&str] = &[
+    // The author: the UI's "User" column and `tags.mlflow.user` filters trust it.
+    "mlflow.user",
+    // Where `get-trace-artifact` reads a trace's spans and attachments from.
+    "mlflow.artifactLocation",
+    // Whether spans are read from the tracking store, the artifact repo or the archive.
+    "mlflow.trace.spansLocation",
+    // Where archived spans are read from.
+    "mlflow.trace.archiveLocation",
+    // Set by MLflow's archival job; a forged value stops archival.
+    "mlflow.trace.archivalFailure",
+];
+
+impl Tagged {
+    /// System tags (besides the tenant tag) that no client may set or delete on this kind of
+    /// object, because MLflow or its UI later trusts their value as a location or an identity.
+    pub fn protected(self) -> &'static [&'static str] {
+        match self {
+            // A run's author, and (as on traces) the location tags MLflow trusts on the objects
+            // it stores artifacts for.
+            Tagged::Run | Tagged::Trace => MLFLOW_SYSTEM_TAGS,
+            // The tenant tag is the only tag these kinds' ownership or reads depend on.
+            Tagged::Experiment
+            | Tagged::RunInput
+            | Tagged::LoggedModel
+            | Tagged::RegisteredModel
+            | Tagged::ModelVersion
+            | Tagged::Dataset => &[],
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tagged::Experiment => "experiment",
+            Tagged::Run => "run",
+            Tagged::RunInput => "dataset input",
+            Tagged::LoggedModel => "logged model",
+            Tagged::RegisteredModel => "registered model",
+            Tagged::ModelVersion => "model version",
+            Tagged::Trace => "trace",
+            Tagged::Dataset => "dataset",
+        }
+    }
+}
+
+/// THE check for a client's tag write or delete on an object of `kind`: the tenant tag and the
+/// kind's protected system tags are refused, in any spelling.
+pub fn guard(kind: Tagged, key: &str, tenant_key: &str) -> Result<(), GatewayError> {
+    refuse_reserved(key, tenant_key)?;
+    if let Some(p) = kind.protected().iter().find(|p| same_key(key, p)) {
+        return Err(GatewayError::forbidden(
+            Reason::ReservedTag,
+            format!(
+                "tag `{p}` is written only by MLflow on a {}: it cannot be set or deleted through the gateway",
+                kind.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// [`guard`] for every key of a tag list.
+pub fn guard_all(
+    kind: Tagged,
+    tags: &[(String, String)],
+    tenant_key: &str,
+) -> Result<(), GatewayError> {
+    tags.iter()
+        .try_for_each(|(k, _)| guard(kind, k, tenant_key))
 }
 
 /// Refuses a tag write or delete that addresses the reserved key.
-pub fn refuse_reserved(key: &str, tenant_key: &str) -> Result<(), GatewayError> {
+fn refuse_reserved(key: &str, tenant_key: &str) -> Result<(), GatewayError> {
     if is_reserved(key, tenant_key) {
         return Err(GatewayError::forbidden(
             Reason::ReservedTag,

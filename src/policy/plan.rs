@@ -4,21 +4,21 @@
 //! which response check applies.
 
 use super::route::Matched;
-use super::table::{Child, RunExtra, Strategy};
+use super::table::{Child, RunExtra, RunIds, Strategy, TraceIdAt};
 use super::{Role, Row};
 use crate::config::Config;
 use crate::error::{GatewayError, Reason};
 use crate::identity::Principal;
 use crate::mlflow::artifacts::{self, ArtifactPath};
 use crate::mlflow::graphql::{self, Operation};
-use crate::mlflow::json::{opt_str, opt_str_list, parse_object_body};
+use crate::mlflow::json::{opt_str, opt_str_list, parse_object_body, serialize_judged_first};
 use crate::mlflow::ownership::{
     valid_experiment_id, valid_model_id, valid_model_name, valid_run_id, valid_trace_id, Resource,
 };
 use crate::mlflow::query::Query;
 use crate::mlflow::responses::registered_model_not_found;
 use crate::mlflow::responses::ResponseFilter;
-use crate::mlflow::tags::{parse_tags, refuse_reserved, to_json, with_tenant};
+use crate::mlflow::tags::{self, parse_tags, to_json, with_tenant, Tagged};
 use crate::mlflow::MAX_FILTER_BYTES;
 use crate::request::Incoming;
 use serde_json::{Map, Value};
@@ -30,9 +30,9 @@ const MAX_IDS: usize = 100;
 /// The body to send upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyPlan {
-    /// The client's bytes, unchanged (artifact uploads, bodies the strategy only read).
+    /// The client's bytes, unchanged (artifact uploads, bodiless requests).
     Original,
-    /// A rewritten JSON body.
+    /// The JSON body as checked (and rewritten), re-serialised.
     Replace(Vec<u8>),
 }
 
@@ -153,10 +153,19 @@ fn experiment_id(input: &Input) -> Result<String, GatewayError> {
         .ok_or_else(|| invalid("experiment_id"))
 }
 
-/// MLflow's handlers read `run_id or run_uuid`: the first non-empty one acts. Both set and
-/// different is refused.
-fn run_id(input: &Input) -> Result<String, GatewayError> {
-    pick_run(input.str_field("run_id")?, input.str_field("run_uuid")?)
+/// The run id exactly as the row's handler reads it: `run_id or run_uuid` (the first non-empty
+/// acts; both set and different is refused), or `run_id` alone where the request message has
+/// no `run_uuid` (a `run_uuid` there is refused: MLflow would act on an empty id).
+fn run_id(input: &Input, ids: RunIds) -> Result<String, GatewayError> {
+    let uuid = input.str_field("run_uuid")?;
+    match ids {
+        RunIds::OrUuid => pick_run(input.str_field("run_id")?, uuid),
+        RunIds::IdOnly if uuid.is_some() => Err(GatewayError::bad_request(
+            Reason::ConflictingIds,
+            "this route reads only `run_id`; `run_uuid` is not accepted",
+        )),
+        RunIds::IdOnly => pick_run(input.str_field("run_id")?, None),
+    }
 }
 
 fn pick_run(a: Option<String>, b: Option<String>) -> Result<String, GatewayError> {
@@ -272,31 +281,34 @@ fn model_name(input: &Input, field: &str) -> Result<String, GatewayError> {
         .ok_or_else(|| invalid(field))
 }
 
-/// An object id given in the path, in the fields (first of `names` present), or both, in which
-/// case they must agree: MLflow acts on the path's, the gateway must check the same one.
+/// An object id given in the path, in the fields (any of `names`), or several of these: every
+/// place that names it must agree. MLflow acts on the path's on most routes but on the body's
+/// on some (logged-model finalize), so the gateway refuses any disagreement rather than guess.
 fn path_or_field(
     m: &Matched,
     input: &Input,
     names: &[&str],
     what: &str,
 ) -> Result<String, GatewayError> {
-    let in_path = names.iter().find_map(|n| m.param(n));
-    let mut in_fields = None;
+    let mut found: Option<String> = names.iter().find_map(|n| m.param(n)).map(str::to_string);
+    let in_path = found.is_some();
     for n in names {
-        if let Some(v) = input.str_field(n)? {
-            in_fields = Some(v);
-            break;
+        match (input.str_field(n)?, &found) {
+            (Some(v), Some(f)) if v != *f => {
+                return Err(GatewayError::bad_request(
+                    Reason::ConflictingIds,
+                    if in_path {
+                        format!("the {what} id in the body differs from the one in the path")
+                    } else {
+                        format!("the request names two different {what} ids")
+                    },
+                ))
+            }
+            (Some(v), None) => found = Some(v),
+            _ => {}
         }
     }
-    match (in_path, in_fields) {
-        (Some(p), Some(f)) if p != f => Err(GatewayError::bad_request(
-            Reason::ConflictingIds,
-            format!("the {what} id in the body differs from the one in the path"),
-        )),
-        (Some(p), _) => Ok(p.to_string()),
-        (None, Some(f)) => Ok(f),
-        (None, None) => Err(missing(names.first().copied().unwrap_or("id"))),
-    }
+    found.ok_or_else(|| missing(names.first().copied().unwrap_or("id")))
 }
 
 /// The GenAI object named in the path or the fields (see `path_or_field`); its id must be
@@ -313,6 +325,25 @@ fn child_resource(m: &Matched, input: &Input, child: Child) -> Result<Resource, 
         Child::ReviewQueue => Resource::ReviewQueue(id),
         Child::Issue => Resource::Issue(id),
     })
+}
+
+/// The trace id where the row's handler reads it (see `TraceIdAt`).
+fn trace_id_at(m: &Matched, input: &Input, at: TraceIdAt) -> Result<String, GatewayError> {
+    const NAMES: [&str; 2] = ["trace_id", "request_id"];
+    match at {
+        TraceIdAt::Path => path_or_field(m, input, &NAMES, "trace"),
+        TraceIdAt::Field(name) => {
+            for other in NAMES.iter().filter(|n| **n != name) {
+                if input.str_field(other)?.is_some() {
+                    return Err(GatewayError::bad_request(
+                        Reason::ConflictingIds,
+                        format!("this route reads the trace id only from `{name}`; `{other}` is not accepted"),
+                    ));
+                }
+            }
+            input.str_field(name)?.ok_or_else(|| missing(name))
+        }
+    }
 }
 
 fn trace_resource(id: &str) -> Result<Resource, GatewayError> {
@@ -373,20 +404,21 @@ pub fn source_check(
     if source == "dummy-source" {
         return Ok(Vec::new());
     }
-    // `<scheme><id>[/<relative path>]`: the id must be the tenant's run or logged model.
-    type IdScheme = (&'static str, fn(&str) -> bool, fn(String) -> Resource);
-    let by_id: [IdScheme; 2] = [
-        ("models:/", valid_model_id, Resource::LoggedModel),
-        ("runs:/", valid_run_id, Resource::Run),
-    ];
-    for (scheme, valid, resource) in by_id {
-        if let Some(rest) = source.strip_prefix(scheme) {
-            let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-            if !valid(id) || (!tail.is_empty() && check_relative_path(tail).is_err()) {
-                return Err(refused());
-            }
-            return Ok(vec![resource(id.to_string())]);
+    // `models:/<m-id>` names a logged model; MLflow reads `models:/<a>/<b>` as registered model
+    // `a`, version or stage `b`, so a tail is refused rather than judged as a logged model.
+    if let Some(id) = source.strip_prefix("models:/") {
+        if !valid_model_id(id) {
+            return Err(refused());
         }
+        return Ok(vec![Resource::LoggedModel(id.to_string())]);
+    }
+    // `runs:/<run>[/<relative path>]`: the run must be the tenant's.
+    if let Some(rest) = source.strip_prefix("runs:/") {
+        let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        if !valid_run_id(id) || (!tail.is_empty() && check_relative_path(tail).is_err()) {
+            return Err(refused());
+        }
+        return Ok(vec![Resource::Run(id.to_string())]);
     }
     if let Some(rest) = source.strip_prefix("mlflow-artifacts:/") {
         let ap = artifacts::from_decoded(rest).map_err(|_| refused())?;
@@ -406,6 +438,56 @@ pub fn source_check(
     }
     Err(refused())
 }
+
+/// Every tag key the request sets or deletes, wherever MLflow's request messages carry one: a
+/// single-tag route's `key` (body or query) or `{tag_key}` / `{key}` path segment, a `tags`
+/// list or map, StartTraceV3's `trace.trace_info.tags`, log-inputs' `datasets[].tags`.
+fn tag_keys(m: &Matched, input: &Input) -> Result<Vec<(String, String)>, GatewayError> {
+    let mut keys: Vec<(String, String)> = ["tag_key", "key"]
+        .iter()
+        .filter_map(|p| m.param(p))
+        .map(|k| (k.to_string(), String::new()))
+        .collect();
+    keys.extend(input.str_field("key")?.map(|k| (k, String::new())));
+    if let Input::Body(body) = input {
+        keys.extend(parse_tags(body.get("tags"))?);
+        let trace_tags = body
+            .get("trace")
+            .and_then(|t| t.get("trace_info"))
+            .and_then(|i| i.get("tags"));
+        keys.extend(parse_tags(trace_tags)?);
+        if let Some(inputs) = body.get("datasets").and_then(Value::as_array) {
+            for d in inputs {
+                keys.extend(parse_tags(d.get("tags"))?);
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// The one place a request's tag writes are checked (`mlflow::tags::guard`), for every row
+/// whose strategy declares a tagged kind. On creates the gateway writes the tenant tag itself
+/// (`with_tenant` accepts an identical one and refuses any other), and on `runs/create` it
+/// replaces `mlflow.user` with the authenticated subject, so those two are left to the rewrite.
+fn guard_tags(
+    strategy: Strategy,
+    kind: Tagged,
+    m: &Matched,
+    input: &Input,
+    tenant_key: &str,
+) -> Result<(), GatewayError> {
+    for (k, _) in tag_keys(m, input)? {
+        let rewritten = strategy.injects_tenant() && tags::is_reserved(&k, tenant_key)
+            || strategy == Strategy::CreateRun && k == RUN_AUTHOR_TAG;
+        if !rewritten {
+            tags::guard(kind, &k, tenant_key)?;
+        }
+    }
+    Ok(())
+}
+
+/// The run tag MLflow's UI shows as the author; the gateway sets it to the subject.
+const RUN_AUTHOR_TAG: &str = "mlflow.user";
 
 /// Builds the plan for an allowed route, or the reason it is refused.
 pub fn plan(
@@ -427,9 +509,10 @@ pub fn plan(
     let raw_body = matches!(row.strategy, Strategy::ArtifactPath | Strategy::Graphql);
     let list_fields: &[&str] = match row.strategy {
         Strategy::RunList(f) | Strategy::TraceList(f) => &[f][..],
-        Strategy::SearchTracesV2 | Strategy::ExperimentScope | Strategy::ScorerList => {
-            &["experiment_ids"]
-        }
+        Strategy::SearchTracesV2
+        | Strategy::ExperimentScope
+        | Strategy::CreateDataset
+        | Strategy::ScorerList => &["experiment_ids"],
         Strategy::OnlineConfigs => &["scorer_ids"],
         Strategy::Registry { .. } => &["stages"],
         _ => &[],
@@ -478,10 +561,12 @@ pub fn plan(
 
     let tenant = principal.tenant.as_str();
     let key = cfg.tenant_tag_key.as_str();
+    if let Some(kind) = row.strategy.tags() {
+        guard_tags(row.strategy, kind, m, &input, key)?;
+    }
     let mut checks = Vec::new();
     let mut absent_or_own = Vec::new();
     let mut filter = None;
-    let mut rewritten = false;
     let mut path = req.path.clone();
     let mut graphql_body = None;
 
@@ -497,7 +582,6 @@ pub fn plan(
             }
             let tags = with_tenant(parse_tags(body.get("tags"))?, key, tenant)?;
             body.insert("tags".into(), to_json(&tags));
-            rewritten = true;
         }
         Strategy::SearchExperiments => {
             match &mut input {
@@ -508,7 +592,6 @@ pub fn plan(
                 Input::Body(b) => {
                     let f = scoped_filter(key, tenant, opt_str(b, "filter")?)?;
                     b.insert("filter".into(), Value::String(f));
-                    rewritten = true;
                 }
                 Input::Raw => {}
             }
@@ -522,8 +605,8 @@ pub fn plan(
         }
         Strategy::Experiment { tag_key } => {
             checks.push(Resource::Experiment(experiment_id(&input)?));
-            if tag_key {
-                refuse_reserved(&input.str_field("key")?.ok_or_else(|| missing("key"))?, key)?;
+            if tag_key && input.str_field("key")?.is_none() {
+                return Err(missing("key"));
             }
         }
         Strategy::CreateIssue => {
@@ -534,7 +617,6 @@ pub fn plan(
                 "created_by".into(),
                 Value::String(principal.subject.clone()),
             );
-            rewritten = true;
         }
         Strategy::ReviewItemStatus => {
             checks.push(child_resource(m, &input, Child::ReviewQueue)?);
@@ -548,7 +630,6 @@ pub fn plan(
                     Value::String(principal.subject.clone()),
                 );
             }
-            rewritten = true;
         }
         Strategy::CreateRun => {
             let exp = experiment_id(&input)?;
@@ -557,12 +638,11 @@ pub fn plan(
             let mut tags = parse_tags(body.get("tags"))?;
             // Attribution integrity: the author is the authenticated subject, whatever the
             // client claims.
-            tags.retain(|(k, _)| k != "mlflow.user");
-            tags.push(("mlflow.user".into(), principal.subject.clone()));
+            tags.retain(|(k, _)| k != RUN_AUTHOR_TAG);
+            tags.push((RUN_AUTHOR_TAG.into(), principal.subject.clone()));
             let tags = with_tenant(tags, key, tenant)?;
             body.insert("tags".into(), to_json(&tags));
             body.insert("user_id".into(), Value::String(principal.subject.clone()));
-            rewritten = true;
         }
         Strategy::SearchRuns => {
             let body = input.body_mut().ok_or_else(|| missing("experiment_ids"))?;
@@ -570,20 +650,19 @@ pub fn plan(
             checks.extend(ids.iter().cloned().map(Resource::Experiment));
             let f = scoped_filter(key, tenant, opt_str(body, "filter")?)?;
             body.insert("filter".into(), Value::String(f));
-            rewritten = true;
             filter = Some(ResponseFilter::Runs {
                 experiment_ids: ids,
             });
         }
-        Strategy::Run(extra) => {
-            checks.push(Resource::Run(run_id(&input)?));
+        Strategy::Run(ids, extra) => {
+            checks.push(Resource::Run(run_id(&input, ids)?));
             if let Some(p) = input.str_field("path")? {
                 check_relative_path(&p)?;
             }
             match extra {
                 RunExtra::None => {}
                 RunExtra::TagKey => {
-                    refuse_reserved(&input.str_field("key")?.ok_or_else(|| missing("key"))?, key)?
+                    input.str_field("key")?.ok_or_else(|| missing("key"))?;
                 }
                 RunExtra::MetricModel => {
                     if let Some(id) = input.str_field("model_id")? {
@@ -592,9 +671,6 @@ pub fn plan(
                 }
                 RunExtra::Batch => {
                     let body = input.body_mut().ok_or_else(|| missing("run_id"))?;
-                    for (k, _) in parse_tags(body.get("tags"))? {
-                        refuse_reserved(&k, key)?;
-                    }
                     checks.extend(list_model_ids(body, "metrics")?);
                 }
                 RunExtra::Models => {
@@ -647,10 +723,6 @@ pub fn plan(
         Strategy::CreateLoggedModel => {
             checks.push(Resource::Experiment(experiment_id(&input)?));
             checks.extend(optional_run(&input, "source_run_id")?);
-            let body = input.body_mut().ok_or_else(|| missing("experiment_id"))?;
-            for (k, _) in parse_tags(body.get("tags"))? {
-                refuse_reserved(&k, key)?;
-            }
         }
         Strategy::SearchLoggedModels => {
             let body = input.body_mut().ok_or_else(|| missing("experiment_ids"))?;
@@ -707,7 +779,7 @@ pub fn plan(
                 }
             }
         }
-        Strategy::LoggedModel { tags } => {
+        Strategy::LoggedModel { .. } => {
             let id = m.param("model_id").ok_or_else(|| missing("model_id"))?;
             checks.push(model_id_check(id)?);
             if input.str_field("model_id")?.is_some_and(|b| b != id) {
@@ -722,23 +794,12 @@ pub fn plan(
             {
                 check_relative_path(&p)?;
             }
-            if tags {
-                if let Some(k) = m.param("tag_key") {
-                    refuse_reserved(k, key)?;
-                }
-                if let Some(body) = input.body_mut() {
-                    for (k, _) in parse_tags(body.get("tags"))? {
-                        refuse_reserved(&k, key)?;
-                    }
-                }
-            }
         }
         Strategy::CreateRegisteredModel => {
             model_name(&input, "name")?;
             let body = input.body_mut().ok_or_else(|| missing("name"))?;
             let tags = with_tenant(parse_tags(body.get("tags"))?, key, tenant)?;
             body.insert("tags".into(), to_json(&tags));
-            rewritten = true;
         }
         Strategy::SearchRegisteredModels | Strategy::SearchModelVersions => {
             let Input::Query(q) = &mut input else {
@@ -752,7 +813,7 @@ pub fn plan(
                 ResponseFilter::ModelVersions
             });
         }
-        Strategy::Registry { tag_key } => {
+        Strategy::Registry { tags } => {
             checks.push(Resource::RegisteredModel(model_name(&input, "name")?));
             if input.str_field("new_name")?.is_some() {
                 model_name(&input, "new_name")?;
@@ -760,8 +821,8 @@ pub fn plan(
             if let Some(p) = input.str_field("path")? {
                 check_relative_path(&p)?;
             }
-            if tag_key {
-                refuse_reserved(&input.str_field("key")?.ok_or_else(|| missing("key"))?, key)?;
+            if tags.is_some() && input.str_field("key")?.is_none() {
+                return Err(missing("key"));
             }
         }
         Strategy::CreateModelVersion => {
@@ -777,7 +838,6 @@ pub fn plan(
             let body = input.body_mut().ok_or_else(|| missing("name"))?;
             let tags = with_tenant(parse_tags(body.get("tags"))?, key, tenant)?;
             body.insert("tags".into(), to_json(&tags));
-            rewritten = true;
         }
         Strategy::StartTraceV3 => {
             let body = input.body_mut().ok_or_else(|| missing("trace"))?;
@@ -793,11 +853,6 @@ pub fn plan(
             if let Some(id) = id {
                 absent_or_own.push(trace_resource(id)?);
             }
-            if let Some(tags) = info.get("tags") {
-                for (k, _) in parse_tags(Some(tags))? {
-                    refuse_reserved(&k, key)?;
-                }
-            }
             if let Some(list) = info.get("assessments").and_then(Value::as_array) {
                 for a in list {
                     let own = a.get("trace_id").and_then(Value::as_str);
@@ -812,13 +867,9 @@ pub fn plan(
         }
         Strategy::StartTraceV2 => {
             checks.push(Resource::Experiment(experiment_id(&input)?));
-            let body = input.body_mut().ok_or_else(|| missing("experiment_id"))?;
-            for (k, _) in parse_tags(body.get("tags"))? {
-                refuse_reserved(&k, key)?;
-            }
         }
-        Strategy::Trace { tag_key } => {
-            let id = path_or_field(m, &input, &["trace_id", "request_id"], "trace")?;
+        Strategy::Trace { id: at, tag_key } => {
+            let id = trace_id_at(m, &input, at)?;
             checks.push(trace_resource(&id)?);
             if let Some(body) = input.body_mut() {
                 let named = body
@@ -835,8 +886,8 @@ pub fn plan(
             if let Some(p) = input.str_field("path")? {
                 check_relative_path(&p)?;
             }
-            if tag_key {
-                refuse_reserved(&input.str_field("key")?.ok_or_else(|| missing("key"))?, key)?;
+            if tag_key && input.str_field("key")?.is_none() {
+                return Err(missing("key"));
             }
         }
         Strategy::TraceList(field) => {
@@ -882,7 +933,7 @@ pub fn plan(
                 experiment_ids: ids,
             });
         }
-        Strategy::ExperimentScope => {
+        Strategy::ExperimentScope | Strategy::CreateDataset => {
             let ids = experiment_scope(input.str_list("experiment_ids")?)?;
             checks.extend(ids.into_iter().map(Resource::Experiment));
         }
@@ -927,7 +978,7 @@ pub fn plan(
             }
         }
         Strategy::LinkTracesToRun => {
-            checks.push(Resource::Run(run_id(&input)?));
+            checks.push(Resource::Run(run_id(&input, RunIds::IdOnly)?));
             let body = input.body_mut().ok_or_else(|| missing("trace_ids"))?;
             checks.extend(trace_ids(&opt_str_list(body, "trace_ids")?, "trace_ids")?);
         }
@@ -958,11 +1009,12 @@ pub fn plan(
         Input::Query(q) if !q.is_empty() => q.encode(),
         _ => String::new(),
     };
-    let body = match (&input, rewritten, graphql_body) {
-        (_, _, Some(b)) => BodyPlan::Replace(b),
-        (Input::Body(map), true, None) => {
-            BodyPlan::Replace(Value::Object(map.clone()).to_string().into_bytes())
-        }
+    // Every JSON body is re-serialised from what was checked, judged fields first (see
+    // `serialize_judged_first`), so a rewrite cannot be forgotten and MLflow's partial parse
+    // cannot drop a judged field.
+    let body = match (&input, graphql_body) {
+        (_, Some(b)) => BodyPlan::Replace(b),
+        (Input::Body(map), None) => BodyPlan::Replace(serialize_judged_first(map)),
         _ => BodyPlan::Original,
     };
     checks.sort();

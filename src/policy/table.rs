@@ -6,6 +6,7 @@
 //! tenant strategy, and a comment naming what the row protects.
 
 use super::Action;
+use crate::mlflow::tags::Tagged;
 
 /// Where a route lives. MLflow serves its API under `/api/...` and mirrors it under
 /// `/ajax-api/...` with the same handler, so one row covers both mirrors.
@@ -37,6 +38,27 @@ pub enum RunExtra {
     Batch,
     /// `models[].model_id` ownership (log-inputs, outputs).
     Models,
+}
+
+/// Which fields name the run, as the row's MLflow handler reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunIds {
+    /// `run_id or run_uuid` (the first non-empty acts); both given and different is refused.
+    OrUuid,
+    /// `run_id` only: the request message has no `run_uuid` field, so MLflow would act on an
+    /// empty id; a `run_uuid` is refused.
+    IdOnly,
+}
+
+/// Where the row's MLflow handler reads the trace id from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceIdAt {
+    /// The `{trace_id}` / `{request_id}` path segment; a body or query `trace_id` /
+    /// `request_id` must name the same trace.
+    Path,
+    /// Exactly this field; the other spelling (`trace_id` / `request_id`) is refused, since
+    /// MLflow ignores it and the gateway would be judging a different id.
+    Field(&'static str),
 }
 
 /// A GenAI object kept per experiment (or, for datasets, linked to experiments), named by id.
@@ -85,8 +107,8 @@ pub enum Strategy {
     /// `experiment_ids` must all be the tenant's (non-empty); tenant clause prepended; foreign
     /// rows dropped from the answer.
     SearchRuns,
-    /// The run (`run_id`, else `run_uuid`) must be the tenant's.
-    Run(RunExtra),
+    /// The run (read as the handler reads it, see `RunIds`) must be the tenant's.
+    Run(RunIds, RunExtra),
     /// Every run id in the repeated query parameter must be the tenant's.
     RunList(&'static str),
     /// Proxied artifact `<experiment>/...` path in the URL must be the tenant's.
@@ -111,8 +133,9 @@ pub enum Strategy {
     /// Prepend the tenant clause to `filter`; drop foreign rows from the answer.
     SearchRegisteredModels,
     /// The registered model (or prompt) `name` must be the tenant's; another tenant's name is
-    /// answered exactly like an absent one (404). `tag_key`: body `key` is a tag key.
-    Registry { tag_key: bool },
+    /// answered exactly like an absent one (404). `tags`: the row sets or deletes a tag of
+    /// this kind (body `key`).
+    Registry { tags: Option<Tagged> },
     /// New version of an owned model: tenant tag injected; `run_id`, `model_id` owned; `source`
     /// only inside the tenant's own runs, logged models, experiments or allowed prefixes.
     CreateModelVersion,
@@ -123,9 +146,9 @@ pub enum Strategy {
     StartTraceV3,
     /// StartTrace (v2): `experiment_id` owned; trace tags checked for the reserved key.
     StartTraceV2,
-    /// The trace in the path (`{trace_id}`/`{request_id}`) or in `trace_id`/`request_id` must be
-    /// the tenant's. `tag_key`: body `key` is a trace tag key.
-    Trace { tag_key: bool },
+    /// The trace, read where the handler reads it (`TraceIdAt`), must be the tenant's.
+    /// `tag_key`: body `key` is a trace tag key.
+    Trace { id: TraceIdAt, tag_key: bool },
     /// Every trace id in this list field (query or body) must be the tenant's.
     TraceList(&'static str),
     /// `traces/search` (v3): every `locations[]` an owned MLflow experiment; rows re-checked.
@@ -135,6 +158,8 @@ pub enum Strategy {
     /// `experiment_ids` (query on GET, body otherwise) must all be the tenant's (non-empty);
     /// no rows to re-check.
     ExperimentScope,
+    /// `datasets/create`: as `ExperimentScope`, and the dataset's `tags` are checked.
+    CreateDataset,
     /// `scorers/list`: `experiment_id` or a non-empty `experiment_ids`, all the tenant's (an
     /// unscoped list returns every experiment's scorers).
     ScorerList,
@@ -157,6 +182,76 @@ pub enum Strategy {
     LinkTracesToRun,
     /// `link-prompts`: `trace_id` and every `prompt_versions[].name` the tenant's.
     LinkPrompts,
+}
+
+impl Strategy {
+    /// The kind of object whose tags this strategy's rows write or delete, if any. Every such
+    /// row goes through `mlflow::tags::guard` (the planner calls it for every tag the request
+    /// carries); a test walks the table against the routes whose MLflow request has tags.
+    /// Exhaustive on purpose: a new strategy must decide.
+    pub fn tags(self) -> Option<Tagged> {
+        use RunExtra as RX;
+        match self {
+            Strategy::CreateExperiment | Strategy::Experiment { tag_key: true } => {
+                Some(Tagged::Experiment)
+            }
+            Strategy::CreateRun | Strategy::Run(_, RX::TagKey | RX::Batch) => Some(Tagged::Run),
+            // `log-inputs`: `datasets[].tags` describe the input, not the run.
+            Strategy::Run(_, RX::Models) => Some(Tagged::RunInput),
+            Strategy::CreateLoggedModel | Strategy::LoggedModel { tags: true } => {
+                Some(Tagged::LoggedModel)
+            }
+            Strategy::CreateRegisteredModel => Some(Tagged::RegisteredModel),
+            Strategy::Registry { tags } => tags,
+            Strategy::CreateModelVersion => Some(Tagged::ModelVersion),
+            // Start (v2, v3), end (v2) and the tag routes (v2, v3) all carry trace tags.
+            Strategy::StartTraceV3 | Strategy::StartTraceV2 | Strategy::Trace { .. } => {
+                Some(Tagged::Trace)
+            }
+            Strategy::CreateDataset | Strategy::Object(Child::Dataset) => Some(Tagged::Dataset),
+            Strategy::Open
+            | Strategy::Deny(_)
+            | Strategy::SearchExperiments
+            | Strategy::ExperimentByName
+            | Strategy::Experiment { tag_key: false }
+            | Strategy::SearchRuns
+            | Strategy::Run(_, RX::None | RX::MetricModel)
+            | Strategy::RunList(_)
+            | Strategy::ArtifactPath
+            | Strategy::ArtifactList
+            | Strategy::ArtifactMpu
+            | Strategy::SearchLoggedModels
+            | Strategy::Graphql
+            | Strategy::LoggedModel { tags: false }
+            | Strategy::SearchRegisteredModels
+            | Strategy::SearchModelVersions
+            | Strategy::TraceList(_)
+            | Strategy::SearchTracesV3
+            | Strategy::SearchTracesV2
+            | Strategy::ExperimentScope
+            | Strategy::ScorerList
+            | Strategy::Object(Child::LabelSchema | Child::ReviewQueue | Child::Issue)
+            | Strategy::CreateIssue
+            | Strategy::ReviewItemStatus
+            | Strategy::OnlineConfigs
+            | Strategy::DatasetExperiments
+            | Strategy::DeleteTraces
+            | Strategy::LinkTracesToRun
+            | Strategy::LinkPrompts => None,
+        }
+    }
+
+    /// Whether the gateway writes the tenant tag itself on this route (creates): an identical
+    /// tenant tag from the client is accepted there, any other value is a conflict.
+    pub fn injects_tenant(self) -> bool {
+        matches!(
+            self,
+            Strategy::CreateExperiment
+                | Strategy::CreateRun
+                | Strategy::CreateRegisteredModel
+                | Strategy::CreateModelVersion
+        )
+    }
 }
 
 /// One row of the policy table.
@@ -193,7 +288,9 @@ const fn row(
 use Action::{Delete, Manage, Read, Write};
 use Mount::{Ajax2, Ajax3, Api2, Api3, Artifacts, Root};
 use RunExtra as RX;
+use RunIds::{IdOnly, OrUuid};
 use Strategy::*;
+use TraceIdAt::{Field, Path};
 
 /// The table. Order does not matter: paths are matched by exact segments, and a literal
 /// segment wins over a `{param}` (as in Flask), so `traces/search` never reads as a trace id.
@@ -231,40 +328,40 @@ pub const ROWS: &[Row] = &[
     // Protects foreign experiments from receiving runs; tags the run; fixes attribution.
     row("runs.create", Api2, "POST", "runs/create", Write, CreateRun),
     // Protects another tenant's run data.
-    row("runs.get", Api2, "GET", "runs/get", Read, Run(RX::None)),
+    row("runs.get", Api2, "GET", "runs/get", Read, Run(OrUuid, RX::None)),
     // Protects other tenants' runs from listing: ids scoped, clause prepended, rows re-checked.
     row("runs.search", Api2, "POST", "runs/search", Read, SearchRuns),
     // Protects another tenant's run status / name.
-    row("runs.update", Api2, "POST", "runs/update", Write, Run(RX::None)),
+    row("runs.update", Api2, "POST", "runs/update", Write, Run(OrUuid, RX::None)),
     // Protects another tenant's runs from deletion / resurrection.
-    row("runs.delete", Api2, "POST", "runs/delete", Delete, Run(RX::None)),
-    row("runs.restore", Api2, "POST", "runs/restore", Delete, Run(RX::None)),
+    row("runs.delete", Api2, "POST", "runs/delete", Delete, Run(IdOnly, RX::None)),
+    row("runs.restore", Api2, "POST", "runs/restore", Delete, Run(IdOnly, RX::None)),
     // Protects run tags and the reserved tenant tag.
-    row("runs.set_tag", Api2, "POST", "runs/set-tag", Write, Run(RX::TagKey)),
-    row("runs.delete_tag", Api2, "POST", "runs/delete-tag", Write, Run(RX::TagKey)),
+    row("runs.set_tag", Api2, "POST", "runs/set-tag", Write, Run(OrUuid, RX::TagKey)),
+    row("runs.delete_tag", Api2, "POST", "runs/delete-tag", Write, Run(IdOnly, RX::TagKey)),
     // Protects another tenant's runs (and logged models) from metric injection.
-    row("runs.log_metric", Api2, "POST", "runs/log-metric", Write, Run(RX::MetricModel)),
+    row("runs.log_metric", Api2, "POST", "runs/log-metric", Write, Run(OrUuid, RX::MetricModel)),
     // Protects another tenant's runs from parameter injection.
-    row("runs.log_parameter", Api2, "POST", "runs/log-parameter", Write, Run(RX::None)),
+    row("runs.log_parameter", Api2, "POST", "runs/log-parameter", Write, Run(OrUuid, RX::None)),
     // Protects runs, models named in metrics, and the reserved tag in batched tags.
-    row("runs.log_batch", Api2, "POST", "runs/log-batch", Write, Run(RX::Batch)),
+    row("runs.log_batch", Api2, "POST", "runs/log-batch", Write, Run(IdOnly, RX::Batch)),
     // Protects another tenant's runs from model metadata injection.
-    row("runs.log_model", Api2, "POST", "runs/log-model", Write, Run(RX::None)),
+    row("runs.log_model", Api2, "POST", "runs/log-model", Write, Run(IdOnly, RX::None)),
     // Protects runs and the logged models linked as inputs / outputs.
-    row("runs.log_inputs", Api2, "POST", "runs/log-inputs", Write, Run(RX::Models)),
-    row("runs.log_outputs", Api2, "POST", "runs/outputs", Write, Run(RX::Models)),
+    row("runs.log_inputs", Api2, "POST", "runs/log-inputs", Write, Run(IdOnly, RX::Models)),
+    row("runs.log_outputs", Api2, "POST", "runs/outputs", Write, Run(IdOnly, RX::Models)),
 
     // ---- Metric history: every run id in a list is checked ----
     // Protects another tenant's metric values.
-    row("metrics.get_history", Api2, "GET", "metrics/get-history", Read, Run(RX::None)),
+    row("metrics.get_history", Api2, "GET", "metrics/get-history", Read, Run(OrUuid, RX::None)),
     row("metrics.get_history_bulk_interval", Api2, "GET", "metrics/get-history-bulk-interval", Read, RunList("run_ids")),
     row("metrics.get_history_bulk", Ajax2, "GET", "metrics/get-history-bulk", Read, RunList("run_id")),
 
     // ---- Artifacts through the tracking API ----
     // Protects another tenant's artifact listing.
-    row("artifacts.list", Api2, "GET", "artifacts/list", Read, Run(RX::None)),
+    row("artifacts.list", Api2, "GET", "artifacts/list", Read, Run(OrUuid, RX::None)),
     // Protects another tenant's artifact files (root route used by older clients and the UI).
-    row("artifacts.get", Root, "GET", "get-artifact", Read, Run(RX::None)),
+    row("artifacts.get", Root, "GET", "get-artifact", Read, Run(OrUuid, RX::None)),
 
     // ---- Proxied artifact store: `<experiment_id>/...` must be the tenant's ----
     // Protects the artifact root listing (every experiment id) and foreign listings.
@@ -301,22 +398,22 @@ pub const ROWS: &[Row] = &[
     // Protects other tenants' model and prompt lists: tenant clause prepended, rows re-checked.
     row("registered_models.search", Api2, "GET", "registered-models/search", Read, SearchRegisteredModels),
     // Protects another tenant's model metadata; a foreign name answers like an absent one.
-    row("registered_models.get", Api2, "GET", "registered-models/get", Read, Registry { tag_key: false }),
-    row("registered_models.get_latest_versions.get", Api2, "GET", "registered-models/get-latest-versions", Read, Registry { tag_key: false }),
-    row("registered_models.get_latest_versions", Api2, "POST", "registered-models/get-latest-versions", Read, Registry { tag_key: false }),
-    row("registered_models.get_by_alias", Api2, "GET", "registered-models/alias", Read, Registry { tag_key: false }),
+    row("registered_models.get", Api2, "GET", "registered-models/get", Read, Registry { tags: None }),
+    row("registered_models.get_latest_versions.get", Api2, "GET", "registered-models/get-latest-versions", Read, Registry { tags: None }),
+    row("registered_models.get_latest_versions", Api2, "POST", "registered-models/get-latest-versions", Read, Registry { tags: None }),
+    row("registered_models.get_by_alias", Api2, "GET", "registered-models/alias", Read, Registry { tags: None }),
     // Protects another tenant's model from renaming (names are what clients load by).
-    row("registered_models.rename", Api2, "POST", "registered-models/rename", Manage, Registry { tag_key: false }),
+    row("registered_models.rename", Api2, "POST", "registered-models/rename", Manage, Registry { tags: None }),
     // Protects another tenant's model description.
-    row("registered_models.update", Api2, "PATCH", "registered-models/update", Write, Registry { tag_key: false }),
+    row("registered_models.update", Api2, "PATCH", "registered-models/update", Write, Registry { tags: None }),
     // Protects another tenant's model (and all its versions) from deletion; body only, as MLflow reads it.
-    row("registered_models.delete", Api2, "DELETE", "registered-models/delete", Delete, Registry { tag_key: false }),
+    row("registered_models.delete", Api2, "DELETE", "registered-models/delete", Delete, Registry { tags: None }),
     // Protects model tags and the reserved tenant tag.
-    row("registered_models.set_tag", Api2, "POST", "registered-models/set-tag", Write, Registry { tag_key: true }),
-    row("registered_models.delete_tag", Api2, "DELETE", "registered-models/delete-tag", Write, Registry { tag_key: true }),
+    row("registered_models.set_tag", Api2, "POST", "registered-models/set-tag", Write, Registry { tags: Some(Tagged::RegisteredModel) }),
+    row("registered_models.delete_tag", Api2, "DELETE", "registered-models/delete-tag", Write, Registry { tags: Some(Tagged::RegisteredModel) }),
     // Protects which version another tenant's `@alias` loads (promotion).
-    row("registered_models.set_alias", Api2, "POST", "registered-models/alias", Manage, Registry { tag_key: false }),
-    row("registered_models.delete_alias", Api2, "DELETE", "registered-models/alias", Manage, Registry { tag_key: false }),
+    row("registered_models.set_alias", Api2, "POST", "registered-models/alias", Manage, Registry { tags: None }),
+    row("registered_models.delete_alias", Api2, "DELETE", "registered-models/alias", Manage, Registry { tags: None }),
 
     // ---- Model versions: belong to their registered model's tenant ----
     // Protects foreign models from new versions and every tenant's artifacts from being
@@ -325,23 +422,23 @@ pub const ROWS: &[Row] = &[
     // Protects other tenants' version lists (tenant clause on version tags, rows re-checked).
     row("model_versions.search", Api2, "GET", "model-versions/search", Read, SearchModelVersions),
     // Protects another tenant's version metadata, download URI and files.
-    row("model_versions.get", Api2, "GET", "model-versions/get", Read, Registry { tag_key: false }),
-    row("model_versions.get_download_uri", Api2, "GET", "model-versions/get-download-uri", Read, Registry { tag_key: false }),
-    row("model_versions.get_artifact", Root, "GET", "model-versions/get-artifact", Read, Registry { tag_key: false }),
+    row("model_versions.get", Api2, "GET", "model-versions/get", Read, Registry { tags: None }),
+    row("model_versions.get_download_uri", Api2, "GET", "model-versions/get-download-uri", Read, Registry { tags: None }),
+    row("model_versions.get_artifact", Root, "GET", "model-versions/get-artifact", Read, Registry { tags: None }),
     // Protects another tenant's version description, stage and existence.
-    row("model_versions.update", Api2, "PATCH", "model-versions/update", Write, Registry { tag_key: false }),
-    row("model_versions.transition_stage", Api2, "POST", "model-versions/transition-stage", Manage, Registry { tag_key: false }),
-    row("model_versions.delete", Api2, "DELETE", "model-versions/delete", Delete, Registry { tag_key: false }),
+    row("model_versions.update", Api2, "PATCH", "model-versions/update", Write, Registry { tags: None }),
+    row("model_versions.transition_stage", Api2, "POST", "model-versions/transition-stage", Manage, Registry { tags: None }),
+    row("model_versions.delete", Api2, "DELETE", "model-versions/delete", Delete, Registry { tags: None }),
     // Protects version tags and the reserved tenant tag.
-    row("model_versions.set_tag", Api2, "POST", "model-versions/set-tag", Write, Registry { tag_key: true }),
-    row("model_versions.delete_tag", Api2, "DELETE", "model-versions/delete-tag", Write, Registry { tag_key: true }),
+    row("model_versions.set_tag", Api2, "POST", "model-versions/set-tag", Write, Registry { tags: Some(Tagged::ModelVersion) }),
+    row("model_versions.delete_tag", Api2, "DELETE", "model-versions/delete-tag", Write, Registry { tags: Some(Tagged::ModelVersion) }),
 
     // ---- Traces (v3) and assessments: a trace belongs to its experiment's tenant ----
     // Protects foreign experiments from receiving traces and foreign traces from re-homing.
     row("traces.start_v3", Api3, "POST", "traces", Write, StartTraceV3),
     // Protects another tenant's trace data.
-    row("traces.get_v3", Api3, "GET", "traces/{trace_id}", Read, Trace { tag_key: false }),
-    row("traces.get_info_v3", Api3, "GET", "traces/get", Read, Trace { tag_key: false }),
+    row("traces.get_v3", Api3, "GET", "traces/{trace_id}", Read, Trace { id: Path, tag_key: false }),
+    row("traces.get_info_v3", Api3, "GET", "traces/get", Read, Trace { id: Field("trace_id"), tag_key: false }),
     // Protects other tenants' traces from id-list reads (every id checked).
     row("traces.batch_get", Api3, "GET", "traces/batchGet", Read, TraceList("trace_ids")),
     row("traces.batch_get_infos", Api3, "POST", "traces/batchGetInfos", Read, TraceList("trace_ids")),
@@ -353,25 +450,25 @@ pub const ROWS: &[Row] = &[
     // Protects another tenant's traces from deletion (experiment and every id checked).
     row("traces.delete_v3", Api3, "POST", "traces/delete-traces", Delete, DeleteTraces),
     // Protects trace tags and the reserved tenant tag.
-    row("traces.set_tag_v3", Api3, "PATCH", "traces/{trace_id}/tags", Write, Trace { tag_key: true }),
-    row("traces.delete_tag_v3", Api3, "DELETE", "traces/{trace_id}/tags", Write, Trace { tag_key: true }),
+    row("traces.set_tag_v3", Api3, "PATCH", "traces/{trace_id}/tags", Write, Trace { id: Path, tag_key: true }),
+    row("traces.delete_tag_v3", Api3, "DELETE", "traces/{trace_id}/tags", Write, Trace { id: Path, tag_key: true }),
     // Protects another tenant's traces from feedback / expectation injection and reads.
-    row("assessments.create", Api3, "POST", "traces/{trace_id}/assessments", Write, Trace { tag_key: false }),
-    row("assessments.get", Api3, "GET", "traces/{trace_id}/assessments/{assessment_id}", Read, Trace { tag_key: false }),
-    row("assessments.update", Api3, "PATCH", "traces/{trace_id}/assessments/{assessment_id}", Write, Trace { tag_key: false }),
-    row("assessments.delete", Api3, "DELETE", "traces/{trace_id}/assessments/{assessment_id}", Delete, Trace { tag_key: false }),
+    row("assessments.create", Api3, "POST", "traces/{trace_id}/assessments", Write, Trace { id: Path, tag_key: false }),
+    row("assessments.get", Api3, "GET", "traces/{trace_id}/assessments/{assessment_id}", Read, Trace { id: Path, tag_key: false }),
+    row("assessments.update", Api3, "PATCH", "traces/{trace_id}/assessments/{assessment_id}", Write, Trace { id: Path, tag_key: false }),
+    row("assessments.delete", Api3, "DELETE", "traces/{trace_id}/assessments/{assessment_id}", Delete, Trace { id: Path, tag_key: false }),
     // Protects another tenant's span data and attachments (UI trace view).
-    row("traces.get_artifact", Ajax2, "GET", "get-trace-artifact", Read, Trace { tag_key: false }),
-    row("traces.get_artifact_v3", Ajax3, "GET", "get-trace-artifact", Read, Trace { tag_key: false }),
+    row("traces.get_artifact", Ajax2, "GET", "get-trace-artifact", Read, Trace { id: Field("request_id"), tag_key: false }),
+    row("traces.get_artifact_v3", Ajax3, "GET", "get-trace-artifact", Read, Trace { id: Field("request_id"), tag_key: false }),
 
     // ---- Traces (v2 API, still served) ----
     // Protects foreign experiments from receiving traces; reserved tag refused.
     row("traces.start_v2", Api2, "POST", "traces", Write, StartTraceV2),
     // Protects another tenant's trace from being ended / overwritten.
-    row("traces.end_v2", Api2, "PATCH", "traces/{request_id}", Write, Trace { tag_key: false }),
-    row("traces.get_info_v2", Api2, "GET", "traces/{request_id}/info", Read, Trace { tag_key: false }),
-    row("traces.set_tag_v2", Api2, "PATCH", "traces/{request_id}/tags", Write, Trace { tag_key: true }),
-    row("traces.delete_tag_v2", Api2, "DELETE", "traces/{request_id}/tags", Write, Trace { tag_key: true }),
+    row("traces.end_v2", Api2, "PATCH", "traces/{request_id}", Write, Trace { id: Path, tag_key: false }),
+    row("traces.get_info_v2", Api2, "GET", "traces/{request_id}/info", Read, Trace { id: Path, tag_key: false }),
+    row("traces.set_tag_v2", Api2, "PATCH", "traces/{request_id}/tags", Write, Trace { id: Path, tag_key: true }),
+    row("traces.delete_tag_v2", Api2, "DELETE", "traces/{request_id}/tags", Write, Trace { id: Path, tag_key: true }),
     // Protects other tenants' trace lists (experiment ids scoped, rows re-checked).
     row("traces.search_v2", Api2, "GET", "traces", Read, SearchTracesV2),
     row("traces.delete_v2", Api2, "POST", "traces/delete-traces", Delete, DeleteTraces),
@@ -382,7 +479,7 @@ pub const ROWS: &[Row] = &[
 
     // ---- Evaluation datasets: a dataset is a tenant's when all its experiments are ----
     // Protects foreign experiments from being linked to a new dataset (every id owned).
-    row("datasets.create", Api3, "POST", "datasets/create", Write, ExperimentScope),
+    row("datasets.create", Api3, "POST", "datasets/create", Write, CreateDataset),
     // Protects other tenants' datasets from listing: an unscoped search returns every dataset
     // (§2.4 #4), so a non-empty scope of owned experiments is required.
     row("datasets.search.get", Api3, "GET", "datasets/search", Read, ExperimentScope),
