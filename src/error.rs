@@ -55,6 +55,7 @@ pub enum Reason {
     ScopeRequired,
     SourceRefused,
     LocationRefused,
+    OrphanRefused,
     // --- infrastructure ---
     ConfigInvalid,
     KvUnavailable,
@@ -112,6 +113,7 @@ impl Reason {
             ScopeRequired => "scope_required",
             SourceRefused => "source_refused",
             LocationRefused => "location_refused",
+            OrphanRefused => "orphan_refused",
             ConfigInvalid => "config_invalid",
             KvUnavailable => "kv_unavailable",
             PreflightFailed => "preflight_failed",

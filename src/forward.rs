@@ -182,6 +182,7 @@ mod tests {
             row: &ROWS[0],
             checks: vec![],
             absent_or_own: vec![],
+            verify: vec![],
             path: path.into(),
             query: "a=1".into(),
             body: BodyPlan::Original,

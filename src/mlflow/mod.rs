@@ -6,6 +6,7 @@
 pub mod artifacts;
 pub mod graphql;
 pub mod json;
+pub mod locations;
 pub mod ownership;
 pub mod query;
 pub mod responses;

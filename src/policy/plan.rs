@@ -36,6 +36,19 @@ pub enum BodyPlan {
     Replace(Vec<u8>),
 }
 
+/// A check on MLflow's current state that ownership alone does not cover, made by the shell
+/// after the ownership checks pass (its facts are never cached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verify {
+    /// The trace's data locations must be its canonical ones (`mlflow::locations`).
+    TraceLocation(String),
+    /// Unlinking these experiments must leave the dataset linked to at least one.
+    KeepsAnExperiment {
+        dataset: String,
+        removed: Vec<String>,
+    },
+}
+
 /// What the shell must do for an allowed request.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -44,6 +57,8 @@ pub struct Plan {
     pub checks: Vec<Resource>,
     /// Resources that must be absent or the caller's (an upsert may create them).
     pub absent_or_own: Vec<Resource>,
+    /// Checks on MLflow's state made after the ownership checks.
+    pub verify: Vec<Verify>,
     /// Upstream path (absolute, canonical) and query (re-encoded, may be empty).
     pub path: String,
     pub query: String,
@@ -566,6 +581,7 @@ pub fn plan(
     }
     let mut checks = Vec::new();
     let mut absent_or_own = Vec::new();
+    let mut verify = Vec::new();
     let mut filter = None;
     let mut path = req.path.clone();
     let mut graphql_body = None;
@@ -890,6 +906,14 @@ pub fn plan(
                 return Err(missing("key"));
             }
         }
+        Strategy::TraceArtifact => {
+            let id = trace_id_at(m, &input, TraceIdAt::Field("request_id"))?;
+            checks.push(trace_resource(&id)?);
+            if let Some(p) = input.str_field("path")? {
+                check_relative_path(&p)?;
+            }
+            verify.push(Verify::TraceLocation(id));
+        }
         Strategy::TraceList(field) => {
             checks.extend(trace_ids(&input.str_list(field)?, field)?);
         }
@@ -964,9 +988,16 @@ pub fn plan(
             }
             filter = Some(ResponseFilter::OnlineConfigs { owned: Vec::new() });
         }
-        Strategy::DatasetExperiments => {
-            checks.push(child_resource(m, &input, Child::Dataset)?);
+        Strategy::DatasetExperiments { remove } => {
+            let dataset = child_resource(m, &input, Child::Dataset)?;
             let ids = experiment_scope(input.str_list("experiment_ids")?)?;
+            if remove {
+                verify.push(Verify::KeepsAnExperiment {
+                    dataset: dataset.id().to_string(),
+                    removed: ids.clone(),
+                });
+            }
+            checks.push(dataset);
             checks.extend(ids.into_iter().map(Resource::Experiment));
         }
         Strategy::DeleteTraces => {
@@ -1023,11 +1054,30 @@ pub fn plan(
         row,
         checks,
         absent_or_own,
+        verify,
         path,
         query,
         body,
         filter,
     })
+}
+
+/// Refuses unlinking experiments from a dataset when none would remain: a dataset linked to no
+/// experiment belongs to nobody and no one could reach it again through the gateway.
+pub fn keeps_an_experiment(
+    dataset: &str,
+    linked: &[String],
+    removed: &[String],
+) -> Result<(), GatewayError> {
+    if linked.iter().all(|e| removed.contains(e)) {
+        return Err(GatewayError::forbidden(
+            Reason::OrphanRefused,
+            format!(
+                "removing these experiments would leave dataset {dataset} linked to none, and so owned by nobody; delete the dataset instead (admin)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The owner of something linked to several experiments (an evaluation dataset): a tenant's

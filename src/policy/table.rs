@@ -149,6 +149,10 @@ pub enum Strategy {
     /// The trace, read where the handler reads it (`TraceIdAt`), must be the tenant's.
     /// `tag_key`: body `key` is a trace tag key.
     Trace { id: TraceIdAt, tag_key: bool },
+    /// `get-trace-artifact`: the trace (`request_id`, the only field MLflow reads) must be the
+    /// tenant's, and its data locations its own (`mlflow::locations`): MLflow serves whatever
+    /// the trace's location tags name.
+    TraceArtifact,
     /// Every trace id in this list field (query or body) must be the tenant's.
     TraceList(&'static str),
     /// `traces/search` (v3): every `locations[]` an owned MLflow experiment; rows re-checked.
@@ -174,8 +178,10 @@ pub enum Strategy {
     /// configs of other tenants' experiments are dropped from the answer.
     OnlineConfigs,
     /// Dataset `add-experiments` / `remove-experiments`: the dataset and every listed
-    /// experiment must be the tenant's.
-    DatasetExperiments,
+    /// experiment must be the tenant's. `remove`: the dataset must keep at least one
+    /// experiment (a dataset linked to none belongs to nobody, not even an admin could reach
+    /// it again: removing the last link destroys it, which is `DELETE datasets/{id}`'s job).
+    DatasetExperiments { remove: bool },
     /// `delete-traces`: `experiment_id` owned and every `request_ids[]` the tenant's.
     DeleteTraces,
     /// `link-to-run`: `run_id` and every `trace_ids[]` the tenant's.
@@ -208,6 +214,7 @@ impl Strategy {
             Strategy::StartTraceV3 | Strategy::StartTraceV2 | Strategy::Trace { .. } => {
                 Some(Tagged::Trace)
             }
+            Strategy::TraceArtifact => None,
             Strategy::CreateDataset | Strategy::Object(Child::Dataset) => Some(Tagged::Dataset),
             Strategy::Open
             | Strategy::Deny(_)
@@ -234,7 +241,7 @@ impl Strategy {
             | Strategy::CreateIssue
             | Strategy::ReviewItemStatus
             | Strategy::OnlineConfigs
-            | Strategy::DatasetExperiments
+            | Strategy::DatasetExperiments { .. }
             | Strategy::DeleteTraces
             | Strategy::LinkTracesToRun
             | Strategy::LinkPrompts => None,
@@ -458,8 +465,8 @@ pub const ROWS: &[Row] = &[
     row("assessments.update", Api3, "PATCH", "traces/{trace_id}/assessments/{assessment_id}", Write, Trace { id: Path, tag_key: false }),
     row("assessments.delete", Api3, "DELETE", "traces/{trace_id}/assessments/{assessment_id}", Delete, Trace { id: Path, tag_key: false }),
     // Protects another tenant's span data and attachments (UI trace view).
-    row("traces.get_artifact", Ajax2, "GET", "get-trace-artifact", Read, Trace { id: Field("request_id"), tag_key: false }),
-    row("traces.get_artifact_v3", Ajax3, "GET", "get-trace-artifact", Read, Trace { id: Field("request_id"), tag_key: false }),
+    row("traces.get_artifact", Ajax2, "GET", "get-trace-artifact", Read, TraceArtifact),
+    row("traces.get_artifact_v3", Ajax3, "GET", "get-trace-artifact", Read, TraceArtifact),
 
     // ---- Traces (v2 API, still served) ----
     // Protects foreign experiments from receiving traces; reserved tag refused.
@@ -497,8 +504,8 @@ pub const ROWS: &[Row] = &[
     row("datasets.set_tags", Api3, "PATCH", "datasets/{dataset_id}/tags", Write, Object(Child::Dataset)),
     row("datasets.delete_tag", Api3, "DELETE", "datasets/{dataset_id}/tags/{key}", Write, Object(Child::Dataset)),
     // Protects datasets and experiments from cross-tenant links (both sides owned).
-    row("datasets.add_experiments", Api3, "POST", "datasets/{dataset_id}/add-experiments", Write, DatasetExperiments),
-    row("datasets.remove_experiments", Api3, "POST", "datasets/{dataset_id}/remove-experiments", Write, DatasetExperiments),
+    row("datasets.add_experiments", Api3, "POST", "datasets/{dataset_id}/add-experiments", Write, DatasetExperiments { remove: false }),
+    row("datasets.remove_experiments", Api3, "POST", "datasets/{dataset_id}/remove-experiments", Write, DatasetExperiments { remove: true }),
 
     // ---- Scorers (LLM judges), stored per experiment; never run through the gateway ----
     // Protects foreign experiments from receiving scorers. MLflow itself refuses code-carrying

@@ -147,7 +147,9 @@ mod planning {
     use crate::config::tests::dev_config;
     use crate::error::{Kind, Reason};
     use crate::mlflow::ownership::Resource;
-    use crate::policy::plan::{judge, plan, source_check, BodyPlan, Owner, Plan};
+    use crate::policy::plan::{
+        judge, keeps_an_experiment, plan, source_check, BodyPlan, Owner, Plan, Verify,
+    };
     use crate::policy::{match_route, Role};
     use crate::request::Incoming;
 
@@ -661,6 +663,125 @@ mod planning {
         assert_eq!(e.reason, Reason::RouteDenied);
     }
 
+    /// Two names for one id: the gateway judges the id MLflow's handler acts on, and refuses
+    /// a request that names the object in two places with different ids.
+    #[test]
+    fn ids_are_read_where_the_handler_reads_them() {
+        let conflict = |r: Result<Plan, crate::error::GatewayError>| {
+            assert_eq!(r.unwrap_err().reason, Reason::ConflictingIds)
+        };
+        // get-trace-artifact reads `request_id` only.
+        for mount in ["/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow"] {
+            let path = format!("{mount}/get-trace-artifact");
+            let p = plan_of("GET", &path, "request_id=tr-2", "").unwrap();
+            assert_eq!(p.checks, vec![Resource::Trace("tr-2".into())]);
+            assert_eq!(p.verify, vec![Verify::TraceLocation("tr-2".into())]);
+            conflict(plan_of("GET", &path, "trace_id=tr-1&request_id=tr-2", ""));
+            conflict(plan_of("GET", &path, "trace_id=tr-2&request_id=tr-2", ""));
+            conflict(plan_of("GET", &path, "trace_id=tr-1", ""));
+            let e = plan_of("GET", &path, "path=a.txt", "").unwrap_err();
+            assert_eq!(e.reason, Reason::MissingField);
+        }
+        // traces/get reads `trace_id` only.
+        let p = plan_of("GET", "/api/3.0/mlflow/traces/get", "trace_id=tr-1", "").unwrap();
+        assert_eq!(p.checks, vec![Resource::Trace("tr-1".into())]);
+        conflict(plan_of(
+            "GET",
+            "/api/3.0/mlflow/traces/get",
+            "request_id=tr-1",
+            "",
+        ));
+        // Path routes: every spelling in the body must name the path's trace.
+        conflict(plan_of(
+            "PATCH",
+            "/api/2.0/mlflow/traces/tr-1",
+            "",
+            r#"{"request_id":"tr-1","trace_id":"tr-2"}"#,
+        ));
+        // run_id or run_uuid where the message has both; run_id alone elsewhere.
+        let p = plan_of("GET", "/api/2.0/mlflow/runs/get", "run_uuid=abc", "").unwrap();
+        assert_eq!(p.checks, vec![Resource::Run("abc".into())]);
+        conflict(plan_of(
+            "GET",
+            "/api/2.0/mlflow/runs/get",
+            "run_id=abc&run_uuid=def",
+            "",
+        ));
+        for path in [
+            "runs/delete",
+            "runs/restore",
+            "runs/delete-tag",
+            "runs/log-batch",
+            "runs/log-model",
+            "runs/log-inputs",
+            "runs/outputs",
+        ] {
+            let path = format!("/api/2.0/mlflow/{path}");
+            let e = plan_of("POST", &path, "", r#"{"run_uuid":"abc","key":"k"}"#).unwrap_err();
+            assert_eq!(e.reason, Reason::ConflictingIds, "{path}");
+        }
+        let e = plan_of(
+            "POST",
+            "/api/2.0/mlflow/traces/link-to-run",
+            "",
+            r#"{"run_uuid":"abc","trace_ids":["tr-1"]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::ConflictingIds);
+    }
+
+    /// MLflow acts on a partly parsed body: the fields the gateway judged go first.
+    #[test]
+    fn forwarded_bodies_put_judged_fields_first() {
+        let p = plan_of(
+            "POST",
+            "/api/3.0/mlflow/issues/search",
+            "",
+            r#"{"max_results":"x","experiment_id":"7"}"#,
+        )
+        .unwrap();
+        let BodyPlan::Replace(b) = &p.body else {
+            panic!("not re-serialised")
+        };
+        assert!(
+            b.starts_with(br#"{"experiment_id":"7""#),
+            "{}",
+            String::from_utf8_lossy(b)
+        );
+    }
+
+    #[test]
+    fn unlinking_the_last_experiment_of_a_dataset_is_refused() {
+        let p = plan_of(
+            "POST",
+            "/api/3.0/mlflow/datasets/d-1/remove-experiments",
+            "",
+            r#"{"experiment_ids":["1"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.verify,
+            vec![Verify::KeepsAnExperiment {
+                dataset: "d-1".into(),
+                removed: vec!["1".into()]
+            }]
+        );
+        let linked = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(keeps_an_experiment("d-1", &linked(&["1", "2"]), &linked(&["1"])).is_ok());
+        let e = keeps_an_experiment("d-1", &linked(&["1"]), &linked(&["1"])).unwrap_err();
+        assert_eq!(e.reason, Reason::OrphanRefused);
+        assert_eq!(e.status(), 403);
+        assert!(keeps_an_experiment("d-1", &linked(&["1", "2"]), &linked(&["2", "1"])).is_err());
+        let p = plan_of(
+            "POST",
+            "/api/3.0/mlflow/datasets/d-1/add-experiments",
+            "",
+            r#"{"experiment_ids":["1"]}"#,
+        )
+        .unwrap();
+        assert!(p.verify.is_empty());
+    }
+
     #[test]
     fn a_dataset_is_owned_only_when_all_its_experiments_are() {
         use crate::policy::plan::owner_of_all;
@@ -673,5 +794,145 @@ mod planning {
         assert_eq!(owner_of_all([a(), Owner::Missing]), Owner::Nobody);
         assert_eq!(owner_of_all([a(), Owner::Nobody]), Owner::Nobody);
         assert_eq!(owner_of_all([]), Owner::Missing);
+    }
+}
+
+/// Protected tags (issue: reserved tags, one mechanism): every route whose MLflow request
+/// carries tags has a row that declares its tagged kind, and every such row refuses each
+/// protected key in every place a request can carry a tag key.
+mod tag_guard {
+    use super::principal;
+    use crate::config::tests::dev_config;
+    use crate::error::Reason;
+    use crate::mlflow::tags::Tagged;
+    use crate::policy::table::{Mount, Row, Strategy, ROWS};
+    use crate::policy::{match_route, plan, Role};
+    use crate::request::Incoming;
+
+    /// The MLflow routes with tags, from MLflow's protobuf descriptors (checked against the
+    /// installed MLflow by `tests/e2e/test_route_inventory.py`).
+    const TAG_ROUTES: &str = include_str!("../../tests/data/tag_writing_routes.json");
+
+    fn concrete(path: &str, key: &str) -> String {
+        path.split('/')
+            .map(|seg| match seg {
+                "{tag_key}" | "{key}" => key.to_string(),
+                "{trace_id}" | "{request_id}" => "tr-1".into(),
+                "{model_id}" => "m-1".into(),
+                "{dataset_id}" => "d-1".into(),
+                s if s.starts_with('{') => "x1".into(),
+                s => s.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    fn mount(m: Mount) -> &'static str {
+        match m {
+            Mount::Api2 => "/api/2.0/mlflow/",
+            Mount::Api3 => "/api/3.0/mlflow/",
+            Mount::Ajax2 => "/ajax-api/2.0/mlflow/",
+            Mount::Ajax3 => "/ajax-api/3.0/mlflow/",
+            Mount::Artifacts => "/api/2.0/mlflow-artifacts/",
+            Mount::Root => "/",
+        }
+    }
+
+    fn rows_with_tags() -> impl Iterator<Item = (&'static Row, Tagged)> {
+        ROWS.iter()
+            .filter_map(|r| r.strategy.tags().map(|k| (r, k)))
+    }
+
+    #[test]
+    fn every_tag_writing_route_has_a_row_that_declares_its_kind() {
+        let routes: Vec<(String, String)> = serde_json::from_str(TAG_ROUTES).unwrap();
+        assert!(routes.len() > 20);
+        let mut matched = 0;
+        for (method, path) in routes {
+            let tail = path.trim_start_matches("/mlflow/");
+            for version in ["2.0", "3.0"] {
+                let full = format!("/api/{version}/mlflow/{}", concrete(tail, "k"));
+                let Ok(m) = match_route(&method, &full) else {
+                    continue;
+                };
+                if matches!(m.row.strategy, Strategy::Deny(_)) {
+                    continue;
+                }
+                matched += 1;
+                assert!(
+                    m.row.strategy.tags().is_some(),
+                    "{} ({method} {path}) writes tags but its strategy declares no tagged kind",
+                    m.row.id
+                );
+            }
+        }
+        assert!(matched >= 25, "only {matched} tag routes matched rows");
+    }
+
+    #[test]
+    fn every_row_with_tags_refuses_each_protected_key_in_every_place() {
+        let cfg = dev_config();
+        let tenant_key = cfg.tenant_tag_key.clone();
+        let p = principal(vec![Role::Admin]);
+        for (row, kind) in rows_with_tags() {
+            let mut keys: Vec<&str> = kind.protected().to_vec();
+            keys.push(&tenant_key);
+            for key in keys {
+                // A create writes the tenant tag itself (a conflicting one is refused by
+                // `with_tenant`) and replaces the run author: those two are rewrites, not refusals.
+                let rewritten = row.strategy.injects_tenant()
+                    && (key == tenant_key || (kind == Tagged::Run && key == "mlflow.user"));
+                let path = format!("{}{}", mount(row.mount), concrete(row.path, key));
+                let tag = serde_json::json!([{"key": key, "value": "v"}]);
+                let places: Vec<(String, String)> = if row.method == "GET" {
+                    vec![(format!("key={key}"), String::new())]
+                } else {
+                    [
+                        serde_json::json!({"key": key}),
+                        serde_json::json!({"tags": tag}),
+                        serde_json::json!({"trace": {"trace_info": {"tags": {key: "v"}}}}),
+                        serde_json::json!({"datasets": [{"tags": tag}]}),
+                    ]
+                    .iter()
+                    .map(|b| (String::new(), b.to_string()))
+                    .collect()
+                };
+                let mut refused = 0;
+                for (query, body) in &places {
+                    let req = Incoming::for_test(row.method, &path, query, &[], body.as_bytes());
+                    let m = match_route(row.method, &path).unwrap();
+                    assert_eq!(m.row.id, row.id);
+                    match plan(&req, &m, &p, &cfg) {
+                        Err(e) if e.reason == Reason::ReservedTag => refused += 1,
+                        // Refused before the guard (parsing), or a rewrite on creates.
+                        Err(_) => {}
+                        Ok(_) if rewritten => {}
+                        Ok(_) => panic!("{} let `{key}` through in {query}{body}", row.id),
+                    }
+                }
+                let in_path = row.path.contains("{tag_key}") || row.path.contains("{key}");
+                if !rewritten || in_path {
+                    assert!(refused > 0, "{}: `{key}` never refused", row.id);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_and_traces_protect_what_mlflow_trusts() {
+        for k in [
+            "mlflow.user",
+            "mlflow.artifactLocation",
+            "mlflow.trace.spansLocation",
+            "mlflow.trace.archiveLocation",
+        ] {
+            assert!(Tagged::Trace.protected().contains(&k));
+            assert!(Tagged::Run.protected().contains(&k));
+            let e =
+                crate::mlflow::tags::guard(Tagged::Run, &k.to_uppercase(), "tenant").unwrap_err();
+            assert_eq!(e.reason, Reason::ReservedTag, "any spelling");
+        }
+        assert!(crate::mlflow::tags::guard(Tagged::Run, "mlflow.runName", "tenant").is_ok());
+        assert!(crate::mlflow::tags::guard(Tagged::Experiment, "mlflow.user", "tenant").is_ok());
     }
 }

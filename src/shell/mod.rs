@@ -13,9 +13,10 @@ use crate::forward::{
 use crate::identity::jwks::{self, DiscoveryError, JwksRecord};
 use crate::identity::token_cache::Slot;
 use crate::identity::{claims, dev, jwt, Principal};
+use crate::mlflow::locations;
 use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, Resource};
 use crate::mlflow::responses::{self, ResponseFilter};
-use crate::policy::plan::{judge, owner_of_all, Owner};
+use crate::policy::plan::{judge, keeps_an_experiment, owner_of_all, Owner, Verify};
 use crate::policy::{self, POLICY_VERSION};
 use crate::request::{request_id, Incoming};
 
@@ -294,6 +295,9 @@ fn run(
         if owner != Owner::Missing {
             judge(res, &owner, &principal)?;
         }
+    }
+    for v in &plan.verify {
+        verify(v, &cfg, ctx)?;
     }
 
     // forward
@@ -634,6 +638,50 @@ fn fact(res: &Resource, cfg: &Config, ctx: &mut Ctx) -> Result<Option<Fact>, Gat
             res.id()
         ))),
     }
+}
+
+/// Runs one of the plan's state checks; the answers are fetched fresh, never from the cache.
+fn verify(v: &Verify, cfg: &Config, ctx: &mut Ctx) -> Result<(), GatewayError> {
+    match v {
+        Verify::TraceLocation(id) => {
+            let info = preflight_body(cfg, ctx, &format!("/api/2.0/mlflow/traces/{id}/info"))?;
+            let exp = locations::trace_experiment(&info, id)?;
+            let path = format!("/api/2.0/mlflow/experiments/get?experiment_id={exp}");
+            let exp_body = preflight_body(cfg, ctx, &path)?;
+            locations::check_trace_location(id, &info, &exp_body)
+        }
+        Verify::KeepsAnExperiment { dataset, removed } => {
+            match fact(&Resource::Dataset(dataset.clone()), cfg, ctx)? {
+                Some(Fact::InExperiments(linked)) => keeps_an_experiment(dataset, &linked, removed),
+                _ => Err(GatewayError::internal(
+                    "dataset fact missing after its ownership check",
+                )),
+            }
+        }
+    }
+}
+
+/// A pre-flight GET that must answer 200 (the resource was found by the ownership checks).
+fn preflight_body(cfg: &Config, ctx: &mut Ctx, path: &str) -> Result<Vec<u8>, GatewayError> {
+    let req = UpstreamRequest {
+        method: "GET".into(),
+        path_and_query: format!("{}{path}", cfg.upstream.base_path),
+        headers: vec![
+            ("accept".into(), b"application/json".to_vec()),
+            ("x-request-id".into(), ctx.rid.as_bytes().to_vec()),
+        ],
+        body: Vec::new(),
+    };
+    let resp = send(cfg, &req, ctx)?;
+    if resp.status != 200 {
+        return Err(GatewayError::new(
+            Kind::BadGateway,
+            Reason::PreflightFailed,
+            "a pre-flight check could not be completed",
+        )
+        .with_log_detail(format!("pre-flight {path} answered {}", resp.status)));
+    }
+    Ok(resp.body)
 }
 
 fn readyz(cfg: &Config, ctx: &mut Ctx) -> Result<HttpResponse, GatewayError> {

@@ -79,3 +79,16 @@ def test_every_mlflow_route_is_a_row_or_explicitly_denied(gw):
     assert not unknown, "MLflow routes with neither a policy row nor an explicit deny:\n" + "\n".join(unknown)
     # Stale rows: every row must correspond to a route MLflow actually has.
     assert ROW_IDS - seen_rows == set(), f"rows matching no MLflow route: {ROW_IDS - seen_rows}"
+
+
+def test_tag_writing_routes_file_is_the_pinned_mlflow():
+    """`tests/data/tag_writing_routes.json` (read by the Rust test that every tag-writing row goes
+    through the protected-tag guard) lists exactly the installed MLflow's routes with tags."""
+    import json
+
+    from mlflow_tag_routes import tag_writing_routes
+
+    listed = json.loads((REPO / "tests/data/tag_writing_routes.json").read_text())
+    assert listed == tag_writing_routes(), (
+        "MLflow's tag-writing routes changed: refresh tests/data/tag_writing_routes.json with "
+        "`python tests/e2e/mlflow_tag_routes.py` and give every new route a guarded row")
