@@ -153,6 +153,23 @@ pub fn parse_tags(v: Option<&Value>) -> Result<Vec<(String, String)>, GatewayErr
     }
 }
 
+/// The keys of a `tags` field in any shape MLflow accepts: a list of `{key, value}`, a map, or
+/// (evaluation datasets) a string holding a JSON object, which MLflow decodes with
+/// `json.loads`. Values are not looked at; a string that is not a JSON object is refused.
+pub fn keys_of(v: Option<&Value>) -> Result<Vec<String>, GatewayError> {
+    match v {
+        Some(Value::String(s)) => match super::json::parse_strict(s.as_bytes()) {
+            Ok(Value::Object(m)) => Ok(m.keys().cloned().collect()),
+            _ => Err(GatewayError::bad_request(
+                Reason::InvalidField,
+                "`tags` given as a string must hold a JSON object",
+            )),
+        },
+        Some(Value::Object(m)) => Ok(m.keys().cloned().collect()),
+        other => Ok(parse_tags(other)?.into_iter().map(|(k, _)| k).collect()),
+    }
+}
+
 /// Adds the tenant tag to `tags`: an identical tenant tag is accepted, any other spelling or
 /// value of the reserved key is a conflict (403).
 pub fn with_tenant(

@@ -457,23 +457,23 @@ pub fn source_check(
 /// Every tag key the request sets or deletes, wherever MLflow's request messages carry one: a
 /// single-tag route's `key` (body or query) or `{tag_key}` / `{key}` path segment, a `tags`
 /// list or map, StartTraceV3's `trace.trace_info.tags`, log-inputs' `datasets[].tags`.
-fn tag_keys(m: &Matched, input: &Input) -> Result<Vec<(String, String)>, GatewayError> {
-    let mut keys: Vec<(String, String)> = ["tag_key", "key"]
+fn tag_keys(m: &Matched, input: &Input) -> Result<Vec<String>, GatewayError> {
+    let mut keys: Vec<String> = ["tag_key", "key"]
         .iter()
         .filter_map(|p| m.param(p))
-        .map(|k| (k.to_string(), String::new()))
+        .map(str::to_string)
         .collect();
-    keys.extend(input.str_field("key")?.map(|k| (k, String::new())));
+    keys.extend(input.str_field("key")?);
     if let Input::Body(body) = input {
-        keys.extend(parse_tags(body.get("tags"))?);
+        keys.extend(tags::keys_of(body.get("tags"))?);
         let trace_tags = body
             .get("trace")
             .and_then(|t| t.get("trace_info"))
             .and_then(|i| i.get("tags"));
-        keys.extend(parse_tags(trace_tags)?);
+        keys.extend(tags::keys_of(trace_tags)?);
         if let Some(inputs) = body.get("datasets").and_then(Value::as_array) {
             for d in inputs {
-                keys.extend(parse_tags(d.get("tags"))?);
+                keys.extend(tags::keys_of(d.get("tags"))?);
             }
         }
     }
@@ -491,7 +491,7 @@ fn guard_tags(
     input: &Input,
     tenant_key: &str,
 ) -> Result<(), GatewayError> {
-    for (k, _) in tag_keys(m, input)? {
+    for k in tag_keys(m, input)? {
         let rewritten = strategy.injects_tenant() && tags::is_reserved(&k, tenant_key)
             || strategy == Strategy::CreateRun && k == RUN_AUTHOR_TAG;
         if !rewritten {

@@ -892,6 +892,7 @@ mod tag_guard {
                         serde_json::json!({"tags": tag}),
                         serde_json::json!({"trace": {"trace_info": {"tags": {key: "v"}}}}),
                         serde_json::json!({"datasets": [{"tags": tag}]}),
+                        serde_json::json!({"tags": serde_json::json!({key: "v"}).to_string()}),
                     ]
                     .iter()
                     .map(|b| (String::new(), b.to_string()))

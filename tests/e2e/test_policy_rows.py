@@ -271,7 +271,10 @@ CASES = {
     "datasets.set_tags": (J("PATCH", R3 + "/datasets/{o.ds}/tags", body=lambda o: {"tags": json.dumps({"k": "v2"})}), 200, 403),
     "datasets.delete_tag": (J("DELETE", R3 + "/datasets/{o.ds}/tags/k"), 200, 403),
     "datasets.add_experiments": (J("POST", R3 + "/datasets/{o.ds}/add-experiments", body=lambda o: {"experiment_ids": [o.exp]}), 200, 403),
-    "datasets.remove_experiments": (J("POST", R3 + "/datasets/{o.ds}/remove-experiments", body=lambda o: {"experiment_ids": [o.exp]}), 200, 403),
+    # The dataset keeps a second owned experiment: removing the last link is refused (see
+    # test_leaks.py::test_unlinking_a_datasets_last_experiment_is_refused).
+    "datasets.remove_experiments": (J("POST", R3 + "/datasets/{o.ds}/remove-experiments", body=lambda o: {"experiment_ids": [o.exp]}), 200, 403,
+                                    lambda o: link_second_experiment(o)),
     # Scorers.
     "scorers.register": (J("POST", R3 + "/scorers/register", body=lambda o: {"experiment_id": o.exp, "name": "sc2", "serialized_scorer": "{}"}), 200, 403),
     "scorers.list": (J("GET", R3 + "/scorers/list", params=lambda o: {"experiment_id": o.exp}), 200, 403),
@@ -321,6 +324,13 @@ GENAI_ROWS = ("datasets.", "experiments.search_datasets", "scorers.", "label_sch
 
 def test_every_row_has_a_case():
     assert sorted(ROW_IDS) == sorted(CASES), (set(ROW_IDS) ^ set(CASES))
+
+
+def link_second_experiment(o):
+    r = o.a.post("/api/2.0/mlflow/experiments/create", {"name": unique("rows2")})
+    assert r.status_code == 200, r.text
+    o.exp2 = r.json()["experiment_id"]
+    return o.a.post(f"{R3}/datasets/{o.ds}/add-experiments", {"experiment_ids": [o.exp2]})
 
 
 def mentions_owner(resp, o):
