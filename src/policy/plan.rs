@@ -791,9 +791,11 @@ pub fn plan(
                     filter = Some(ResponseFilter::GraphqlRuns {
                         experiment_ids: ids,
                     });
-                    graphql_body = Some(Value::Object(g.body).to_string().into_bytes());
                 }
             }
+            // Always the gateway's own body (re-printed query, pinned operation, the checked
+            // variable), never the client's bytes.
+            graphql_body = Some(g.into_body());
         }
         Strategy::LoggedModel { .. } => {
             let id = m.param("model_id").ok_or_else(|| missing("model_id"))?;
