@@ -1,0 +1,327 @@
+//! From an allowed route to a concrete plan: RBAC first, then MLflow's own parsing rules for the
+//! request (query for GET, body for POST/PUT, body only for PATCH/DELETE), then the row's tenant
+//! strategy: which resources must be the caller's, how the upstream request is rewritten, and
+//! which response check applies. Each strategy family has its own file, with its rules next
+//! to it; this file reads the request, runs the tag guard and hands the draft to the family.
+
+mod artifacts;
+mod experiments;
+mod fields;
+mod genai;
+mod graphql;
+mod models;
+mod tag_guard;
+mod traces;
+
+use super::route::Matched;
+use super::table::Strategy;
+use super::{Role, Row};
+use crate::config::Config;
+use crate::error::{GatewayError, Reason};
+use crate::identity::Principal;
+use crate::mlflow::json::{parse_object_body, serialize_judged_first};
+use crate::mlflow::ownership::Resource;
+use crate::mlflow::query::Query;
+use crate::mlflow::responses::{registered_model_not_found, ResponseFilter};
+use crate::request::Incoming;
+use fields::Input;
+use tag_guard::guard_tags;
+
+pub use fields::scoped_filter;
+pub use genai::keeps_an_experiment;
+pub use models::source_check;
+
+/// The body to send upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// The client's bytes, unchanged (artifact uploads, bodiless requests).
+    Original,
+    /// The JSON body as checked (and rewritten), re-serialised.
+    Replace(Vec<u8>),
+}
+/// A check on MLflow's current state that ownership alone does not cover, made by the shell
+/// after the ownership checks pass (its facts are never cached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verify {
+    /// The trace's data locations must be its canonical ones (`mlflow::locations`).
+    TraceLocation(String),
+    /// Unlinking these experiments must leave the dataset linked to at least one.
+    KeepsAnExperiment {
+        dataset: String,
+        removed: Vec<String>,
+    },
+}
+/// What the shell must do for an allowed request.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub row: &'static Row,
+    /// Every resource that must belong to the caller's tenant before forwarding.
+    pub checks: Vec<Resource>,
+    /// Resources that must be absent or the caller's (an upsert may create them).
+    pub absent_or_own: Vec<Resource>,
+    /// Checks on MLflow's state made after the ownership checks.
+    pub verify: Vec<Verify>,
+    /// Upstream path (absolute, canonical) and query (re-encoded, may be empty).
+    pub path: String,
+    pub query: String,
+    pub body: BodyPlan,
+    pub filter: Option<ResponseFilter>,
+}
+/// Refuses the request unless one of the principal's roles permits the row's action.
+pub fn check_rbac(row: &Row, principal: &Principal) -> Result<(), GatewayError> {
+    if principal.roles.iter().any(|r| r.permits(row.action)) {
+        return Ok(());
+    }
+    let needed: Vec<&str> = Role::ALL
+        .iter()
+        .filter(|r| r.permits(row.action))
+        .map(|r| r.as_str())
+        .collect();
+    let held = if principal.roles.is_empty() {
+        "no recognised role".to_string()
+    } else {
+        format!(
+            "role {}",
+            principal
+                .roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Err(GatewayError::forbidden(
+        Reason::Rbac,
+        format!(
+            "{held} does not permit the `{}` action on {}; it requires {}",
+            row.action.as_str(),
+            row.id,
+            needed.join(" or ")
+        ),
+    ))
+}
+/// A plan under construction: the request, and what the row's strategy has decided so far.
+struct Draft<'a> {
+    req: &'a Incoming,
+    m: &'a Matched,
+    principal: &'a Principal,
+    cfg: &'a Config,
+    input: Input,
+    checks: Vec<Resource>,
+    absent_or_own: Vec<Resource>,
+    verify: Vec<Verify>,
+    filter: Option<ResponseFilter>,
+    path: String,
+    graphql_body: Option<Vec<u8>>,
+}
+
+impl<'a> Draft<'a> {
+    fn tenant(&self) -> &'a str {
+        self.principal.tenant.as_str()
+    }
+    fn tag_key(&self) -> &'a str {
+        self.cfg.tenant_tag_key.as_str()
+    }
+}
+
+/// Builds the plan for an allowed route, or the reason it is refused.
+pub fn plan(
+    req: &Incoming,
+    m: &Matched,
+    principal: &Principal,
+    cfg: &Config,
+) -> Result<Plan, GatewayError> {
+    let row = m.row;
+    if let Strategy::Deny(why) = row.strategy {
+        return Err(GatewayError::forbidden(
+            Reason::RouteDenied,
+            format!("the gateway policy does not permit this route: {why}"),
+        ));
+    }
+    check_rbac(row, principal)?;
+
+    // Artifact uploads carry bytes; GraphQL bodies are checked by `mlflow::graphql`.
+    let raw_body = matches!(row.strategy, Strategy::ArtifactPath | Strategy::Graphql);
+    let list_fields: &[&str] = match row.strategy {
+        Strategy::RunList(f) | Strategy::TraceList(f) => &[f][..],
+        Strategy::SearchTracesV2
+        | Strategy::ExperimentScope
+        | Strategy::CreateDataset
+        | Strategy::ScorerList => &["experiment_ids"],
+        Strategy::OnlineConfigs => &["scorer_ids"],
+        Strategy::Registry { .. } => &["stages"],
+        _ => &[],
+    };
+    let input = match req.method.as_str() {
+        "GET" => {
+            if !req.body.is_empty() {
+                return Err(GatewayError::bad_request(
+                    Reason::BodyOnRead,
+                    "a GET request must not carry a body (MLflow would read it instead of the query)",
+                ));
+            }
+            Input::Query(Query::parse(&req.query, list_fields)?)
+        }
+        method => {
+            if !req.query.is_empty() {
+                return Err(GatewayError::bad_request(
+                    Reason::QueryOnBodyMethod,
+                    format!("{method} requests carry their fields in the body; the query string must be empty"),
+                ));
+            }
+            if raw_body {
+                Input::Raw
+            } else {
+                // Object-valued fields whose keys are user data, exempt from the camelCase rule.
+                let map_fields: &[&str] = match row.strategy {
+                    Strategy::CreateExperiment | Strategy::CreateRun => &["tags"],
+                    Strategy::StartTraceV3 => &[
+                        "trace.trace_info.trace_metadata",
+                        "trace.trace_info.tags",
+                        "trace.trace_info.assessments.metadata",
+                        "trace.trace_info.assessments.feedback.value",
+                        "trace.trace_info.assessments.expectation.value",
+                    ],
+                    Strategy::Trace { .. } => &[
+                        "assessment.metadata",
+                        "assessment.feedback.value",
+                        "assessment.expectation.value",
+                    ],
+                    _ => &[],
+                };
+                Input::Body(parse_object_body(&req.body, map_fields)?)
+            }
+        }
+    };
+
+    if let Some(kind) = row.strategy.tags() {
+        guard_tags(row.strategy, kind, m, &input, &cfg.tenant_tag_key)?;
+    }
+    let mut d = Draft {
+        req,
+        m,
+        principal,
+        cfg,
+        input,
+        checks: Vec::new(),
+        absent_or_own: Vec::new(),
+        verify: Vec::new(),
+        filter: None,
+        path: req.path.clone(),
+        graphql_body: None,
+    };
+    match row.strategy {
+        Strategy::Deny(_) | Strategy::Open => Ok(()),
+        Strategy::CreateExperiment => experiments::create_experiment(&mut d),
+        Strategy::SearchExperiments => experiments::search_experiments(&mut d),
+        Strategy::ExperimentByName => experiments::experiment_by_name(&mut d),
+        Strategy::Experiment { tag_key } => experiments::experiment(&mut d, tag_key),
+        Strategy::CreateIssue => genai::create_issue(&mut d),
+        Strategy::ReviewItemStatus => genai::review_item_status(&mut d),
+        Strategy::CreateRun => experiments::create_run(&mut d),
+        Strategy::SearchRuns => experiments::search_runs(&mut d),
+        Strategy::Run(ids, extra) => experiments::run(&mut d, ids, extra),
+        Strategy::RunList(field) => experiments::run_list(&mut d, field),
+        Strategy::ArtifactPath | Strategy::ArtifactMpu => artifacts::artifact_path(&mut d),
+        Strategy::ArtifactList => artifacts::artifact_list(&mut d),
+        Strategy::CreateLoggedModel => models::create_logged_model(&mut d),
+        Strategy::SearchLoggedModels => models::search_logged_models(&mut d),
+        Strategy::Graphql => graphql::graphql(&mut d),
+        Strategy::LoggedModel { .. } => models::logged_model(&mut d),
+        Strategy::CreateRegisteredModel => models::create_registered_model(&mut d),
+        Strategy::SearchRegisteredModels | Strategy::SearchModelVersions => {
+            models::search_registry(&mut d)
+        }
+        Strategy::Registry { tags } => models::registry(&mut d, tags),
+        Strategy::CreateModelVersion => models::create_model_version(&mut d),
+        Strategy::StartTraceV3 => traces::start_v3(&mut d),
+        Strategy::StartTraceV2 => traces::start_v2(&mut d),
+        Strategy::Trace { id: at, tag_key } => traces::trace(&mut d, at, tag_key),
+        Strategy::TraceArtifact => traces::trace_artifact(&mut d),
+        Strategy::TraceList(field) => traces::trace_list(&mut d, field),
+        Strategy::SearchTracesV3 => traces::search_v3(&mut d),
+        Strategy::SearchTracesV2 => traces::search_v2(&mut d),
+        Strategy::ExperimentScope | Strategy::CreateDataset => genai::scoped(&mut d),
+        Strategy::ScorerList => genai::scorer_list(&mut d),
+        Strategy::Object(child) => genai::object(&mut d, child),
+        Strategy::OnlineConfigs => genai::online_configs(&mut d),
+        Strategy::DatasetExperiments { remove } => genai::dataset_experiments(&mut d, remove),
+        Strategy::DeleteTraces => traces::delete_traces(&mut d),
+        Strategy::LinkTracesToRun => traces::link_to_run(&mut d),
+        Strategy::LinkPrompts => traces::link_prompts(&mut d),
+    }?;
+
+    let query = match &d.input {
+        Input::Query(q) if !q.is_empty() => q.encode(),
+        _ => String::new(),
+    };
+    // Every JSON body is re-serialised from what was checked, judged fields first (see
+    // `serialize_judged_first`), so a rewrite cannot be forgotten and MLflow's partial parse
+    // cannot drop a judged field.
+    let body = match (&d.input, d.graphql_body) {
+        (_, Some(b)) => BodyPlan::Replace(b),
+        (Input::Body(map), None) => BodyPlan::Replace(serialize_judged_first(map)),
+        _ => BodyPlan::Original,
+    };
+    let mut checks = d.checks;
+    checks.sort();
+    checks.dedup();
+    Ok(Plan {
+        row,
+        checks,
+        absent_or_own: d.absent_or_own,
+        verify: d.verify,
+        path: d.path,
+        query,
+        body,
+        filter: d.filter,
+    })
+}
+/// The owner of something linked to several experiments (an evaluation dataset): a tenant's
+/// only when every experiment is that tenant's; mixed owners belong to nobody; no experiments
+/// at all reads as missing (MLflow answers an unknown dataset id with an empty list).
+pub fn owner_of_all(owners: impl IntoIterator<Item = Owner>) -> Owner {
+    let mut it = owners.into_iter();
+    let Some(first) = it.next() else {
+        return Owner::Missing;
+    };
+    if it.any(|o| o != first) {
+        return Owner::Nobody;
+    }
+    first
+}
+/// What pre-flights established about a resource's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// The experiment (of the resource) carries this tenant tag.
+    Tenant(String),
+    /// The experiment exists but carries no tenant tag (e.g. the Default experiment `0`).
+    Nobody,
+    /// The resource does not exist.
+    Missing,
+}
+/// Allows only resources of the caller's tenant. Absent, untagged and foreign resources get the
+/// same answer, so the response reveals nothing about other tenants; the audit reason differs.
+/// Registry names are answered with MLflow's own 404 for an absent model: clients probe a name
+/// before creating it (`register_prompt`), and the answer must not tell "taken" from "free".
+pub fn judge(res: &Resource, owner: &Owner, principal: &Principal) -> Result<(), GatewayError> {
+    let reason = match owner {
+        Owner::Tenant(t) if *t == principal.tenant => return Ok(()),
+        Owner::Tenant(_) | Owner::Nobody => Reason::TenantMismatch,
+        Owner::Missing => Reason::ResourceNotFound,
+    };
+    if let Resource::RegisteredModel(name) = res {
+        return Err(GatewayError::not_found(
+            reason,
+            registered_model_not_found(name),
+        ));
+    }
+    Err(GatewayError::forbidden(
+        reason,
+        format!(
+            "{} {} does not exist or belongs to another tenant",
+            res.kind(),
+            res.id()
+        ),
+    ))
+}
