@@ -2,8 +2,8 @@
 //! Owns parsing and validation; a bad value is a `ConfigError` naming the variable, which the
 //! shell turns into a 500 for every request (never a silent fallback to a weaker mode).
 
-use crate::identity::jwt::Algorithm;
-use crate::policy::Role;
+use crate::vocab::algorithm::Algorithm;
+use crate::vocab::rbac::Role;
 
 /// One Spin variable the component reads: its name, default (as written in `spin.toml`) and
 /// what it does. Tests check `spin.toml` and README against this list.

@@ -271,7 +271,7 @@ impl GatewayError {
             return HttpResponse {
                 status: 404,
                 headers,
-                body: crate::mlflow::responses::not_found_body(&self.message),
+                body: crate::vocab::mlflow_errors::not_found_body(&self.message),
             };
         }
         let body = match self.kind {

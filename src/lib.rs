@@ -18,6 +18,7 @@ pub mod request;
 /// the test cdylib, and host calls would panic anyway.
 #[cfg(target_arch = "wasm32")]
 pub mod shell;
+pub mod vocab;
 
 #[cfg(all(target_arch = "wasm32", feature = "component"))]
 /// Spin entry point: never fails (every error becomes a response in `error::to_response`).

@@ -4,7 +4,7 @@
 use super::{normalize_roles, valid_subject, valid_tenant, Principal};
 use crate::config::Config;
 use crate::error::{GatewayError, Reason};
-use crate::policy::Role;
+use crate::vocab::rbac::Role;
 use serde_json::{Map, Value};
 
 /// Follows a dotted path (`realm_access.roles`) through nested objects.

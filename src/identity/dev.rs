@@ -5,8 +5,8 @@
 use super::{normalize_roles, valid_subject, valid_tenant, Principal};
 use crate::config::Config;
 use crate::error::{GatewayError, Reason};
-use crate::policy::Role;
 use crate::request::Incoming;
+use crate::vocab::rbac::Role;
 
 /// Subject recorded when dev mode receives no `X-Subject`.
 pub const ANONYMOUS_SUBJECT: &str = "anonymous";

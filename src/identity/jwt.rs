@@ -15,62 +15,16 @@ use serde_json::Value;
 /// Tokens above this size are refused before any parsing (401 `token_too_large`).
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
-/// Asymmetric JWS algorithms the gateway can verify. HMAC and `none` are deliberately absent:
-/// with public JWKS they would let anyone holding the public key forge tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    RS256,
-    RS384,
-    RS512,
-    PS256,
-    PS384,
-    PS512,
-    ES256,
-    ES384,
-    EdDSA,
-}
+pub use crate::vocab::algorithm::Algorithm;
 
-impl Algorithm {
-    pub fn parse(s: &str) -> Option<Algorithm> {
-        use Algorithm::*;
-        Some(match s {
-            "RS256" => RS256,
-            "RS384" => RS384,
-            "RS512" => RS512,
-            "PS256" => PS256,
-            "PS384" => PS384,
-            "PS512" => PS512,
-            "ES256" => ES256,
-            "ES384" => ES384,
-            "EdDSA" => EdDSA,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        use Algorithm::*;
-        match self {
-            RS256 => "RS256",
-            RS384 => "RS384",
-            RS512 => "RS512",
-            PS256 => "PS256",
-            PS384 => "PS384",
-            PS512 => "PS512",
-            ES256 => "ES256",
-            ES384 => "ES384",
-            EdDSA => "EdDSA",
-        }
-    }
-
-    /// Whether a JWK's type (and curve) can carry this algorithm.
-    fn fits(self, jwk: &Jwk) -> bool {
-        use Algorithm::*;
-        match self {
-            RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => jwk.kty == "RSA",
-            ES256 => jwk.kty == "EC" && jwk.crv.as_deref() == Some("P-256"),
-            ES384 => jwk.kty == "EC" && jwk.crv.as_deref() == Some("P-384"),
-            EdDSA => jwk.kty == "OKP" && jwk.crv.as_deref() == Some("Ed25519"),
-        }
+/// Whether a JWK's type (and curve) can carry this algorithm.
+fn fits(alg: Algorithm, jwk: &Jwk) -> bool {
+    use Algorithm::*;
+    match alg {
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => jwk.kty == "RSA",
+        ES256 => jwk.kty == "EC" && jwk.crv.as_deref() == Some("P-256"),
+        ES384 => jwk.kty == "EC" && jwk.crv.as_deref() == Some("P-384"),
+        EdDSA => jwk.kty == "OKP" && jwk.crv.as_deref() == Some("Ed25519"),
     }
 }
 
@@ -197,7 +151,7 @@ pub fn peek_header(token: &str, cfg: &OidcConfig) -> Result<Header, GatewayError
 /// single fitting key is used.
 pub fn select_key<'a>(header: &Header, keys: &'a JwkSet) -> Result<&'a Jwk, GatewayError> {
     let usable = |k: &&Jwk| {
-        header.alg.fits(k)
+        fits(header.alg, k)
             && k.alg.as_deref().is_none_or(|a| a == header.alg.name())
             && k.use_.as_deref().is_none_or(|u| u == "sig")
     };

@@ -8,7 +8,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod token_cache;
 
-use crate::policy::Role;
+use crate::vocab::rbac::Role;
 
 /// The authenticated caller, as every later stage sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,7 +18,7 @@
 use super::jwks::Jwk;
 use super::{hex, Principal};
 use crate::config::{Config, OidcConfig};
-use crate::policy::Role;
+use crate::vocab::rbac::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
