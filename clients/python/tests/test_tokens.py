@@ -132,7 +132,8 @@ def resource_server() -> Iterator[tuple[str, list[str]]]:
     srv.server_close()
 
 
-def test_a_401_gets_one_fresh_token_and_one_retry(idp: Provider, resource_server: tuple[str, list[str]]) -> None:
+def test_a_401_gets_one_fresh_token_and_one_retry(
+        idp: Provider, resource_server: tuple[str, list[str]]) -> None:
     url, seen = resource_server
     source = TokenSource(config(idp))
     r = requests.post(url, data=b"payload", auth=GatewayBearerAuth(source), timeout=10)

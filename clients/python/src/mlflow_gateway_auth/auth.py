@@ -44,7 +44,7 @@ class _RetryOn401:
             return resp
         self.done = True
         req = resp.request.copy()
-        body = req.body
+        body: Any = req.body
         if body is not None and not isinstance(body, (bytes, str)):
             if self.body_pos is None or not hasattr(body, "seek"):
                 return resp  # a streamed body cannot be sent twice
