@@ -114,3 +114,26 @@ ensure_ui_tools() {
   fi
   export UI_NODE_PATH="$dir/node_modules"
 }
+
+# The OpenID-certified `oidc-provider` (npm, cached outside the repo) as the test IdP for
+# machines and long runs (tests/idp/oidc_provider.mjs). 9.x runs on Node >= 20.19.
+OIDC_PROVIDER_VERSION="9.13.3"
+ensure_idp_tools() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+    || die "the IdP tests need Node.js (>= 20.19) and npm"
+  local dir="$CACHE_DIR/idp-node-$OIDC_PROVIDER_VERSION"
+  if [ ! -f "$dir/node_modules/oidc-provider/package.json" ]; then
+    log "installing oidc-provider@$OIDC_PROVIDER_VERSION (npm) into $dir"
+    mkdir -p "$dir"
+    (cd "$dir" && npm install --silent --no-audit --no-fund "oidc-provider@$OIDC_PROVIDER_VERSION") >&2 \
+      || die "could not install oidc-provider"
+  fi
+  export IDP_NODE_PATH="$dir/node_modules"
+}
+
+# The project's MLflow auth plugin (clients/python) into the venv, as a user installs it; its
+# dependencies (authlib) come from PyPI the first time.
+ensure_client_plugin() {
+  "$VENV/bin/pip" install -q --disable-pip-version-check "$REPO_ROOT/clients/python" >&2 \
+    || die "pip install ./clients/python failed"
+}

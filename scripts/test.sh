@@ -23,6 +23,11 @@ build_component
 ensure_venv
 ensure_redis
 ensure_ui_tools
+ensure_idp_tools
+ensure_client_plugin
+
+log "MLflow auth plugin tests (clients/python, real oidc-provider)"
+"$VENV/bin/python" -m pytest -ra -p no:cacheprovider clients/python/tests
 
 log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION)"
 export GATEWAY_WASM="$WASM"

@@ -500,3 +500,108 @@ def artifacts_dir():
 def pytest_collection_modifyitems(config, items):
     if not WASM.exists():
         raise pytest.UsageError(f"{WASM} not built: run scripts/test.sh")
+
+
+# ---------------------------------------------------------------- a real IdP: oidc-provider (npm)
+# (issue 21: machines and long runs) The OpenID-certified `oidc-provider`, installed by
+# scripts/lib.sh ensure_idp_tools (IDP_NODE_PATH), run by tests/idp/oidc_provider.mjs.
+
+OIDC_RESOURCE = "urn:mlflow:gateway"
+
+
+class OidcProvider:
+    """`node tests/idp/oidc_provider.mjs` on a free 127.0.0.1 port. `clients` and `accounts` are
+    rewritten by `restart()` (the same port and signing keys), e.g. to revoke a client."""
+
+    def __init__(self, workdir: pathlib.Path, clients: list[dict], accounts: dict | None = None,
+                 ttl: int = 4):
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.origin = self.issuer = f"http://127.0.0.1:{self.port}"
+        self.clients, self.accounts, self.ttl = clients, accounts or {}, ttl
+        self.proc: Proc | None = None
+
+    def start(self):
+        node_path = os.environ.get("IDP_NODE_PATH")
+        if not node_path:
+            raise RuntimeError("IDP_NODE_PATH not set: run through scripts/test.sh (ensure_idp_tools)")
+        cfg = self.workdir / "idp.json"
+        cfg.write_text(json.dumps({
+            "port": self.port, "audience": AUDIENCE, "resource": OIDC_RESOURCE, "ttl": self.ttl,
+            "keys_path": str(self.workdir / "keys.json"), "clients": self.clients,
+            "accounts": self.accounts}))
+        self.proc = Proc("oidc-provider", ["node", str(REPO / "tests/idp/oidc_provider.mjs"), str(cfg)],
+                         self.workdir / "idp.log", env={**os.environ, "IDP_NODE_PATH": node_path})
+        wait_until(lambda: requests.get(self.issuer + "/.well-known/openid-configuration",
+                                        timeout=2).status_code == 200,
+                   "oidc-provider discovery", timeout=60, proc=self.proc)
+        return self
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+    def restart(self, clients: list[dict] | None = None):
+        self.stop()
+        if clients is not None:
+            self.clients = clients
+        return self.start()
+
+    def gateway_vars(self, **extra) -> dict[str, str]:
+        return {"auth_mode": "oidc", "oidc_issuer": self.issuer, "oidc_audience": AUDIENCE,
+                "idp_origin": self.origin, **extra}
+
+    def plugin_env(self, client_id: str, secret: str | None = None, grant: str = "client_credentials",
+                   **extra: str) -> dict[str, str]:
+        """The environment that selects the project's MLflow auth plugin (clients/python)."""
+        env = {"MLFLOW_TRACKING_AUTH": "gateway-oidc", "MLFLOW_GATEWAY_OIDC_ISSUER": self.issuer,
+               "MLFLOW_GATEWAY_OIDC_CLIENT_ID": client_id, "MLFLOW_GATEWAY_OIDC_GRANT": grant,
+               "MLFLOW_GATEWAY_OIDC_RESOURCE": OIDC_RESOURCE}
+        if secret:
+            env["MLFLOW_GATEWAY_OIDC_CLIENT_SECRET"] = secret
+        env.update({f"MLFLOW_GATEWAY_OIDC_{k.upper()}": v for k, v in extra.items()})
+        return env
+
+    def approve_device_code(self, verification_uri_complete: str, login: str) -> None:
+        """The person's part of the device flow, through the provider's own pages: confirm the
+        user code, sign in (devInteractions accepts any password), consent."""
+        import re
+
+        s = requests.Session()
+
+        def form(html: str) -> tuple[str, dict[str, str]]:
+            action = re.search(r'<form[^>]*action="([^"]+)"', html)
+            fields = dict(re.findall(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
+            assert action, html[:2000]
+            return requests.compat.urljoin(self.issuer + "/", action.group(1)), fields
+
+        r = s.get(verification_uri_complete, timeout=10)
+        for _ in range(6):
+            assert r.status_code == 200, (r.status_code, r.text[:2000])
+            if "Sign-in Success" in r.text or "successfully" in r.text.lower():
+                return
+            url, fields = form(r.text)
+            if fields.get("prompt") == "login":
+                fields.update({"login": login, "password": "any"})
+            elif "user_code" in r.text and "prompt" not in fields:
+                fields.setdefault("confirm", "yes")
+            r = s.post(url, data=fields, timeout=10)
+        raise AssertionError(f"device approval did not finish: {r.text[:2000]}")
+
+
+@contextlib.contextmanager
+def environment(env: dict[str, str]):
+    """Sets `env` in os.environ for the block (the MLflow client reads its config there)."""
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+# ---------------------------------------------------------------- end of oidc-provider section

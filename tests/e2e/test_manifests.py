@@ -490,3 +490,33 @@ def test_relative_links_in_docs_resolve():
             if re.match(r"[a-z]+:", target):
                 continue
             assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
+
+
+def test_keycloak_realm_has_a_service_identity_per_example_tenant():
+    """Issue 21: machines use the client credentials grant of a confidential client whose
+    service account carries the tenant (hardcoded claim) and an MLflow client role."""
+    realm = json.loads(REALM.read_text())
+    env = env_of(service("gateway"))
+    audience, tenant_claim = env["SPIN_VARIABLE_OIDC_AUDIENCE"], env["SPIN_VARIABLE_TENANT_CLAIM"]
+    aliases = dict(pair.split("=", 1) for pair in env["SPIN_VARIABLE_ROLE_ALIASES"].split(","))
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    users = {u["username"]: u for u in realm["users"]}
+    for tenant in ("team-a", "team-b"):
+        c = clients[f"svc-{tenant}"]
+        assert c["enabled"] and c["serviceAccountsEnabled"] is True
+        assert c["publicClient"] is False and c["clientAuthenticatorType"] == "client-secret"
+        assert c["secret"].endswith("demo-only-secret")
+        # client credentials only: no browser, password or implicit flow for a machine
+        assert not (c["standardFlowEnabled"] or c["directAccessGrantsEnabled"] or c["implicitFlowEnabled"])
+        mappers = {m["protocolMapper"]: m["config"] for m in c["protocolMappers"]}
+        aud = mappers["oidc-audience-mapper"]
+        assert aud["included.client.audience"] == audience and aud["access.token.claim"] == "true"
+        claim = mappers["oidc-hardcoded-claim-mapper"]
+        assert (claim["claim.name"], claim["claim.value"]) == (tenant_claim, tenant)
+        assert claim["access.token.claim"] == "true" and claim["jsonType.label"] == "String"
+        # the service account's MLflow client role lands in resource_access.<audience>.roles
+        sa = users[f"service-account-svc-{tenant}"]
+        assert sa["serviceAccountClientId"] == c["clientId"] and sa["enabled"]
+        assert [aliases[r] for r in sa["clientRoles"][audience]] == ["editor"]
+    # people at a terminal use the device flow of the public client (clients/python plugin)
+    assert clients[audience]["attributes"]["oauth2.device.authorization.grant.enabled"] == "true"
