@@ -299,8 +299,10 @@ use RunIds::{IdOnly, OrUuid};
 use Strategy::*;
 use TraceIdAt::{Field, Path};
 
-/// The table. Order does not matter: paths are matched by exact segments, and a literal
+/// The table, one row per line so each reads as a sentence (hence `rustfmt::skip`). Order does
+/// not matter: paths are matched by exact segments, and a literal
 /// segment wins over a `{param}` (as in Flask), so `traces/search` never reads as a trace id.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     // ---- UI shell and capability probes: no tenant data ----
     // Protects nothing tenant-specific: the single-page UI's HTML/JS.

@@ -117,6 +117,50 @@ pub fn rbac_markdown() -> String {
     out
 }
 
+/// The table as data for the end-to-end tests (`tests/data/policy_table.json`): they read row
+/// ids, strategies and the deny families from here, never by pattern-matching Rust source.
+fn table_json() -> String {
+    let rows: Vec<serde_json::Value> = ROWS
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id,
+                "mount": format!("{:?}", r.mount),
+                "method": r.method,
+                "path": r.path,
+                "action": r.action.as_str(),
+                "strategy": strategy_name(r.strategy),
+                "tags": r.strategy.tags().map(|k| k.as_str()),
+            })
+        })
+        .collect();
+    let families: Vec<serde_json::Value> = super::table::DENIED_FAMILIES
+        .iter()
+        .map(|(prefix, why)| serde_json::json!({"prefix": prefix, "why": why}))
+        .collect();
+    let mut out = serde_json::to_string_pretty(&serde_json::json!({
+        "policy_version": super::POLICY_VERSION,
+        "rows": rows,
+        "denied_families": families,
+    }))
+    .unwrap();
+    out.push('\n');
+    out
+}
+
+#[test]
+fn table_json_matches_the_table() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/policy_table.json");
+    let expected = table_json();
+    if std::fs::read_to_string(path).ok().as_deref() != Some(expected.as_str()) {
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, expected).expect("write tests/data/policy_table.json");
+        } else {
+            panic!("tests/data/policy_table.json is out of date with the policy table; run UPDATE_DOCS=1 cargo test");
+        }
+    }
+}
+
 #[test]
 fn docs_rbac_md_matches_the_table() {
     const BEGIN: &str = "<!-- BEGIN POLICY TABLE (generated: UPDATE_DOCS=1 cargo test) -->\n";

@@ -29,6 +29,9 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+# The policy table as data (written by `cargo test` from src/policy/table.rs, checked there).
+POLICY_TABLE = json.loads((REPO / "tests/data/policy_table.json").read_text())
+ROW_IDS = [r["id"] for r in POLICY_TABLE["rows"]]
 WASM = pathlib.Path(
     os.environ.get("GATEWAY_WASM", REPO / "target/wasm32-wasip2/release/mlflow_enterprise_gateway.wasm")
 )

@@ -14,13 +14,12 @@ Every test here fails against the gateway before these fixes."""
 
 import itertools
 import json
-import re
 import uuid
 
 import pytest
 import requests
 
-from conftest import REPO, Caller, unique
+from conftest import POLICY_TABLE, Caller, unique
 from test_policy_rows import ASSESSMENT, R2, R3, Objs
 
 AJAX2 = "/ajax-api/2.0/mlflow"
@@ -275,8 +274,8 @@ NO_ID = {"experiments.create", "experiments.search.get", "experiments.search", "
 
 
 def test_parity_covers_every_row_with_an_id():
-    rows = re.findall(r'row\("([a-z0-9_.]+)", \w+, "\w+", "[^"]*", \w+, (\w+)', (REPO / "src/policy/table.rs").read_text())
-    with_id = {rid for rid, strategy in rows if strategy not in ("Open", "Deny")} - NO_ID
+    rows = POLICY_TABLE["rows"]
+    with_id = {r["id"] for r in rows if r["strategy"] not in ("Open", "deny")} - NO_ID
     assert with_id - set(PARITY) == set(), "rows with an id but no parity case"
     assert set(PARITY) - with_id == set(), "parity cases for rows that are gone"
 

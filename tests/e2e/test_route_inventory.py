@@ -9,9 +9,9 @@ import uuid
 import warnings
 
 
-from conftest import REPO, Caller
+from conftest import POLICY_TABLE, REPO, ROW_IDS, Caller
 
-ROW_IDS = set(re.findall(r'row\("([a-z0-9_.]+)"', (REPO / "src/policy/table.rs").read_text()))
+ROW_IDS = set(ROW_IDS)
 
 
 def mlflow_routes() -> list[tuple[str, str]]:
@@ -92,3 +92,18 @@ def test_tag_writing_routes_file_is_the_pinned_mlflow():
     assert listed == tag_writing_routes(), (
         "MLflow's tag-writing routes changed: refresh tests/data/tag_writing_routes.json with "
         "`python tests/e2e/mlflow_tag_routes.py` and give every new route a guarded row")
+
+
+MOUNTS = ["/api/2.0/mlflow/", "/api/3.0/mlflow/", "/ajax-api/2.0/mlflow/", "/ajax-api/3.0/mlflow/",
+          "/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/", "/"]
+
+
+def test_every_denied_family_still_names_an_mlflow_route():
+    """A deny family that matches no route of the installed MLflow is stale: it would silently
+    refuse a future route that happens to share its prefix, instead of leaving it to the
+    inventory test."""
+    rests = {concrete(rule)[len(m):] for _, rule in mlflow_routes() for m in MOUNTS
+             if concrete(rule).startswith(m)}
+    stale = [f["prefix"] for f in POLICY_TABLE["denied_families"]
+             if not any(r.startswith(f["prefix"]) for r in rests)]
+    assert not stale, f"deny families matching no MLflow route: {stale}"
