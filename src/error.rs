@@ -61,6 +61,9 @@ pub enum Reason {
     PreflightFailed,
     UpstreamUnreachable,
     UpstreamTimeout,
+    UpstreamReset,
+    UpstreamTruncated,
+    DeadlineExceeded,
     Internal,
 }
 
@@ -117,6 +120,9 @@ impl Reason {
             PreflightFailed => "preflight_failed",
             UpstreamUnreachable => "upstream_unreachable",
             UpstreamTimeout => "upstream_timeout",
+            UpstreamReset => "upstream_reset",
+            UpstreamTruncated => "upstream_truncated",
+            DeadlineExceeded => "deadline_exceeded",
             Internal => "internal",
         }
     }
