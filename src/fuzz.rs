@@ -1,13 +1,13 @@
 //! Property-based fuzzing (proptest) of every parser of untrusted input outside GraphQL:
 //! the bearer token header and its claims (`identity::jwt`, `identity::claims`), strict JSON
 //! (`mlflow::json`), query strings (`mlflow::query`), proxied-artifact paths
-//! (`mlflow::artifacts`) and route matching (`policy::route`). GraphQL (`mlflow::graphql`) has
-//! its own harness next to its parser.
+//! (`mlflow::artifacts`) and route matching (`policy::route`). GraphQL (`mlflow::graphql`) gets
+//! its harness with the parser crate replacing the hand-written lexer there.
 //!
 //! Each property holds for arbitrary input: no panic, and what the gateway accepts is stable
 //! (re-parsing what it forwards gives back what it checked). `cargo test` runs a bounded number
-//! of cases (`FUZZ_CASES`, 256 by default, seeded from the corpus below plus random input);
-//! `PROPTEST_CASES=100000 cargo test --release fuzz::` runs longer (docs/reliability.md).
+//! of cases (256 per property, built from the seed corpus below plus random input);
+//! `PROPTEST_CASES=20000 cargo test fuzz::` runs longer (docs/reliability.md).
 //! A finding becomes a named unit test next to the parser it broke.
 
 use crate::config::tests::{dev_config, oidc_config};
