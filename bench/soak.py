@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import pathlib
+import re
 import select
 import socket
 import statistics
@@ -96,6 +97,21 @@ class DelayRelay:
         self.srv.close()
 
 
+def error_kind(e: Exception) -> str:
+    """What the client saw: the HTTP status (the MLflow client reports a 5xx as "too many N
+    error responses" even without retries), a client-side timeout, or the exception's code."""
+    msg = str(e)
+    m = re.search(r"too many (\d{3}) error responses", msg)
+    if m:
+        return m.group(1)
+    if "timed out" in msg.lower():
+        return "client timeout"
+    m = re.search(r"HTTP status code: (\d{3})", msg)
+    if m:
+        return m.group(1)
+    return str(getattr(e, "error_code", None) or type(e).__name__)
+
+
 class Worker(threading.Thread):
     """One MLflow client logging metric points to its own run; records what was acknowledged."""
 
@@ -124,8 +140,8 @@ class Worker(threading.Thread):
             except Exception as e:  # noqa: BLE001 - any failure is "not acknowledged"
                 self.failed.add(step)
                 self.latency[phase].append(time.monotonic() - t0)
-                code = getattr(e, "error_code", None) or type(e).__name__
-                self.errors[phase][str(code)] += 1
+                code = error_kind(e)
+                self.errors[phase][code] += 1
                 self.samples.setdefault(str(code), str(e)[:300])
                 # A failing dependency: back off a little instead of spinning.
                 self.stop.wait(0.2)
