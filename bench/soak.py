@@ -198,11 +198,11 @@ def main():
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--steady", type=float, default=480, help="seconds of steady load first")
     ap.add_argument("--fault", type=float, default=30, help="seconds per fault phase")
-    ap.add_argument("--short", action="store_true", help="the test-command variant (~60 s)")
+    ap.add_argument("--short", action="store_true", help="the test-command variant (~90 s, most of it MLflow starting twice)")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
     if args.short:
-        args.workers, args.steady, args.fault = 4, 10, 8
+        args.workers, args.steady, args.fault = 4, 8, 6
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="soak-"))
     mlf = MlflowServer(work / "mlflow").start()
@@ -259,7 +259,7 @@ def main():
             phase("garbage", args.fault, enter=lambda: [t.start() for t in gthreads], leave=gstop.set)
             for t in gthreads:
                 t.join(timeout=60)
-            phase("recovery", max(args.fault, 10))
+            phase("recovery", max(args.fault, 6))
             stop.set()
             for w in workers:
                 w.join(timeout=30)
