@@ -8,7 +8,7 @@ is bounded in time and every request in count.
 Prints, and with --write-docs writes to docs/reliability.md: acknowledged vs stored points
 (nothing acknowledged may be missing), statuses per phase (from the audit lines), client
 latency per phase, `spin` RSS over time, and whether every stderr line is JSON. Exits non-zero
-when an invariant fails, so the short variant (--short) is a test.
+when an invariant fails, so the short variant (--short, ~2 min) is a test.
 
 Run through bench/soak.sh, which installs and builds what this needs."""
 
@@ -198,7 +198,7 @@ def main():
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--steady", type=float, default=480, help="seconds of steady load first")
     ap.add_argument("--fault", type=float, default=30, help="seconds per fault phase")
-    ap.add_argument("--short", action="store_true", help="the test-command variant (~90 s, most of it MLflow starting twice)")
+    ap.add_argument("--short", action="store_true", help="the test-command variant (~2 min, most of it MLflow starting twice)")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
     if args.short:

@@ -2,7 +2,7 @@
 # Reliability soak (docs/reliability.md): real MLflow client workers through the gateway, then
 # MLflow killed and restarted, a slow upstream, Redis frozen, garbage bursts.
 #   bench/soak.sh [--steady SECONDS] [--fault SECONDS] [--workers N] [--write-docs]
-#   bench/soak.sh --short          # ~60 s variant run by scripts/test.sh
+#   bench/soak.sh --short          # ~2 min variant run by scripts/test.sh
 # Loopback only; every phase is bounded in time. Exits non-zero if an acknowledged point is
 # missing from MLflow, a stderr line is not JSON, or a request was forwarded past its deadline.
 set -euo pipefail

@@ -31,6 +31,6 @@ export GATEWAY_WASM="$WASM"
 
 # The short reliability soak (docs/reliability.md), only for a full run (no pytest arguments).
 if [ $# -eq 0 ]; then
-  log "short reliability soak (bench/soak.py --short, ~90 s)"
+  log "short reliability soak (bench/soak.py --short, ~2 min)"
   "$VENV/bin/python" bench/soak.py --short
 fi
