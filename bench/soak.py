@@ -22,6 +22,7 @@ import os
 import pathlib
 import re
 import select
+import shutil
 import socket
 import statistics
 import subprocess
@@ -222,7 +223,7 @@ def main():
     stop = threading.Event()
     workers: list[Worker] = []
     garbage: collections.Counter = collections.Counter()
-    ok = True
+    ok = False  # set once the invariants have been checked
     try:
         from mlflow import MlflowClient
 
@@ -362,8 +363,8 @@ def main():
             print(f"client error {k}: {v}")
         report = "\n".join(out)
         print(report)
-        if lost or broken or forwarded_late:
-            ok = False
+        ok = not (lost or broken or forwarded_late)
+        if not ok:
             print(f"FAIL: lost={lost} broken_log_lines={broken} forwarded_late={len(forwarded_late)}",
                   file=sys.stderr)
         if args.write_docs:
@@ -375,6 +376,11 @@ def main():
         redis.stop()
         relay.stop()
         mlf.stop()
+        # Logs, MLflow's database and artifacts are kept only when something failed.
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"logs kept in {work}", file=sys.stderr)
     sys.exit(0 if ok else 1)
 
 
