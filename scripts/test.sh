@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what is missing, then runs formatting and
 # lint checks, the native unit tests, and the end-to-end tests (real `spin up`, real MLflow,
-# real MLflow Python client). Extra arguments go to pytest (e.g. -k oidc).
+# real MLflow Python client), then a short reliability soak (bench/soak.py --short). Extra
+# arguments go to pytest (e.g. -k oidc) and skip the soak.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -16,7 +17,7 @@ cargo fmt --all -- --check
 log "cargo clippy (native and wasm32-wasip2)"
 cargo clippy --locked --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-wasip2 --release -- -D warnings
-log "unit tests (native)"
+log "unit tests (native), with a bounded fuzzing run (src/fuzz.rs: 256 cases per property)"
 cargo test --locked
 
 build_component
@@ -32,3 +33,9 @@ log "MLflow auth plugin tests (clients/python, real oidc-provider)"
 log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION)"
 export GATEWAY_WASM="$WASM"
 "$VENV/bin/python" -m pytest -ra -p no:cacheprovider tests/e2e "$@"
+
+# The short reliability soak (docs/reliability.md), only for a full run (no pytest arguments).
+if [ $# -eq 0 ]; then
+  log "short reliability soak (bench/soak.py --short, ~2 min)"
+  "$VENV/bin/python" bench/soak.py --short
+fi

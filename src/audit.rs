@@ -49,6 +49,36 @@ impl AuditRecord {
     }
 }
 
+/// Longest operator line (bytes, newline included): one write to the host's stderr stream
+/// takes at most 4096 bytes, so a line under this leaves in one write and concurrent instances
+/// cannot interleave inside it.
+pub const MAX_LOG_LINE: usize = 4000;
+
+/// One operator log line (stderr), newline included: JSON with `ts`, `level`, `request_id`,
+/// `msg`. An overlong message is cut at a character boundary (marked `…`) until the line fits
+/// `MAX_LOG_LINE`, escapes included.
+pub fn operator_line(ts: &str, level: &str, request_id: &str, msg: &str) -> String {
+    let mut cut = msg.len();
+    loop {
+        while !msg.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let shown = if cut < msg.len() {
+            format!("{}…", &msg[..cut])
+        } else {
+            msg.to_string()
+        };
+        let mut line =
+            serde_json::json!({"ts": ts, "level": level, "request_id": request_id, "msg": shown})
+                .to_string();
+        line.push('\n');
+        if line.len() <= MAX_LOG_LINE || cut == 0 {
+            return line;
+        }
+        cut /= 2;
+    }
+}
+
 /// RFC 3339 UTC timestamp with milliseconds, from Unix milliseconds.
 pub fn rfc3339(unix_ms: u64) -> String {
     let secs = unix_ms / 1000;
@@ -77,6 +107,23 @@ pub fn rfc3339(unix_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_lines_are_one_json_line_of_bounded_size() {
+        let rid = "r".repeat(128);
+        for msg in [
+            "plain",
+            "quote \" and\nnewline",
+            &"é".repeat(5000),
+            &"\u{1}".repeat(3000),
+        ] {
+            let line = operator_line("2026-01-01T00:00:00.000Z", "warn", &rid, msg);
+            assert!(line.len() <= MAX_LOG_LINE, "{} bytes", line.len());
+            assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+            let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+            assert_eq!(v["level"], "warn");
+        }
+    }
 
     #[test]
     fn timestamps() {

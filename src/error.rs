@@ -62,6 +62,9 @@ pub enum Reason {
     PreflightFailed,
     UpstreamUnreachable,
     UpstreamTimeout,
+    UpstreamReset,
+    UpstreamTruncated,
+    DeadlineExceeded,
     Internal,
 }
 
@@ -119,6 +122,9 @@ impl Reason {
             PreflightFailed => "preflight_failed",
             UpstreamUnreachable => "upstream_unreachable",
             UpstreamTimeout => "upstream_timeout",
+            UpstreamReset => "upstream_reset",
+            UpstreamTruncated => "upstream_truncated",
+            DeadlineExceeded => "deadline_exceeded",
             Internal => "internal",
         }
     }

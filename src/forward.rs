@@ -3,7 +3,9 @@
 //! client. The upstream request is built from a `Plan` only, so nothing is forwarded without a
 //! decision.
 
+use crate::error::{GatewayError, Kind, Reason};
 use crate::policy::plan::{BodyPlan, Plan};
+use crate::policy::table::{Row, Strategy};
 use crate::request::Incoming;
 
 /// Request headers never forwarded. Hop-by-hop headers (RFC 9110 §7.6.1) and `Host` are
@@ -95,6 +97,56 @@ pub fn declared_length(headers: &[(String, Vec<u8>)]) -> Option<u64> {
 /// Whether a body of this declared length is streamed rather than buffered.
 pub fn streamed(declared: Option<u64>) -> bool {
     declared.is_some_and(|n| n > STREAM_THRESHOLD)
+}
+
+/// Largest request body the gateway holds in memory: every body except a large artifact upload
+/// with a declared length is read into memory before the policy sees it, so this bounds the
+/// component's memory per request whatever a client declares or sends chunked. It equals the
+/// JSON parse limit (`mlflow::MAX_JSON_BODY_BYTES`): no buffered route needs more.
+pub const MAX_BUFFERED_BODY_BYTES: u64 = crate::mlflow::MAX_JSON_BODY_BYTES as u64;
+
+/// How the shell takes a request body in, decided from the head alone (method, matched route,
+/// declared length) before a byte of the body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyIntake {
+    /// Left in the client's connection and piped to MLflow once the request is allowed (a
+    /// proxied artifact upload declaring more than `STREAM_THRESHOLD` bytes).
+    Stream(u64),
+    /// Read into memory, refused with 413 as soon as more than `limit` bytes arrive.
+    Buffer { limit: u64 },
+}
+
+/// The 413 for a body over the limit, in MLflow's error shape.
+pub fn body_too_large(limit: u64) -> GatewayError {
+    GatewayError::new(
+        Kind::TooLarge,
+        Reason::BodyTooLarge,
+        format!("request body is larger than the gateway accepts ({limit} bytes)"),
+    )
+}
+
+/// The intake for a request to `row`: an artifact upload with a large declared length streams;
+/// anything else is buffered up to `MAX_BUFFERED_BODY_BYTES`, and a declared length over that
+/// is refused at once (nothing is read).
+pub fn body_intake(
+    method: &str,
+    row: &Row,
+    declared: Option<u64>,
+) -> Result<BodyIntake, GatewayError> {
+    let upload = method == "PUT" && row.strategy == Strategy::ArtifactPath;
+    match declared {
+        Some(n) if upload && streamed(Some(n)) => Ok(BodyIntake::Stream(n)),
+        Some(n) if n > MAX_BUFFERED_BODY_BYTES => Err(body_too_large(MAX_BUFFERED_BODY_BYTES)),
+        _ => Ok(BodyIntake::Buffer {
+            limit: MAX_BUFFERED_BODY_BYTES,
+        }),
+    }
+}
+
+/// How many bytes to ask the client's stream for next so that a buffered body never holds more
+/// than `limit + 1` bytes (the extra byte proves the body is over the limit).
+pub fn next_read(buffered: u64, limit: u64, chunk: u64) -> u64 {
+    limit.saturating_add(1).saturating_sub(buffered).min(chunk)
 }
 
 /// The upstream request, fully decided.
@@ -284,5 +336,47 @@ mod tests {
         assert!(!streamed(Some(STREAM_THRESHOLD)));
         assert!(streamed(Some(STREAM_THRESHOLD + 1)));
         assert!(!streamed(None));
+    }
+
+    fn row(id: &str) -> &'static Row {
+        ROWS.iter().find(|r| r.id == id).expect("row exists")
+    }
+
+    #[test]
+    fn body_intake_is_decided_from_the_head() {
+        let upload = row("mlflow_artifacts.upload");
+        let log_metric = row("runs.log_metric");
+        let big = MAX_BUFFERED_BODY_BYTES + 1;
+        // Large declared uploads stream, whatever their size.
+        assert_eq!(
+            body_intake("PUT", upload, Some(1 << 40)),
+            Ok(BodyIntake::Stream(1 << 40))
+        );
+        // A chunked upload (no length) is buffered with the cap.
+        assert_eq!(
+            body_intake("PUT", upload, None),
+            Ok(BodyIntake::Buffer {
+                limit: MAX_BUFFERED_BODY_BYTES
+            })
+        );
+        // JSON routes: a declared length over the limit is refused before reading.
+        let err = body_intake("POST", log_metric, Some(big)).expect_err("refused");
+        assert_eq!((err.status(), err.reason), (413, Reason::BodyTooLarge));
+        assert_eq!(
+            body_intake("POST", log_metric, Some(5)),
+            Ok(BodyIntake::Buffer {
+                limit: MAX_BUFFERED_BODY_BYTES
+            })
+        );
+        assert!(body_intake("POST", log_metric, None).is_ok());
+        assert!(body_intake("POST", log_metric, Some(1 << 40)).is_err());
+    }
+
+    #[test]
+    fn buffered_reads_stop_one_byte_past_the_limit() {
+        assert_eq!(next_read(0, 10, 4), 4);
+        assert_eq!(next_read(8, 10, 4), 3);
+        assert_eq!(next_read(11, 10, 4), 0);
+        assert_eq!(next_read(0, u64::MAX, 4), 4);
     }
 }

@@ -10,6 +10,8 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod forward;
+#[cfg(test)]
+mod fuzz;
 pub mod identity;
 pub mod mlflow;
 pub mod policy;

@@ -221,6 +221,22 @@ pub fn opt_str_list(m: &Map<String, Value>, field: &str) -> Result<Vec<String>, 
 mod tests {
     use super::*;
 
+    /// Fuzzing finding (`fuzz::strict_json_round_trips_what_serde_writes`): without serde_json's
+    /// `float_roundtrip` a float was read one ulp off, so a rewritten body (e.g. `runs/create`
+    /// with the tenant tag injected) could reach MLflow with a different number than the client
+    /// sent.
+    #[test]
+    fn floats_survive_a_rewrite_exactly() {
+        for text in [
+            "9.037880192512513e+148",
+            "0.30000000000000004",
+            "1.7976931348623157e+308",
+        ] {
+            let v = parse_strict(text.as_bytes()).unwrap();
+            assert_eq!(v.to_string(), text);
+        }
+    }
+
     #[test]
     fn judged_fields_go_first_at_every_depth() {
         let m = parse_object(

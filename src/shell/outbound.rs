@@ -13,11 +13,20 @@ pub struct UpstreamResponse {
     pub body: Vec<u8>,
 }
 
+/// Why an outgoing call failed; each maps to its own status and log text.
 #[derive(Debug)]
 pub enum SendFailure {
+    /// Spin's `allowed_outbound_hosts` refused the call (a configuration error).
     Denied,
+    /// Connect, first byte or a gap between bytes took longer than the timeout (504).
     Timeout,
+    /// No connection could be made (refused, DNS, TLS) (502).
     Unreachable(String),
+    /// The connection broke after the request was sent: reset, closed before the answer
+    /// completed, or an answer that is not HTTP (502).
+    Reset(String),
+    /// The answer's body ended before its `content-length` (502).
+    Truncated { got: u64, expected: u64 },
 }
 
 fn map_error_code(e: wt::ErrorCode) -> SendFailure {
@@ -28,7 +37,30 @@ fn map_error_code(e: wt::ErrorCode) -> SendFailure {
         | E::ConnectionReadTimeout
         | E::ConnectionWriteTimeout
         | E::HttpResponseTimeout => SendFailure::Timeout,
+        E::ConnectionTerminated
+        | E::ConnectionLimitReached
+        | E::HttpProtocolError
+        | E::HttpResponseIncomplete => SendFailure::Reset(format!("{e:?}")),
         other => SendFailure::Unreachable(format!("{other:?}")),
+    }
+}
+
+/// Classifies a failure while reading an answer's body: a timeout is a timeout, a body that
+/// stopped short of its declared length is truncated, anything else is a broken connection.
+fn body_failure(code: Option<wt::ErrorCode>, got: u64, expected: Option<u64>) -> SendFailure {
+    let truncated = || match expected {
+        Some(expected) if got < expected => Some(SendFailure::Truncated { got, expected }),
+        _ => None,
+    };
+    match code.map(map_error_code) {
+        Some(SendFailure::Timeout) => SendFailure::Timeout,
+        Some(other) => truncated().unwrap_or(match other {
+            SendFailure::Unreachable(d) => SendFailure::Reset(d),
+            o => o,
+        }),
+        None => {
+            truncated().unwrap_or_else(|| SendFailure::Reset("connection closed mid-answer".into()))
+        }
     }
 }
 
@@ -105,8 +137,8 @@ fn pipe(input: &InputStream, output: &OutputStream) -> Result<(), PipeError> {
     output.blocking_flush().map_err(output_error)
 }
 
-/// Chunk size for piped bodies.
-const PIPE_CHUNK: u64 = 256 * 1024;
+/// Chunk size for piped bodies (and for reading client bodies).
+pub const PIPE_CHUNK: u64 = 256 * 1024;
 
 /// An upstream answer whose body has not been read yet. Fields drop in declaration order
 /// (stream, body, response), as wasi-http requires of child resources.
@@ -121,14 +153,24 @@ pub struct Upstream {
 impl Upstream {
     /// Reads the whole body.
     pub fn read_all(self) -> Result<UpstreamResponse, SendFailure> {
+        let expected = crate::forward::declared_length(&self.headers);
         let mut buf = Vec::new();
         loop {
             match self.stream.blocking_read(PIPE_CHUNK) {
                 Ok(chunk) => buf.extend_from_slice(&chunk),
                 Err(StreamError::Closed) => break,
-                // A timeout while streaming surfaces here as a last-operation error.
-                Err(_) => return Err(SendFailure::Timeout),
+                // Timeouts, resets and early ends surface here as a last-operation error.
+                Err(StreamError::LastOperationFailed(e)) => {
+                    let code = wt::http_error_code(&e);
+                    return Err(body_failure(code, buf.len() as u64, expected));
+                }
             }
+        }
+        if let Some(expected) = expected.filter(|&n| (buf.len() as u64) < n) {
+            return Err(SendFailure::Truncated {
+                got: buf.len() as u64,
+                expected,
+            });
         }
         let Upstream {
             status,
