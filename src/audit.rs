@@ -2,6 +2,7 @@
 //! no field that could hold a token or a header value: identity appears only as tenant,
 //! subject and canonical roles.
 
+use crate::error::Reason;
 use serde::Serialize;
 
 /// The audit line. Field meanings are documented in `docs/audit.md`.
@@ -35,7 +36,27 @@ pub struct AuditRecord {
 /// Longest path written to an audit line.
 const MAX_PATH: usize = 512;
 
+/// How a request ended, as the audit line records it (`decision`, `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forwarded (or piped) to MLflow.
+    Allowed,
+    /// A health or readiness probe answered by the gateway itself.
+    Health,
+    /// Refused, or failed closed, for this reason.
+    Denied(Reason),
+}
+
 impl AuditRecord {
+    /// Records the request's verdict: the only way `decision` and `reason` are set.
+    pub fn record(&mut self, v: Verdict) {
+        (self.decision, self.reason) = match v {
+            Verdict::Allowed => ("allow", "allowed"),
+            Verdict::Health => ("allow", "health"),
+            Verdict::Denied(r) => ("deny", r.as_str()),
+        };
+    }
+
     pub fn set_path(&mut self, path: &str) {
         let mut end = path.len().min(MAX_PATH);
         while !path.is_char_boundary(end) {

@@ -191,9 +191,8 @@ mod planning {
     use crate::config::tests::dev_config;
     use crate::error::{Kind, Reason};
     use crate::mlflow::ownership::Resource;
-    use crate::policy::plan::{
-        judge, keeps_an_experiment, plan, source_check, BodyPlan, Owner, Plan, Verify,
-    };
+    use crate::pipeline::ownership::{judge, Owner};
+    use crate::policy::plan::{keeps_an_experiment, plan, source_check, BodyPlan, Plan, Verify};
     use crate::policy::{match_route, Role};
     use crate::request::Incoming;
 
@@ -828,7 +827,7 @@ mod planning {
 
     #[test]
     fn a_dataset_is_owned_only_when_all_its_experiments_are() {
-        use crate::policy::plan::owner_of_all;
+        use crate::pipeline::ownership::owner_of_all;
         let a = || Owner::Tenant("a".into());
         assert_eq!(owner_of_all([a(), a()]), a());
         assert_eq!(

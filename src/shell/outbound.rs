@@ -3,31 +3,9 @@
 //! cost as the gateway (the difference between the two is the policy).
 
 use crate::forward::UpstreamRequest;
+pub use crate::pipeline::host::{SendFailure, UpstreamResponse};
 use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types as wt};
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
-
-/// An upstream answer, fully read.
-pub struct UpstreamResponse {
-    pub status: u16,
-    pub headers: Vec<(String, Vec<u8>)>,
-    pub body: Vec<u8>,
-}
-
-/// Why an outgoing call failed; each maps to its own status and log text.
-#[derive(Debug)]
-pub enum SendFailure {
-    /// Spin's `allowed_outbound_hosts` refused the call (a configuration error).
-    Denied,
-    /// Connect, first byte or a gap between bytes took longer than the timeout (504).
-    Timeout,
-    /// No connection could be made (refused, DNS, TLS) (502).
-    Unreachable(String),
-    /// The connection broke after the request was sent: reset, closed before the answer
-    /// completed, or an answer that is not HTTP (502).
-    Reset(String),
-    /// The answer's body ended before its `content-length` (502).
-    Truncated { got: u64, expected: u64 },
-}
 
 fn map_error_code(e: wt::ErrorCode) -> SendFailure {
     use wt::ErrorCode as E;
@@ -148,6 +126,18 @@ pub struct Upstream {
     stream: InputStream,
     body: wt::IncomingBody,
     _resp: wt::IncomingResponse,
+}
+
+impl crate::pipeline::host::Answer for Upstream {
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
+    }
+    fn read_all(self) -> Result<UpstreamResponse, SendFailure> {
+        Upstream::read_all(self)
+    }
 }
 
 impl Upstream {

@@ -22,7 +22,7 @@ use crate::identity::Principal;
 use crate::mlflow::json::{parse_object_body, serialize_judged_first};
 use crate::mlflow::ownership::Resource;
 use crate::mlflow::query::Query;
-use crate::mlflow::responses::{registered_model_not_found, ResponseFilter};
+use crate::mlflow::responses::ResponseFilter;
 use crate::request::Incoming;
 use fields::Input;
 use tag_guard::guard_tags;
@@ -124,25 +124,13 @@ impl<'a> Draft<'a> {
     }
 }
 
-/// Builds the plan for an allowed route, or the reason it is refused.
-pub fn plan(
-    req: &Incoming,
-    m: &Matched,
-    principal: &Principal,
-    cfg: &Config,
-) -> Result<Plan, GatewayError> {
-    let row = m.row;
-    if let Strategy::Deny(why) = row.strategy {
-        return Err(GatewayError::forbidden(
-            Reason::RouteDenied,
-            format!("the gateway policy does not permit this route: {why}"),
-        ));
-    }
-    check_rbac(row, principal)?;
-
+/// Reads the request's fields where MLflow reads them: the query for GET (a body there is
+/// refused, MLflow would read it instead), the body otherwise (a query there is refused),
+/// strict JSON with the camelCase rule, raw bytes for artifact uploads and GraphQL.
+fn read_input(req: &Incoming, strategy: Strategy) -> Result<Input, GatewayError> {
     // Artifact uploads carry bytes; GraphQL bodies are checked by `mlflow::graphql`.
-    let raw_body = matches!(row.strategy, Strategy::ArtifactPath | Strategy::Graphql);
-    let list_fields: &[&str] = match row.strategy {
+    let raw_body = matches!(strategy, Strategy::ArtifactPath | Strategy::Graphql);
+    let list_fields: &[&str] = match strategy {
         Strategy::RunList(f) | Strategy::TraceList(f) => &[f][..],
         Strategy::SearchTracesV2
         | Strategy::ExperimentScope
@@ -173,7 +161,7 @@ pub fn plan(
                 Input::Raw
             } else {
                 // Object-valued fields whose keys are user data, exempt from the camelCase rule.
-                let map_fields: &[&str] = match row.strategy {
+                let map_fields: &[&str] = match strategy {
                     Strategy::CreateExperiment | Strategy::CreateRun => &["tags"],
                     Strategy::StartTraceV3 => &[
                         "trace.trace_info.trace_metadata",
@@ -194,6 +182,26 @@ pub fn plan(
         }
     };
 
+    Ok(input)
+}
+
+/// Builds the plan for an allowed route, or the reason it is refused.
+pub fn plan(
+    req: &Incoming,
+    m: &Matched,
+    principal: &Principal,
+    cfg: &Config,
+) -> Result<Plan, GatewayError> {
+    let row = m.row;
+    if let Strategy::Deny(why) = row.strategy {
+        return Err(GatewayError::forbidden(
+            Reason::RouteDenied,
+            format!("the gateway policy does not permit this route: {why}"),
+        ));
+    }
+    check_rbac(row, principal)?;
+
+    let input = read_input(req, row.strategy)?;
     if let Some(kind) = row.strategy.tags() {
         guard_tags(row.strategy, kind, m, &input, &cfg.tenant_tag_key)?;
     }
@@ -276,52 +284,4 @@ pub fn plan(
         body,
         filter: d.filter,
     })
-}
-/// The owner of something linked to several experiments (an evaluation dataset): a tenant's
-/// only when every experiment is that tenant's; mixed owners belong to nobody; no experiments
-/// at all reads as missing (MLflow answers an unknown dataset id with an empty list).
-pub fn owner_of_all(owners: impl IntoIterator<Item = Owner>) -> Owner {
-    let mut it = owners.into_iter();
-    let Some(first) = it.next() else {
-        return Owner::Missing;
-    };
-    if it.any(|o| o != first) {
-        return Owner::Nobody;
-    }
-    first
-}
-/// What pre-flights established about a resource's owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Owner {
-    /// The experiment (of the resource) carries this tenant tag.
-    Tenant(String),
-    /// The experiment exists but carries no tenant tag (e.g. the Default experiment `0`).
-    Nobody,
-    /// The resource does not exist.
-    Missing,
-}
-/// Allows only resources of the caller's tenant. Absent, untagged and foreign resources get the
-/// same answer, so the response reveals nothing about other tenants; the audit reason differs.
-/// Registry names are answered with MLflow's own 404 for an absent model: clients probe a name
-/// before creating it (`register_prompt`), and the answer must not tell "taken" from "free".
-pub fn judge(res: &Resource, owner: &Owner, principal: &Principal) -> Result<(), GatewayError> {
-    let reason = match owner {
-        Owner::Tenant(t) if *t == principal.tenant => return Ok(()),
-        Owner::Tenant(_) | Owner::Nobody => Reason::TenantMismatch,
-        Owner::Missing => Reason::ResourceNotFound,
-    };
-    if let Resource::RegisteredModel(name) = res {
-        return Err(GatewayError::not_found(
-            reason,
-            registered_model_not_found(name),
-        ));
-    }
-    Err(GatewayError::forbidden(
-        reason,
-        format!(
-            "{} {} does not exist or belongs to another tenant",
-            res.kind(),
-            res.id()
-        ),
-    ))
 }

@@ -1,0 +1,164 @@
+//! Per-request state shared by the pipeline's steps (Pingora's CTX): the platform, the request
+//! id, the audit record being filled in, and the deadline. Every key-value call and every
+//! outgoing call goes through here, so the deadline is checked in one place.
+
+use super::host::{Answer, Host, OutBody, SendFailure, UpstreamResponse};
+use crate::audit::{operator_line, rfc3339, AuditRecord};
+use crate::config::{Config, Origin};
+use crate::error::{GatewayError, Kind, Reason};
+use crate::forward::UpstreamRequest;
+
+pub struct Ctx<'h, H: Host> {
+    pub host: &'h mut H,
+    pub rid: String,
+    pub audit: AuditRecord,
+    /// Wall-clock start (the audit line's `ts`).
+    pub started_ms: u64,
+    started_mono: u64,
+    /// Request start + `request_timeout_seconds`, once the configuration is read.
+    deadline_mono: Option<u64>,
+}
+
+impl<'h, H: Host> Ctx<'h, H> {
+    pub fn new(host: &'h mut H, rid: String, audit: AuditRecord) -> Self {
+        let started_ms = host.now_ms();
+        let started_mono = host.monotonic_ms();
+        Ctx {
+            host,
+            rid,
+            audit,
+            started_ms,
+            started_mono,
+            deadline_mono: None,
+        }
+    }
+
+    /// Starts the deadline clock: the request must be decided and forwarded within
+    /// `request_timeout_seconds` of its start.
+    pub fn set_deadline(&mut self, cfg: &Config) {
+        self.deadline_mono = Some(
+            self.started_mono
+                .saturating_add(cfg.request_timeout_seconds.saturating_mul(1000)),
+        );
+    }
+
+    /// One operator log line (stderr).
+    pub fn log(&mut self, level: &str, msg: &str) {
+        let line = operator_line(&rfc3339(self.host.now_ms()), level, &self.rid, msg);
+        self.host.log(&line);
+    }
+
+    /// Unix seconds now (token and cache times).
+    pub fn now_s(&self) -> u64 {
+        self.host.now_ms() / 1000
+    }
+
+    /// Refuses to act late. A host call the component cannot interrupt (Spin's Redis store has
+    /// no timeout) may return long after the client gave up; whatever it returned, a request
+    /// past its deadline is answered 503 and never forwarded, so an abandoned (and perhaps
+    /// retried) write is not applied behind the client's back. Checked after every key-value
+    /// call and before every outgoing call.
+    pub fn check_deadline(&self, after: &str) -> Result<(), GatewayError> {
+        let now = self.host.monotonic_ms();
+        match self.deadline_mono {
+            Some(d) if now > d => Err(GatewayError::unavailable(
+                Reason::DeadlineExceeded,
+                "the gateway could not complete its checks in time; the request was not forwarded",
+            )
+            .with_log_detail(format!(
+                "deadline exceeded after {after}: {} ms since the request started",
+                now.saturating_sub(self.started_mono)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A key-value read; a store failure denies the request (fail closed).
+    pub fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, GatewayError> {
+        let got = self
+            .host
+            .kv_get(key)
+            .map_err(|e| GatewayError::kv_unavailable(format!("kv get: {e}")));
+        self.check_deadline("a key-value read")?;
+        got
+    }
+
+    /// A key-value write; a store failure denies the request (fail closed).
+    pub fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), GatewayError> {
+        let set = self
+            .host
+            .kv_set(key, value)
+            .map_err(|e| GatewayError::kv_unavailable(format!("kv set: {e}")));
+        self.check_deadline("a key-value write")?;
+        set
+    }
+
+    /// Sends to MLflow and returns once its head is in (the body unread).
+    pub fn start(
+        &mut self,
+        cfg: &Config,
+        req: &UpstreamRequest,
+        body: OutBody<H::ClientBody>,
+    ) -> Result<H::Answer, GatewayError> {
+        self.check_deadline("the checks")?;
+        self.host
+            .send(&cfg.upstream.origin, req, body, cfg.request_timeout_seconds)
+            .map_err(|e| self.send_error(cfg, e))
+    }
+
+    /// Sends to MLflow and reads the whole answer.
+    pub fn send(
+        &mut self,
+        cfg: &Config,
+        req: &UpstreamRequest,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        let answer = self.start(cfg, req, OutBody::Bytes)?;
+        answer.read_all().map_err(|e| self.send_error(cfg, e))
+    }
+
+    /// A complete GET to another origin (the IdP), without MLflow's error mapping.
+    pub fn fetch(
+        &mut self,
+        origin: &Origin,
+        req: &UpstreamRequest,
+        timeout_secs: u64,
+    ) -> Result<UpstreamResponse, SendFailure> {
+        self.host
+            .send(origin, req, OutBody::Bytes, timeout_secs)?
+            .read_all()
+    }
+
+    /// Maps a transport failure to 502/504 without upstream internals.
+    pub fn send_error(&self, cfg: &Config, e: SendFailure) -> GatewayError {
+        let rid = &self.rid;
+        match e {
+            SendFailure::Denied => GatewayError::config("the platform refused the outbound call to MLflow: upstream_origin must be in allowed_outbound_hosts"),
+            SendFailure::Timeout => GatewayError::new(
+                Kind::GatewayTimeout,
+                Reason::UpstreamTimeout,
+                "the MLflow server did not answer in time",
+            )
+            .with_log_detail(format!("upstream timeout ({}s) for request {rid}", cfg.request_timeout_seconds)),
+            SendFailure::Unreachable(d) => GatewayError::new(
+                Kind::BadGateway,
+                Reason::UpstreamUnreachable,
+                "the MLflow server is unreachable",
+            )
+            .with_log_detail(format!("upstream unreachable: {d} (request {rid})")),
+            SendFailure::Reset(d) => GatewayError::new(
+                Kind::BadGateway,
+                Reason::UpstreamReset,
+                "the connection to the MLflow server broke before its answer was complete",
+            )
+            .with_log_detail(format!("upstream connection broke: {d} (request {rid})")),
+            SendFailure::Truncated { got, expected } => GatewayError::new(
+                Kind::BadGateway,
+                Reason::UpstreamTruncated,
+                "the MLflow server's answer was cut off",
+            )
+            .with_log_detail(format!(
+                "upstream answer truncated: {got} of {expected} bytes (request {rid})"
+            )),
+        }
+    }
+}

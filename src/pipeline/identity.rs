@@ -1,0 +1,181 @@
+//! The identity step: who is calling. Dev mode trusts the `X-Tenant` headers; OIDC mode checks
+//! the bearer token against the IdP's keys, kept in the key-value store and refreshed by the
+//! rules of `identity::jwks`, and reuses an earlier full check when `identity::token_cache`
+//! says it still stands.
+
+use super::ctx::Ctx;
+use super::host::{Host, SendFailure};
+use crate::config::{AuthMode, Config, OidcConfig};
+use crate::error::{GatewayError, Reason};
+use crate::forward::UpstreamRequest;
+use crate::identity::jwks::{self, DiscoveryError, JwksRecord};
+use crate::identity::token_cache::Slot;
+use crate::identity::{claims, dev, jwt, Principal};
+use crate::request::Incoming;
+
+pub fn authenticate<H: Host>(
+    inc: &Incoming,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<Principal, GatewayError> {
+    match (&cfg.auth_mode, &cfg.oidc) {
+        (AuthMode::Off, _) => {
+            if inc.has_header("authorization") {
+                ctx.log(
+                    "warn",
+                    "auth_mode=off: Authorization header ignored and not forwarded",
+                );
+            }
+            dev::authenticate(inc, cfg)
+        }
+        (AuthMode::Oidc, Some(oidc)) => {
+            for h in ["x-tenant", "x-subject", "x-roles"] {
+                if inc.has_header(h) {
+                    return Err(GatewayError::bad_request(
+                        Reason::IdentityHeaderInOidcMode,
+                        format!("header {h} is not accepted: in oidc mode identity comes only from the bearer token"),
+                    ));
+                }
+            }
+            let token = jwt::bearer_token(&inc.header_values("authorization"))?;
+            let header = jwt::peek_header(&token, oidc)?;
+            let keys = current_keys(oidc, cfg, header.kid.as_deref(), ctx)?;
+            let jwk = jwt::select_key(&header, &keys)?;
+            verified_principal(&token, &header, jwk, oidc, cfg, ctx)
+        }
+        (AuthMode::Oidc, None) => Err(GatewayError::internal("oidc mode without oidc config")),
+    }
+}
+
+/// The signature and claims checks, or the verdict of an earlier full check of the same token
+/// from the key-value store when `identity::token_cache` says it still stands.
+fn verified_principal<H: Host>(
+    token: &str,
+    header: &jwt::Header,
+    jwk: &jwks::Jwk,
+    oidc: &OidcConfig,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<Principal, GatewayError> {
+    let now = ctx.now_s();
+    let ttl = oidc.token_cache_seconds;
+    let slot = (ttl > 0).then(|| Slot::for_token(token, oidc, cfg));
+    if let Some(s) = &slot {
+        let cached = ctx
+            .kv_get(&s.key)?
+            .and_then(|b| s.principal(&b, jwk, now, ttl, oidc.clock_skew_seconds));
+        if let Some(p) = cached {
+            ctx.audit.token_check = Some("cached");
+            return Ok(p);
+        }
+    }
+    let claims = jwt::verify(token, header, jwk, oidc, now)?;
+    let principal = claims::principal_from_claims(&claims, cfg)?;
+    ctx.audit.token_check = Some("verified");
+    if let Some(s) = slot {
+        if let Some(entry) = s.entry(&claims, jwk, &principal, now) {
+            ctx.kv_set(&s.key, &entry)?;
+        }
+    }
+    Ok(principal)
+}
+
+/// The IdP's keys from the KV store, refreshed per the rules in `identity::jwks`.
+pub fn current_keys<H: Host>(
+    oidc: &OidcConfig,
+    cfg: &Config,
+    kid: Option<&str>,
+    ctx: &mut Ctx<H>,
+) -> Result<jwks::JwkSet, GatewayError> {
+    let key = jwks::record_key(oidc);
+    let now = ctx.now_s();
+    let mut record = ctx
+        .kv_get(&key)?
+        .map(|b| JwksRecord::decode(&b))
+        .unwrap_or_default();
+    if jwks::should_fetch(&record, kid, now, oidc) {
+        record.last_attempt_at = now;
+        match fetch_jwks(oidc, cfg, ctx) {
+            Ok(set) => {
+                record.keys = Some(set);
+                record.fetched_at = Some(now);
+            }
+            Err(FetchError::Config(detail)) => {
+                ctx.kv_set(&key, &record.encode())?;
+                return Err(GatewayError::config(detail));
+            }
+            Err(FetchError::Transient(detail)) => {
+                ctx.log("warn", &format!("JWKS refresh failed: {detail}"));
+            }
+        }
+        ctx.kv_set(&key, &record.encode())?;
+    }
+    jwks::usable_keys(&record, now, oidc)
+        .cloned()
+        .ok_or_else(|| {
+            GatewayError::unavailable(
+                Reason::JwksUnavailable,
+                "the identity provider's signing keys are unavailable; try again later",
+            )
+        })
+}
+
+enum FetchError {
+    Config(String),
+    Transient(String),
+}
+
+fn fetch_jwks<H: Host>(
+    oidc: &OidcConfig,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<jwks::JwkSet, FetchError> {
+    let uri = match &oidc.jwks_uri {
+        Some(u) => u.clone(),
+        None => {
+            let body = fetch_idp(&jwks::discovery_url(&oidc.issuer), oidc, cfg, ctx)?;
+            jwks::parse_discovery(&body, &oidc.idp_origin).map_err(|e| match e {
+                DiscoveryError::Malformed(m) => FetchError::Transient(m),
+                DiscoveryError::OutsideOrigin(m) => FetchError::Config(m),
+            })?
+        }
+    };
+    let body = fetch_idp(&uri, oidc, cfg, ctx)?;
+    jwks::parse_jwks(&body).map_err(FetchError::Transient)
+}
+
+/// GET from the IdP; the URL's origin is `idp_origin` (checked in config / discovery).
+fn fetch_idp<H: Host>(
+    url: &str,
+    oidc: &OidcConfig,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<Vec<u8>, FetchError> {
+    let (origin, path) =
+        crate::config::parse_url("jwks_uri", url).map_err(|e| FetchError::Config(e.to_string()))?;
+    if origin != oidc.idp_origin {
+        return Err(FetchError::Config(format!("{url} is outside idp_origin")));
+    }
+    ctx.check_deadline("the JWKS read")
+        .map_err(|e| FetchError::Transient(e.log_detail.unwrap_or_default()))?;
+    let req = UpstreamRequest {
+        method: "GET".into(),
+        path_and_query: if path.is_empty() { "/".into() } else { path },
+        headers: vec![("accept".into(), b"application/json".to_vec())],
+        body: Vec::new(),
+    };
+    match ctx.fetch(&origin, &req, cfg.request_timeout_seconds) {
+        Ok(r) if r.status == 200 => Ok(r.body),
+        Ok(r) => Err(FetchError::Transient(format!(
+            "IdP answered {} for {url}",
+            r.status
+        ))),
+        Err(SendFailure::Denied) => Err(FetchError::Config(format!(
+            "the platform refused the outbound call to {url}: is idp_origin in allowed_outbound_hosts?"
+        ))),
+        Err(e) => Err(FetchError::Transient(format!(
+            "{e:?} fetching {url} (request {})",
+            ctx.rid
+        ))),
+    }
+}

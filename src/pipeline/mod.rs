@@ -1,0 +1,342 @@
+//! The request pipeline, pure: request → identity → decision (plan, ownership, state checks)
+//! → forward → response check → audit, written against the platform interface in [`host`].
+//! `shell` implements that interface for Spin and does nothing else; the tests implement it
+//! in memory, so every step, fail-closed paths included, runs under `cargo test`.
+//!
+//! Every failure is a `GatewayError`, turned into MLflow's error shape in one place
+//! (`GatewayError::to_response`), and every request leaves exactly one audit record.
+
+pub mod ctx;
+pub mod decision;
+pub mod host;
+pub mod identity;
+pub mod ownership;
+
+#[cfg(test)]
+mod memory;
+#[cfg(test)]
+mod tests;
+
+use crate::audit::{rfc3339, AuditRecord, Verdict};
+use crate::config::Config;
+use crate::error::{GatewayError, HttpResponse, Kind, Reason};
+use crate::forward::{
+    body_intake, body_too_large, declared_length, response_headers, streamed, upstream_request,
+    BodyIntake,
+};
+use crate::mlflow::ownership::Resource;
+use crate::mlflow::responses::{self, ResponseFilter};
+use crate::policy::table::Strategy;
+use crate::policy::{self, POLICY_VERSION};
+use crate::request::{request_id, Incoming};
+use ctx::Ctx;
+use decision::{decide, Permit};
+use host::{Answer, BodyError, Host, OutBody};
+
+/// What the pipeline answers: a complete response, or an upstream answer piped through.
+pub enum Reply<A> {
+    Full(HttpResponse),
+    Piped {
+        status: u16,
+        headers: Vec<(String, String)>,
+        answer: A,
+    },
+}
+
+impl<A> Reply<A> {
+    pub fn status(&self) -> u16 {
+        match self {
+            Reply::Full(r) => r.status,
+            Reply::Piped { status, .. } => *status,
+        }
+    }
+}
+
+/// The pipeline's result for one request: the reply, and the audit record to write once the
+/// reply is sent.
+pub struct Outcome<A> {
+    pub reply: Reply<A>,
+    pub audit: PendingAudit,
+}
+
+/// The request's audit record, complete but for its timing.
+pub struct PendingAudit {
+    rid: String,
+    record: AuditRecord,
+    started_ms: u64,
+}
+
+impl PendingAudit {
+    pub fn rid(&self) -> &str {
+        &self.rid
+    }
+
+    pub fn record(&self) -> &AuditRecord {
+        &self.record
+    }
+
+    /// The audit line (newline included), timed from the request's start to `now_ms`.
+    pub fn line(mut self, now_ms: u64) -> String {
+        self.record.ts = rfc3339(self.started_ms);
+        self.record.duration_ms = now_ms.saturating_sub(self.started_ms);
+        let mut line = self.record.to_line();
+        line.push('\n');
+        line
+    }
+}
+
+/// Runs the pipeline for one request. `body` is the client's body, still unread: nothing is
+/// read before identity, route and the size limit are decided from the head.
+pub fn handle<H: Host>(
+    host: &mut H,
+    mut inc: Incoming,
+    body: Option<H::ClientBody>,
+) -> Outcome<H::Answer> {
+    let rid = request_id(&inc.header_values("x-request-id"), || {
+        format!("{:016x}{:016x}", host.random_u64(), host.random_u64())
+    });
+    let audit = AuditRecord {
+        request_id: rid.clone(),
+        method: inc.method.clone(),
+        policy_version: POLICY_VERSION,
+        auth_mode: "unknown",
+        decision: "deny",
+        reason: "internal",
+        ..Default::default()
+    };
+    let mut ctx = Ctx::new(host, rid, audit);
+    ctx.audit.set_path(&inc.path);
+    let reply = match run(&mut inc, &mut ctx, body) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(detail) = &e.log_detail {
+                let level = if e.kind == Kind::Config {
+                    "error"
+                } else {
+                    "warn"
+                };
+                ctx.log(level, detail);
+            }
+            ctx.audit.record(Verdict::Denied(e.reason));
+            Reply::Full(e.to_response(&ctx.rid))
+        }
+    };
+    ctx.audit.status = reply.status();
+    Outcome {
+        reply,
+        audit: PendingAudit {
+            rid: ctx.rid,
+            record: ctx.audit,
+            started_ms: ctx.started_ms,
+        },
+    }
+}
+
+fn run<H: Host>(
+    inc: &mut Incoming,
+    ctx: &mut Ctx<H>,
+    body: Option<H::ClientBody>,
+) -> Result<Reply<H::Answer>, GatewayError> {
+    if inc.path == "/healthz" && inc.method == "GET" {
+        ctx.audit.record(Verdict::Health);
+        ctx.audit.auth_mode = "none";
+        return Ok(Reply::Full(json_response(
+            200,
+            serde_json::json!({"status": "ok"}),
+            &ctx.rid,
+        )));
+    }
+    let cfg = config(ctx)?;
+    ctx.set_deadline(&cfg);
+    ctx.audit.auth_mode = cfg.auth_mode.as_str();
+    if inc.path == "/readyz" && inc.method == "GET" {
+        return readyz(&cfg, ctx).map(Reply::Full);
+    }
+
+    // identity
+    let principal = identity::authenticate(inc, &cfg, ctx)?;
+    ctx.audit.tenant = Some(principal.tenant.clone());
+    ctx.audit.subject = Some(principal.subject.clone());
+    ctx.audit.roles = principal.roles.iter().map(|r| r.as_str()).collect();
+
+    // route
+    let matched = policy::match_route(&inc.method, &inc.path)?;
+    ctx.audit.route = Some(matched.row.id);
+    ctx.audit.action = Some(matched.row.action.as_str());
+
+    // body: identity and route are settled; the size limit is the route's
+    let declared = declared_length(&inc.headers);
+    let unreadable = |detail: String| {
+        GatewayError::bad_request(Reason::BodyUnreadable, "the request body could not be read")
+            .with_log_detail(detail)
+    };
+    let pending = match body_intake(&inc.method, matched.row, declared)? {
+        BodyIntake::Stream(len) => Some((
+            body.ok_or_else(|| unreadable("request body unavailable".into()))?,
+            len,
+        )),
+        BodyIntake::Buffer { limit } => {
+            let body = body.ok_or_else(|| unreadable("request body unavailable".into()))?;
+            inc.body = ctx
+                .host
+                .read_body(body, declared, limit)
+                .map_err(|e| match e {
+                    BodyError::TooLarge => body_too_large(limit),
+                    BodyError::Unreadable(d) => unreadable(format!("request body: {d}")),
+                })?;
+            None
+        }
+    };
+
+    // decision
+    let permit = decide(inc, &matched, principal, &cfg, ctx)?;
+
+    // forward
+    let answer = forward(inc, &permit, pending, &cfg, ctx)?;
+    ctx.audit.upstream_status = Some(answer.status());
+
+    // response check
+    check_answer(&permit, answer, &cfg, ctx)
+}
+
+/// The configuration, from the component's variables in one read; an invalid value fails the
+/// request (500, the log names the variable) rather than falling back to a weaker mode.
+fn config<H: Host>(ctx: &mut Ctx<H>) -> Result<Config, GatewayError> {
+    let vars = ctx
+        .host
+        .variables()
+        .map_err(|e| GatewayError::config(format!("reading the component's variables: {e}")))?;
+    Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| "not defined for the component in spin.toml".to_string())
+    })
+    .map_err(|e| GatewayError::config(e.to_string()))
+}
+
+/// Sends the permitted request to MLflow: the planned path, query, headers and body (the
+/// client's body moved, or piped for a large upload). Returns once the answer's head is in.
+fn forward<H: Host>(
+    inc: &mut Incoming,
+    permit: &Permit,
+    pending: Option<(H::ClientBody, u64)>,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<H::Answer, GatewayError> {
+    // The body is moved, not copied: artifact uploads can be large.
+    let body = std::mem::take(&mut inc.body);
+    let mut up = upstream_request(inc, permit.plan(), body, &cfg.upstream.base_path, &ctx.rid);
+    match pending {
+        Some((client_body, len)) => {
+            up.set_length(len);
+            ctx.start(cfg, &up, OutBody::Stream(client_body))
+        }
+        None => ctx.start(cfg, &up, OutBody::Bytes),
+    }
+}
+
+/// Checks MLflow's answer where the plan says so (foreign rows dropped, foreign objects
+/// answered like absent ones); large artifact downloads are piped through unread.
+fn check_answer<H: Host>(
+    permit: &Permit,
+    answer: H::Answer,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<Reply<H::Answer>, GatewayError> {
+    let plan = permit.plan();
+    let status = answer.status();
+    if plan.row.strategy == Strategy::ArtifactPath
+        && plan.row.method == "GET"
+        && plan.filter.is_none()
+        && declared_length(answer.headers()).is_none_or(|n| streamed(Some(n)))
+    {
+        ctx.audit.record(Verdict::Allowed);
+        return Ok(Reply::Piped {
+            status,
+            headers: response_headers(answer.headers(), &ctx.rid),
+            answer,
+        });
+    }
+    let resp = answer.read_all().map_err(|e| ctx.send_error(cfg, e))?;
+    let headers = response_headers(&resp.headers, &ctx.rid);
+    let mut body = resp.body;
+    let mut filter = plan.filter.clone();
+    if let Some(ResponseFilter::OnlineConfigs { owned }) = &mut filter {
+        if status == 200 {
+            for e in responses::online_config_experiments(&body)? {
+                let res = Resource::Experiment(e);
+                if ownership::owns(&res, permit.principal(), cfg, ctx)? {
+                    owned.push(res.id().to_string());
+                }
+            }
+        }
+    }
+    if let Some(filter) = &filter {
+        let tenant = &permit.principal().tenant;
+        let checked = responses::check(filter, status, &body, tenant, &cfg.tenant_tag_key)?;
+        if checked.dropped > 0 {
+            let fault = format!(
+                "{} foreign row(s) dropped from {}",
+                checked.dropped, plan.row.id
+            );
+            ctx.log("error", &format!("policy fault: {fault}"));
+            ctx.audit.policy_fault = Some(fault);
+        }
+        if let Some(b) = checked.body {
+            body = b;
+        }
+        if let Some((replaced_status, reason)) = checked.replaced {
+            // A foreign object answered exactly as MLflow answers an absent one.
+            ctx.audit.record(Verdict::Denied(reason));
+            return Ok(Reply::Full(HttpResponse {
+                status: replaced_status,
+                headers,
+                body,
+            }));
+        }
+    }
+    ctx.audit.record(Verdict::Allowed);
+    Ok(Reply::Full(HttpResponse {
+        status,
+        headers,
+        body,
+    }))
+}
+
+fn json_response(status: u16, body: serde_json::Value, rid: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-request-id".into(), rid.into()),
+        ],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// `/readyz`: MLflow answers its health check and, in OIDC mode, the IdP's keys are usable.
+fn readyz<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<HttpResponse, GatewayError> {
+    ctx.audit.record(Verdict::Health);
+    let req = crate::forward::UpstreamRequest {
+        method: "GET".into(),
+        path_and_query: format!("{}/health", cfg.upstream.base_path),
+        headers: vec![("x-request-id".into(), ctx.rid.as_bytes().to_vec())],
+        body: Vec::new(),
+    };
+    let mlflow_ok = matches!(ctx.send(cfg, &req), Ok(r) if r.status == 200);
+    ctx.audit.upstream_status = None;
+    let keys_ok = cfg
+        .oidc
+        .as_ref()
+        .map(|oidc| identity::current_keys(oidc, cfg, None, ctx).is_ok());
+    let ready = mlflow_ok && keys_ok.unwrap_or(true);
+    let mut body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "mlflow": if mlflow_ok { "ok" } else { "unavailable" },
+    });
+    if let Some(k) = keys_ok {
+        body["signing_keys"] = serde_json::Value::from(if k { "ok" } else { "unavailable" });
+    }
+    Ok(json_response(if ready { 200 } else { 503 }, body, &ctx.rid))
+}

@@ -1,0 +1,214 @@
+//! Whose is it: the one place that establishes a resource's owner (from the key-value cache
+//! when fresh, else by a pre-flight to MLflow) and judges it against the caller. Experiments
+//! and registered models carry the tenant tag themselves; runs, logged models, traces and GenAI
+//! objects belong to their experiment's tenant, a dataset to the tenant of all its
+//! experiments. Also the plan's state checks (`Verify`), which read MLflow fresh.
+
+use super::ctx::Ctx;
+use super::host::Host;
+use crate::config::Config;
+use crate::error::{GatewayError, Kind, Reason};
+use crate::forward::UpstreamRequest;
+use crate::identity::Principal;
+use crate::mlflow::locations;
+use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, Resource};
+use crate::mlflow::responses::registered_model_not_found;
+use crate::policy::plan::{keeps_an_experiment, Verify};
+
+/// The owner of something linked to several experiments (an evaluation dataset): a tenant's
+/// only when every experiment is that tenant's; mixed owners belong to nobody; no experiments
+/// at all reads as missing (MLflow answers an unknown dataset id with an empty list).
+pub fn owner_of_all(owners: impl IntoIterator<Item = Owner>) -> Owner {
+    let mut it = owners.into_iter();
+    let Some(first) = it.next() else {
+        return Owner::Missing;
+    };
+    if it.any(|o| o != first) {
+        return Owner::Nobody;
+    }
+    first
+}
+/// What pre-flights established about a resource's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// The experiment (of the resource) carries this tenant tag.
+    Tenant(String),
+    /// The experiment exists but carries no tenant tag (e.g. the Default experiment `0`).
+    Nobody,
+    /// The resource does not exist.
+    Missing,
+}
+/// Allows only resources of the caller's tenant. Absent, untagged and foreign resources get the
+/// same answer, so the response reveals nothing about other tenants; the audit reason differs.
+/// Registry names are answered with MLflow's own 404 for an absent model: clients probe a name
+/// before creating it (`register_prompt`), and the answer must not tell "taken" from "free".
+pub fn judge(res: &Resource, owner: &Owner, principal: &Principal) -> Result<(), GatewayError> {
+    let reason = match owner {
+        Owner::Tenant(t) if *t == principal.tenant => return Ok(()),
+        Owner::Tenant(_) | Owner::Nobody => Reason::TenantMismatch,
+        Owner::Missing => Reason::ResourceNotFound,
+    };
+    if let Resource::RegisteredModel(name) = res {
+        return Err(GatewayError::not_found(
+            reason,
+            registered_model_not_found(name),
+        ));
+    }
+    Err(GatewayError::forbidden(
+        reason,
+        format!(
+            "{} {} does not exist or belongs to another tenant",
+            res.kind(),
+            res.id()
+        ),
+    ))
+}
+
+/// Establishes who owns `res`.
+pub fn resolve_owner<H: Host>(
+    res: &Resource,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<Owner, GatewayError> {
+    if res.tagged_itself() {
+        return tag_owner(fact(res, cfg, ctx)?);
+    }
+    let experiments = match fact(res, cfg, ctx)? {
+        None => return Ok(Owner::Missing),
+        Some(Fact::InExperiment(e)) => vec![e],
+        Some(Fact::InExperiments(list)) => list,
+        Some(Fact::TenantTag(_)) => return Err(GatewayError::internal("fact kind mismatch")),
+    };
+    let mut owners = Vec::with_capacity(experiments.len());
+    for e in experiments {
+        owners.push(tag_owner(fact(&Resource::Experiment(e), cfg, ctx)?)?);
+    }
+    Ok(owner_of_all(owners))
+}
+
+fn tag_owner(tagged: Option<Fact>) -> Result<Owner, GatewayError> {
+    Ok(match tagged {
+        None => Owner::Missing,
+        Some(Fact::TenantTag(Some(t))) => Owner::Tenant(t),
+        Some(Fact::TenantTag(None)) => Owner::Nobody,
+        Some(_) => return Err(GatewayError::internal("fact kind mismatch")),
+    })
+}
+
+fn preflight_failed(detail: String) -> GatewayError {
+    GatewayError::new(
+        Kind::BadGateway,
+        Reason::PreflightFailed,
+        "an ownership check could not be completed",
+    )
+    .with_log_detail(detail)
+}
+
+/// A GET to MLflow for a pre-flight, with the request's id.
+fn preflight_request(cfg: &Config, rid: &str, path: &str) -> UpstreamRequest {
+    UpstreamRequest {
+        method: "GET".into(),
+        path_and_query: format!("{}{path}", cfg.upstream.base_path),
+        headers: vec![
+            ("accept".into(), b"application/json".to_vec()),
+            ("x-request-id".into(), rid.as_bytes().to_vec()),
+        ],
+        body: Vec::new(),
+    }
+}
+
+/// What MLflow says about `res` (cached facts only when they cannot change through the
+/// gateway); `None` when it does not exist.
+fn fact<H: Host>(
+    res: &Resource,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<Option<Fact>, GatewayError> {
+    let ttl = cfg.ownership_cache_seconds;
+    let now = ctx.now_s();
+    let cache_key = res.cache_key().filter(|_| ttl > 0);
+    if let Some(k) = &cache_key {
+        if let Some(c) = ctx.kv_get(k)?.and_then(|b| CachedFact::decode(&b)) {
+            if c.fresh(now, ttl) {
+                return Ok(Some(c.fact));
+            }
+        }
+    }
+    let req = preflight_request(cfg, &ctx.rid, &res.preflight_path());
+    let resp = ctx.send(cfg, &req)?;
+    match resp.status {
+        200 => {
+            let f = fact_from_body(res, &resp.body, &cfg.tenant_tag_key).ok_or_else(|| {
+                preflight_failed(format!(
+                    "unexpected pre-flight answer for {} {}",
+                    res.kind(),
+                    res.id()
+                ))
+            })?;
+            // Only facts that cannot change through the gateway are cached: a tenant tag
+            // (immutable here) and a run's / model's / trace's experiment; never "untagged".
+            if let Some(k) = cache_key.filter(|_| !matches!(f, Fact::TenantTag(None))) {
+                let entry = CachedFact {
+                    fact: f.clone(),
+                    at: now,
+                };
+                ctx.kv_set(&k, &entry.encode())?;
+            }
+            Ok(Some(f))
+        }
+        400 | 404 => Ok(None),
+        s => Err(preflight_failed(format!(
+            "pre-flight for {} {} answered {s}",
+            res.kind(),
+            res.id()
+        ))),
+    }
+}
+
+/// Runs one of the plan's state checks; the answers are fetched fresh, never from the cache.
+pub fn verify<H: Host>(v: &Verify, cfg: &Config, ctx: &mut Ctx<H>) -> Result<(), GatewayError> {
+    match v {
+        Verify::TraceLocation(id) => {
+            let info = preflight_body(cfg, ctx, &format!("/api/2.0/mlflow/traces/{id}/info"))?;
+            let exp = locations::trace_experiment(&info, id)?;
+            let path = format!("/api/2.0/mlflow/experiments/get?experiment_id={exp}");
+            let exp_body = preflight_body(cfg, ctx, &path)?;
+            locations::check_trace_location(id, &info, &exp_body)
+        }
+        Verify::KeepsAnExperiment { dataset, removed } => {
+            match fact(&Resource::Dataset(dataset.clone()), cfg, ctx)? {
+                Some(Fact::InExperiments(linked)) => keeps_an_experiment(dataset, &linked, removed),
+                _ => Err(GatewayError::internal(
+                    "dataset fact missing after its ownership check",
+                )),
+            }
+        }
+    }
+}
+
+/// A pre-flight GET that must answer 200 (the resource was found by the ownership checks).
+fn preflight_body<H: Host>(
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+    path: &str,
+) -> Result<Vec<u8>, GatewayError> {
+    let req = preflight_request(cfg, &ctx.rid, path);
+    let resp = ctx.send(cfg, &req)?;
+    if resp.status != 200 {
+        return Err(preflight_failed(format!(
+            "pre-flight {path} answered {}",
+            resp.status
+        )));
+    }
+    Ok(resp.body)
+}
+
+/// Whether `principal` owns `res` (the response check's online-config experiments).
+pub fn owns<H: Host>(
+    res: &Resource,
+    principal: &Principal,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<bool, GatewayError> {
+    Ok(resolve_owner(res, cfg, ctx)? == Owner::Tenant(principal.tenant.clone()))
+}

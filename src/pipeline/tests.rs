@@ -1,0 +1,337 @@
+//! The whole pipeline, natively, on the in-memory platform (`memory`): what is forwarded, what
+//! is refused, and every fail-closed path (key-value store broken or hung past the deadline,
+//! MLflow down, cut off or answering something unexpected), each with its status, reason and
+//! audit record. MLflow's answers are recorded from the real MLflow 3.17.2.
+
+use super::host::SendFailure;
+use super::memory::{recorded, recorded_meta, MemoryHost, Upstream};
+use super::{handle, Outcome, Reply};
+use crate::request::Incoming;
+
+fn get(path: &str, query: &str, tenant: &str) -> Incoming {
+    let headers = [("x-tenant", tenant), ("x-subject", "alice")];
+    Incoming::for_test("GET", path, query, &headers, b"")
+}
+
+fn post(path: &str, tenant: &str, body: &str) -> Incoming {
+    let headers = [("x-tenant", tenant), ("content-type", "application/json")];
+    Incoming::for_test("POST", path, "", &headers, body.as_bytes())
+}
+
+/// Runs one request; the body (if any) is handed over unread, as the shell does.
+fn run_req(host: &mut MemoryHost, mut inc: Incoming) -> Outcome<super::memory::MemoryAnswer> {
+    let body = std::mem::take(&mut inc.body);
+    handle(host, inc, Some(body))
+}
+
+fn status<A>(o: &Outcome<A>) -> u16 {
+    o.reply.status()
+}
+
+fn body_json<A>(o: &Outcome<A>) -> serde_json::Value {
+    match &o.reply {
+        Reply::Full(r) => serde_json::from_slice(&r.body).expect("JSON body"),
+        Reply::Piped { .. } => panic!("piped"),
+    }
+}
+
+/// MLflow as recorded: team-a's experiment, its run, team-b's experiment, the Default one.
+fn mlflow(host: &mut MemoryHost) -> (String, String, String) {
+    let (exp_a, exp_b, run) = (
+        recorded_meta("experiment_team_a"),
+        recorded_meta("experiment_team_b"),
+        recorded_meta("run"),
+    );
+    let exp = |id: &str| format!("/api/2.0/mlflow/experiments/get?experiment_id={id}");
+    host.on(
+        "GET",
+        &exp(&exp_a),
+        Upstream::Answer(recorded("experiments_get_team_a")),
+    );
+    host.on(
+        "GET",
+        &exp(&exp_b),
+        Upstream::Answer(recorded("experiments_get_team_b")),
+    );
+    host.on(
+        "GET",
+        &exp("0"),
+        Upstream::Answer(recorded("experiments_get_default")),
+    );
+    host.on(
+        "GET",
+        &exp("999"),
+        Upstream::Answer(recorded("experiments_get_missing")),
+    );
+    let run_get = format!("/api/2.0/mlflow/runs/get?run_id={run}");
+    host.on("GET", &run_get, Upstream::Answer(recorded("runs_get")));
+    host.on(
+        "POST",
+        "/api/2.0/mlflow/runs/log-metric",
+        Upstream::Answer(recorded("runs_log_metric")),
+    );
+    (exp_a, exp_b, run)
+}
+
+fn log_metric(run: &str, tenant: &str) -> Incoming {
+    let body = format!(r#"{{"run_id":"{run}","key":"m","value":1.0,"timestamp":1}}"#);
+    post("/api/2.0/mlflow/runs/log-metric", tenant, &body)
+}
+
+#[test]
+fn the_owner_is_forwarded_once_and_the_facts_are_cached() {
+    let mut host = MemoryHost::dev();
+    let (exp_a, _, run) = mlflow(&mut host);
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(status(&o), 200);
+    let rec = o.audit.record();
+    assert_eq!((rec.decision, rec.reason), ("allow", "allowed"));
+    assert_eq!(rec.route, Some("runs.log_metric"));
+    assert_eq!(rec.upstream_status, Some(200));
+    assert_eq!(
+        host.calls(),
+        vec![
+            format!("GET /api/2.0/mlflow/runs/get?run_id={run}"),
+            format!("GET /api/2.0/mlflow/experiments/get?experiment_id={exp_a}"),
+            "POST /api/2.0/mlflow/runs/log-metric".to_string(),
+        ]
+    );
+    // The forwarded body is the checked one, judged fields first.
+    let fwd = host.sent.last().expect("forwarded");
+    assert!(fwd
+        .body
+        .starts_with(format!(r#"{{"run_id":"{run}""#).as_bytes()));
+    // The second request is decided from the cached facts: no pre-flight.
+    host.sent.clear();
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(status(&o), 200);
+    assert_eq!(host.calls(), vec!["POST /api/2.0/mlflow/runs/log-metric"]);
+}
+
+#[test]
+fn another_tenant_is_refused_and_nothing_is_forwarded() {
+    let mut host = MemoryHost::dev();
+    let (_, _, run) = mlflow(&mut host);
+    let o = run_req(&mut host, log_metric(&run, "team-b"));
+    assert_eq!(status(&o), 403);
+    assert_eq!(body_json(&o)["error_code"], "PERMISSION_DENIED");
+    let rec = o.audit.record();
+    assert_eq!((rec.decision, rec.reason), ("deny", "tenant_mismatch"));
+    assert_eq!(rec.upstream_status, None);
+    assert!(
+        host.calls().iter().all(|c| c.starts_with("GET ")),
+        "only pre-flights"
+    );
+    // The Default experiment (untagged) belongs to nobody; an absent one is refused alike.
+    for id in ["0", "999"] {
+        let o = run_req(
+            &mut host,
+            get(
+                "/api/2.0/mlflow/experiments/get",
+                &format!("experiment_id={id}"),
+                "team-a",
+            ),
+        );
+        assert_eq!(status(&o), 403, "experiment {id}");
+    }
+}
+
+#[test]
+fn a_broken_key_value_store_fails_closed() {
+    let mut host = MemoryHost::dev();
+    let (_, _, run) = mlflow(&mut host);
+    host.kv_broken = true;
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(status(&o), 503);
+    assert_eq!(o.audit.record().reason, "kv_unavailable");
+    assert!(host.sent.is_empty(), "nothing sent, not even a pre-flight");
+    assert!(host.logs.iter().any(|l| l.contains("store unavailable")));
+}
+
+#[test]
+fn a_request_held_up_past_its_deadline_is_never_forwarded() {
+    let mut host = MemoryHost::dev();
+    let (_, _, run) = mlflow(&mut host);
+    host.set_var("request_timeout_seconds", "1");
+    host.kv_stall_ms = 1_500; // the store answers, but after the client's deadline
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(status(&o), 503);
+    assert_eq!(o.audit.record().reason, "deadline_exceeded");
+    assert!(
+        !host.calls().iter().any(|c| c.starts_with("POST")),
+        "not forwarded"
+    );
+}
+
+#[test]
+fn mlflow_down_during_a_preflight_is_a_502() {
+    let mut host = MemoryHost::dev();
+    let (_, _, run) = mlflow(&mut host);
+    let run_get = format!("/api/2.0/mlflow/runs/get?run_id={run}");
+    host.on(
+        "GET",
+        &run_get,
+        Upstream::Fail(SendFailure::Unreachable("refused".into())),
+    );
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(status(&o), 502);
+    assert_eq!(o.audit.record().reason, "upstream_unreachable");
+    assert_eq!(host.sent.len(), 1, "only the failed pre-flight");
+}
+
+#[test]
+fn an_unexpected_preflight_answer_fails_closed() {
+    for answer in [
+        // An answer about another run.
+        Upstream::Answer(crate::pipeline::host::UpstreamResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: br#"{"run":{"info":{"run_id":"other","experiment_id":"1"}}}"#.to_vec(),
+        }),
+        // Not JSON.
+        Upstream::Answer(crate::pipeline::host::UpstreamResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: b"<html>".to_vec(),
+        }),
+        // A server error.
+        Upstream::Answer(crate::pipeline::host::UpstreamResponse {
+            status: 500,
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        }),
+    ] {
+        let mut host = MemoryHost::dev();
+        let (_, _, run) = mlflow(&mut host);
+        host.on(
+            "GET",
+            &format!("/api/2.0/mlflow/runs/get?run_id={run}"),
+            answer,
+        );
+        let o = run_req(&mut host, log_metric(&run, "team-a"));
+        assert_eq!(status(&o), 502);
+        assert_eq!(o.audit.record().reason, "preflight_failed");
+        assert!(!host.calls().iter().any(|c| c.starts_with("POST")));
+    }
+}
+
+#[test]
+fn upstream_failures_while_forwarding_are_named() {
+    let cases = [
+        (SendFailure::Timeout, 504, "upstream_timeout"),
+        (SendFailure::Reset("reset".into()), 502, "upstream_reset"),
+        (
+            SendFailure::Truncated {
+                got: 3,
+                expected: 10,
+            },
+            502,
+            "upstream_truncated",
+        ),
+    ];
+    for (failure, code, reason) in cases {
+        let mut host = MemoryHost::dev();
+        let (_, _, run) = mlflow(&mut host);
+        host.on(
+            "POST",
+            "/api/2.0/mlflow/runs/log-metric",
+            Upstream::FailBody(200, failure),
+        );
+        let o = run_req(&mut host, log_metric(&run, "team-a"));
+        assert_eq!((status(&o), o.audit.record().reason), (code, reason));
+        // The answer's head had arrived: the audit line keeps MLflow's status.
+        assert_eq!(o.audit.record().upstream_status, Some(200));
+    }
+}
+
+#[test]
+fn refusals_before_any_io() {
+    let mut host = MemoryHost::dev();
+    let (_, _, run) = mlflow(&mut host);
+    // An unknown route.
+    let o = run_req(
+        &mut host,
+        get("/api/2.0/mlflow/webhooks/list", "", "team-a"),
+    );
+    assert_eq!((status(&o), o.audit.record().reason), (403, "route_denied"));
+    let o = run_req(&mut host, get("/api/2.0/mlflow/not-a-route", "", "team-a"));
+    assert_eq!(status(&o), 403);
+    // No tenant (dev mode: the header is required).
+    let o = run_req(
+        &mut host,
+        Incoming::for_test("GET", "/api/2.0/mlflow/runs/get", "", &[], b""),
+    );
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (400, "tenant_header_missing")
+    );
+    // A body over the limit.
+    let mut big = log_metric(&run, "team-a");
+    big.body = vec![b' '; (crate::forward::MAX_BUFFERED_BODY_BYTES + 1) as usize];
+    let o = run_req(&mut host, big);
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (413, "body_too_large")
+    );
+    assert!(host.sent.is_empty());
+    assert!(host.kv.is_empty());
+}
+
+#[test]
+fn an_invalid_setting_is_a_500_that_names_the_variable() {
+    let mut host = MemoryHost::dev();
+    host.set_var("request_timeout_seconds", "soon");
+    let o = run_req(
+        &mut host,
+        get(
+            "/api/2.0/mlflow/experiments/get",
+            "experiment_id=1",
+            "team-a",
+        ),
+    );
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (500, "config_invalid")
+    );
+    assert!(host
+        .logs
+        .iter()
+        .any(|l| l.contains("request_timeout_seconds")));
+    assert!(host.sent.is_empty());
+}
+
+#[test]
+fn health_and_readiness() {
+    let mut host = MemoryHost::dev();
+    let o = run_req(&mut host, get("/healthz", "", ""));
+    assert_eq!((status(&o), o.audit.record().reason), (200, "health"));
+    assert!(host.sent.is_empty());
+    host.on(
+        "GET",
+        "/health",
+        Upstream::Fail(SendFailure::Unreachable("down".into())),
+    );
+    let o = run_req(&mut host, get("/readyz", "", ""));
+    assert_eq!(status(&o), 503);
+    assert_eq!(body_json(&o)["mlflow"], "unavailable");
+    host.on("GET", "/health", Upstream::Answer(recorded("health")));
+    let o = run_req(&mut host, get("/readyz", "", ""));
+    assert_eq!(status(&o), 200);
+}
+
+#[test]
+fn every_outcome_has_one_audit_record_with_the_request_id() {
+    let mut host = MemoryHost::dev();
+    let (_, _, run) = mlflow(&mut host);
+    let mut inc = log_metric(&run, "team-b");
+    inc.headers
+        .push(("x-request-id".into(), b"req-123".to_vec()));
+    let o = run_req(&mut host, inc);
+    assert_eq!(o.audit.rid(), "req-123");
+    let line = o.audit.line(host.now_ms + 7);
+    let v: serde_json::Value = serde_json::from_str(line.trim_end()).expect("one JSON line");
+    assert_eq!(v["request_id"], "req-123");
+    assert_eq!(v["status"], 403);
+    assert_eq!(v["duration_ms"], 7);
+    assert_eq!(v["tenant"], "team-b");
+}
