@@ -50,6 +50,101 @@ def spin_bin() -> str:
     return found
 
 
+def spin_version() -> str:
+    out = subprocess.run([spin_bin(), "--version"], capture_output=True, text=True, timeout=60)
+    return out.stdout.strip() or out.stderr.strip()
+
+
+# The key-value backend of every gateway a test starts without naming one (issue 23):
+# E2E_KV=spin (default: a SQLite file per gateway) or E2E_KV=redis (one redis-server for the
+# session, a database of its own per gateway, so gateways stay as isolated as with SQLite).
+E2E_KV = os.environ.get("E2E_KV", "spin")
+if E2E_KV not in ("spin", "redis"):
+    raise RuntimeError(f"E2E_KV must be spin or redis, not {E2E_KV!r}")
+
+
+def redis_ping(port: int, password: str | None = None) -> bool:
+    args = ["redis-cli", "-h", "127.0.0.1", "-p", str(port)]
+    if password:
+        args += ["--no-auth-warning", "-a", password]
+    return subprocess.run(args + ["ping"], capture_output=True, text=True,
+                          timeout=10).stdout.strip() == "PONG"
+
+
+class RedisServer:
+    """Debian's `redis-server` on a free 127.0.0.1 port, no persistence. `kill()` (SIGKILL, a
+    crash) and `start()` again reuse the same port, so a gateway's runtime config stays valid."""
+
+    def __init__(self, workdir: pathlib.Path, password: str | None = None, databases: int = 16):
+        self.exe = shutil.which("redis-server")
+        if not self.exe:
+            pytest.fail("redis-server is required (scripts/test.sh installs it)")
+        self.port = free_port()
+        self.password, self.databases = password, databases
+        self.dir = workdir / f"redis-{self.port}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.proc: Proc | None = None
+        self.next_db = 0
+
+    def url(self, db: int = 0) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
+
+    def allocate_url(self) -> str:
+        """A database no other gateway of this server uses."""
+        if self.next_db >= self.databases:
+            raise RuntimeError(f"redis-server started with {self.databases} databases, all in use")
+        self.next_db += 1
+        return self.url(self.next_db - 1)
+
+    def start(self):
+        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(self.dir), "--databases", str(self.databases)]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = Proc("redis", args, self.dir / "redis.log")
+        wait_until(lambda: redis_ping(self.port, self.password), "redis-server PONG", proc=self.proc)
+        return self
+
+    def kill(self):
+        """SIGKILL: Redis crashes, its connections are reset, the port refuses."""
+        if self.proc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.popen.pid, signal.SIGKILL)
+            self.proc.popen.wait(timeout=15)
+            self.proc.log_file.close()
+            self.proc = None
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+
+_SESSION_REDIS: RedisServer | None = None
+
+
+def session_redis(tmp_path_factory) -> RedisServer:
+    global _SESSION_REDIS
+    if _SESSION_REDIS is None:
+        _SESSION_REDIS = RedisServer(tmp_path_factory.mktemp("session-redis"), databases=4096).start()
+    return _SESSION_REDIS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _e2e_kv_backend(tmp_path_factory):
+    """With E2E_KV=redis, the session's redis-server: started before the first test, stopped
+    after the last."""
+    if E2E_KV == "redis":
+        Gateway.default_redis = session_redis(tmp_path_factory)
+    yield
+    global _SESSION_REDIS
+    if _SESSION_REDIS is not None:
+        _SESSION_REDIS.stop()
+        _SESSION_REDIS = None
+    Gateway.default_redis = None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -145,10 +240,12 @@ class MlflowServer:
 
 
 class Gateway:
-    """The built component under `spin up`."""
+    """The built component under `spin up`. `kv=None` means the run's backend (E2E_KV)."""
+
+    default_redis: "RedisServer | None" = None
 
     def __init__(self, workdir: pathlib.Path, upstream: str, variables: dict[str, str],
-                 kv: str = "spin", redis_url: str | None = None,
+                 kv: str | None = None, redis_url: str | None = None,
                  manifest: pathlib.Path = REPO / "spin.toml", health_path: str = "/healthz"):
         self.workdir = workdir
         self.manifest = manifest
@@ -163,7 +260,16 @@ class Gateway:
             **variables,
         }
         self.runtime_config = workdir / "runtime-config.toml"
+        if kv is None:
+            kv = E2E_KV
+            if kv == "redis" and redis_url is None:
+                if Gateway.default_redis is None:
+                    raise RuntimeError("E2E_KV=redis but the session redis-server is not running")
+                redis_url = Gateway.default_redis.allocate_url()
+        self.kv = kv
         if kv == "redis":
+            if not redis_url:
+                raise ValueError("kv='redis' needs redis_url")
             self.runtime_config.write_text(
                 f'[key_value_store.default]\ntype = "redis"\nurl = "{redis_url}"\n')
         else:
@@ -500,9 +606,76 @@ def artifacts_dir():
     return ARTIFACTS
 
 
+# ---------------------------------------------------------------- the Spin 3 / Redis slice
+# (issue 23) The representative slice scripts/test.sh reruns under Spin 3.6.3 and on Redis
+# (`pytest -m spin_slice`): module -> test functions (None: the whole module). A name that no
+# longer exists in a collected module is an error, so the slice cannot shrink silently.
+SPIN_SLICE: dict[str, tuple[str, ...] | None] = {
+    # dev mode end to end with the real client, audit, upstream faults, the demo script
+    "test_skeleton.py": None,
+    # OIDC: the client with a token, each signature family, refusals, and the key-value
+    # dependent paths (JWKS and verified tokens cached in the store, IdP outage, cold cache)
+    "test_oidc.py": (
+        "test_client_with_tracking_token_and_tenant_isolation",
+        "test_each_algorithm_verifies_in_the_component",
+        "test_missing_and_bad_tokens_are_401_with_reason",
+        "test_key_rotation_and_refresh_rate_limit",
+        "test_verified_token_cache_never_outlives_token_or_key",
+        "test_keys_live_in_kv_idp_outage_and_cold_cache",
+        "test_redis_key_value_store_stopped_never_allows",
+    ),
+    # one owner/other case per strategy family: chosen below from the policy table
+    "test_policy_rows.py": ("test_every_row_has_a_case",),
+    # the realistic session with the real MLflow client (params, metrics, artifacts, a model)
+    "test_client_session.py": None,
+    # a request stuck behind a frozen Redis past its deadline is never forwarded
+    "test_hostile.py": ("test_request_stuck_behind_a_hung_redis_past_its_deadline_is_never_forwarded",),
+    # Redis killed mid-run and restarted: fail closed, then recover (always on Redis)
+    "test_kv_redis.py": None,
+    # the runtime configs the Compose and SpinKube manifests mount, loaded by `spin up`
+    "test_spinkube_parity.py": None,
+}
+
+
+def slice_policy_rows() -> set[str]:
+    """The first row (by id) of each strategy family in the policy table."""
+    first: dict[str, str] = {}
+    for row in sorted(POLICY_TABLE["rows"], key=lambda r: r["id"]):
+        first.setdefault(row["strategy"], row["id"])
+    return set(first.values())
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "spin_slice: the representative slice rerun under Spin 3.6.3 and on Redis "
+                   "(tests/e2e/conftest.py SPIN_SLICE)")
+
+
+def pytest_report_header(config):
+    return [f"spin: {spin_version()} ({spin_bin()}); key-value store: E2E_KV={E2E_KV}"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects
 def pytest_collection_modifyitems(config, items):
     if not WASM.exists():
         raise pytest.UsageError(f"{WASM} not built: run scripts/test.sh")
+    rows = slice_policy_rows()
+    seen: dict[str, set[str]] = {}
+    for item in items:
+        module = item.path.name
+        name = getattr(item, "originalname", item.name)
+        seen.setdefault(module, set()).add(name)
+        if module not in SPIN_SLICE:
+            continue
+        wanted = SPIN_SLICE[module]
+        row = getattr(item, "callspec", None) and item.callspec.params.get("row_id")
+        if wanted is None or name in wanted or (
+                name == "test_row_owner_allowed_other_refused" and row in rows):
+            item.add_marker(pytest.mark.spin_slice)
+    for module, names in seen.items():
+        missing = set(SPIN_SLICE.get(module) or ()) - names
+        if missing and not config.getoption("keyword"):
+            raise pytest.UsageError(f"SPIN_SLICE names tests that {module} no longer has: {sorted(missing)}")
 
 
 # ---------------------------------------------------------------- a real IdP: oidc-provider (npm)

@@ -292,7 +292,7 @@ def test_redis_key_value_store_stopped_never_allows(workdir, proxy, idp, redis_s
 
 def test_failing_key_value_store_is_503(workdir, mlflow_server, idp):
     """The SQLite file behind the default store is destroyed under a running gateway."""
-    gw = Gateway(workdir / "gw-kv-corrupt", mlflow_server.url, idp.gateway_vars()).start()
+    gw = Gateway(workdir / "gw-kv-corrupt", mlflow_server.url, idp.gateway_vars(), kv="spin").start()
     try:
         c = Caller(gw, token=idp.mint(idp.keys[0], tenant="team-a"))
         assert c.get("/api/2.0/mlflow/experiments/search", params={"max_results": "1"}).status_code == 200
