@@ -16,7 +16,7 @@ import requests
 from conftest import CapturingProxy, Caller, Gateway, RedisServer, spin_version, unique, wait_until
 
 REQUEST_TIMEOUT = 3   # the gateway's request_timeout_seconds (its per-request deadline)
-CLIENT_TIMEOUT = 10   # what a patient client waits for one answer
+CLIENT_TIMEOUT = 5    # what the client waits for one answer
 RECOVERY_BOUND = 120  # Redis back -> first successful request, at most
 
 
@@ -48,7 +48,7 @@ def test_redis_killed_mid_run_fails_closed_then_recovers(workdir, mlflow_server)
 
         redis.kill()
         outage: list[tuple[str, str, object, float]] = []
-        for i, kind in enumerate(("read", "write", "read", "write")):
+        for i, kind in enumerate(("read", "write")):
             rid = f"redis-killed-{i}-{uuid.uuid4().hex[:10]}"
             t0 = time.monotonic()
             try:
