@@ -637,6 +637,16 @@ SPIN_SLICE: dict[str, tuple[str, ...] | None] = {
 }
 
 
+# Slice tests that bring their own key-value store (an explicit Redis or runtime config), so
+# E2E_KV does not change them: marked fixed_kv, and the Spin 4 Redis stage leaves them out.
+FIXED_KV: dict[str, tuple[str, ...] | None] = {
+    "test_oidc.py": ("test_redis_key_value_store_stopped_never_allows",),
+    "test_hostile.py": ("test_request_stuck_behind_a_hung_redis_past_its_deadline_is_never_forwarded",),
+    "test_kv_redis.py": None,
+    "test_spinkube_parity.py": None,
+}
+
+
 def slice_policy_rows() -> set[str]:
     """The first row (by id) of each strategy family in the policy table."""
     first: dict[str, str] = {}
@@ -649,6 +659,8 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "spin_slice: the representative slice rerun under Spin 3.6.3 and on Redis "
                    "(tests/e2e/conftest.py SPIN_SLICE)")
+    config.addinivalue_line(
+        "markers", "fixed_kv: a slice test with its own key-value store, unchanged by E2E_KV")
 
 
 def pytest_report_header(config):
@@ -672,6 +684,8 @@ def pytest_collection_modifyitems(config, items):
         if wanted is None or name in wanted or (
                 name == "test_row_owner_allowed_other_refused" and row in rows):
             item.add_marker(pytest.mark.spin_slice)
+            if module in FIXED_KV and (FIXED_KV[module] is None or name in FIXED_KV[module]):
+                item.add_marker(pytest.mark.fixed_kv)
     for module, names in seen.items():
         missing = set(SPIN_SLICE.get(module) or ()) - names
         if missing and not config.getoption("keyword"):
