@@ -35,21 +35,22 @@ log "MLflow auth plugin tests (clients/python, real oidc-provider)"
 
 log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION)"
 export GATEWAY_WASM="$WASM"
-"$VENV/bin/python" -m pytest -ra -p no:cacheprovider tests/e2e "$@"
+# Redis killed and restarted costs ~2 min of waiting for Spin's Redis client to reconnect: it
+# runs once, in the Spin 3 stage when that runs (the client is redis-rs 0.32.5 in both Spin
+# 3.6.3 and 4.0.2), else here.
+ONCE=(--deselect tests/e2e/test_kv_redis.py::test_redis_killed_mid_run_fails_closed_then_recovers)
+if [ $# -gt 0 ] || [ -z "$SPIN3_BIN" ]; then ONCE=(); fi
+"$VENV/bin/python" -m pytest -ra -p no:cacheprovider tests/e2e "${ONCE[@]}" "$@"
 
 # Only for a full run (no pytest arguments): the SpinKube line (issue 23) and the soak.
 if [ $# -eq 0 ]; then
-  # The representative slice (tests/e2e/conftest.py SPIN_SLICE, marker spin_slice) again on
-  # Redis: under Spin 3.6.3 (containerd-shim-spin v0.24's runtime) with every test of the slice,
-  # and under Spin 4.0.2 with the tests whose store E2E_KV selects (the others bring their own
-  # Redis or runtime config and already ran under 4.0.2 above).
+  # The representative slice (tests/e2e/conftest.py SPIN_SLICE, marker spin_slice) again under
+  # Spin 3.6.3 (containerd-shim-spin v0.24's runtime) with every gateway on Redis.
   if [ -n "$SPIN3_BIN" ]; then
     log "Spin 3 stage: the slice under $("$SPIN3_BIN" --version | head -n1), key-value store on Redis"
     SPIN_BIN="$SPIN3_BIN" E2E_KV=redis \
       "$VENV/bin/python" -m pytest -ra -p no:cacheprovider -m spin_slice tests/e2e
   fi
-  log "Redis stage: the slice under $("$SPIN_BIN" --version | head -n1), key-value store on Redis"
-  E2E_KV=redis "$VENV/bin/python" -m pytest -ra -p no:cacheprovider -m "spin_slice and not fixed_kv" tests/e2e
 
   log "short reliability soak (bench/soak.py --short, ~2 min)"
   "$VENV/bin/python" bench/soak.py --short
