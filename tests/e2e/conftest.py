@@ -662,7 +662,11 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return [f"spin: {spin_version()} ({spin_bin()}); key-value store: E2E_KV={E2E_KV}"]
+    try:
+        spin = f"{spin_version()} ({spin_bin()})"
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        spin = f"not usable: {e}"
+    return [f"spin: {spin}; key-value store: E2E_KV={E2E_KV}"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects
