@@ -121,6 +121,18 @@ class RedisServer:
             self.proc = None
 
 
+@pytest.fixture
+def redis_server(workdir):
+    """A private redis-server for one test that freezes, stops or kills it: yields its port and
+    process. Resumed (if frozen) and stopped afterwards."""
+    r = RedisServer(workdir).start()
+    yield r.port, r.proc
+    if r.proc:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(r.proc.popen.pid, signal.SIGCONT)
+    r.stop()
+
+
 _SESSION_REDIS: RedisServer | None = None
 
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import shutil
-import subprocess
 import time
 import uuid
 
 import pytest
 import requests
 
-from conftest import CapturingProxy, Caller, Gateway, Proc, free_port, unique, wait_until
+from conftest import CapturingProxy, Caller, Gateway, unique, wait_until
 from hostile import CuttingRelay, RssSampler, hostile_body, sigcont, sigstop, tree_rss_kib
 
 MIB = 1024 * 1024
@@ -97,22 +95,6 @@ def test_oversized_bodies_are_refused_without_growing_the_process(gw, a, exp_run
                        "x": " " * (LIMIT - 200)})
     assert ok.status_code != 413, ok.text
 
-
-@pytest.fixture
-def redis_server(workdir):
-    exe = shutil.which("redis-server")
-    if not exe:
-        pytest.fail("redis-server is required (scripts/test.sh installs it)")
-    port = free_port()
-    d = workdir / f"redis-{port}"
-    d.mkdir()
-    p = Proc("redis", [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                       "--appendonly", "no", "--dir", str(d)], d / "redis.log")
-    wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
-                                      text=True).stdout.strip() == "PONG", "redis", proc=p)
-    yield port, p
-    sigcont(p)
-    p.stop()
 
 
 def test_request_stuck_behind_a_hung_redis_past_its_deadline_is_never_forwarded(

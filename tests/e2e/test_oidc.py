@@ -3,8 +3,6 @@ endpoint on 127.0.0.1, used by the real MLflow client (MLFLOW_TRACKING_TOKEN) an
 HTTP. Faults are real: the JWKS server is stopped, `spin up` restarted on the same key-value
 store, the Redis behind a key-value store stopped."""
 
-import shutil
-import subprocess
 import time
 import uuid
 
@@ -12,7 +10,7 @@ import jwt as pyjwt
 import pytest
 import requests
 
-from conftest import (Caller, Gateway, IdP, Proc, SigningKey, free_port, unique,
+from conftest import (Caller, Gateway, IdP, SigningKey, unique,
                       wait_until)
 
 
@@ -247,21 +245,6 @@ def test_jwks_uri_outside_idp_origin_is_a_config_error(workdir, mlflow_server, i
     finally:
         gw.stop()
 
-
-@pytest.fixture
-def redis_server(workdir):
-    exe = shutil.which("redis-server")
-    if not exe:
-        pytest.fail("redis-server is required (scripts/test.sh installs it)")
-    port = free_port()
-    d = workdir / f"redis-{port}"
-    d.mkdir()
-    p = Proc("redis", [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                       "--appendonly", "no", "--dir", str(d)], d / "redis.log")
-    wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
-                                      text=True).stdout.strip() == "PONG", "redis", proc=p)
-    yield port, p
-    p.stop()
 
 
 def test_redis_key_value_store_stopped_never_allows(workdir, proxy, idp, redis_server):
