@@ -520,3 +520,66 @@ def test_keycloak_realm_has_a_service_identity_per_example_tenant():
         assert [aliases[r] for r in sa["clientRoles"][audience]] == ["editor"]
     # people at a terminal use the device flow of the public client (clients/python plugin)
     assert clients[audience]["attributes"]["oauth2.device.authorization.grant.enabled"] == "true"
+
+
+# ------------------------------------------------------------------ issue 22 item 4: manifests that deploy today
+
+# Image repositories that no longer serve pulls (or no longer publish new tags): Docker Hub's
+# minio/minio and minio/mc, and Bitnami's legacy Docker Hub catalog (bitnami/*, moved to
+# bitnamilegacy/* and frozen). A manifest naming one of them fails on the first `pull`.
+GONE_REPOSITORIES = ("minio/minio", "minio/mc", "bitnami/", "bitnamilegacy/")
+
+
+def normalized_repository(image: str) -> str:
+    """`registry/path` without tag or digest, Docker Hub spelled out (`docker.io/library/x`)."""
+    ref = image.split("@", 1)[0]
+    head, _, last = ref.rpartition("/")
+    ref = (head + "/" if head else "") + last.split(":", 1)[0]
+    first = ref.split("/", 1)[0]
+    if "/" not in ref:
+        ref = "docker.io/library/" + ref
+    elif not ("." in first or ":" in first or first == "localhost"):
+        ref = "docker.io/" + ref
+    return ref.removeprefix("index.").replace("registry-1.docker.io/", "docker.io/")
+
+
+def gone(image: str) -> bool:
+    repo = normalized_repository(image)
+    if not repo.startswith("docker.io/"):
+        return False
+    path = repo.removeprefix("docker.io/")
+    return any(path == g or (g.endswith("/") and path.startswith(g)) for g in GONE_REPOSITORIES)
+
+
+def all_images() -> list[tuple[str, str]]:
+    out = [(f"runtime-compose.yml:{n}", s["image"]) for n, s in compose()["services"].items()]
+    for path in sorted(SPINKUBE.glob("*.yaml")):
+        for doc in yaml_docs(path):
+            spec = doc.get("spec") or {}
+            if doc.get("kind") == "SpinApp":
+                out.append((path.name, spec["image"]))
+            pod = ((spec.get("template") or {}).get("spec") or {})
+            for c in pod.get("containers", []) + pod.get("initContainers", []):
+                out.append((f"{path.name}:{c['name']}", c["image"]))
+    return out
+
+
+def test_gone_registry_detection():
+    for image in ("minio/minio:RELEASE.2024-10-13T13-34-11Z", "docker.io/minio/mc:x",
+                  "index.docker.io/minio/minio:x", "bitnami/redis:7.4", "docker.io/bitnami/minio:1"):
+        assert gone(image), image
+    for image in ("quay.io/minio/minio:RELEASE.2024-10-13T13-34-11Z", "quay.io/minio/mc:x",
+                  "postgres:16.4", "redis:7.4.1", "ghcr.io/mlflow/mlflow:v3.17.2"):
+        assert not gone(image), image
+
+
+def test_no_image_comes_from_a_registry_known_to_be_gone():
+    images = all_images()
+    assert len(images) >= 7, images
+    bad = [(where, image) for where, image in images if gone(image)]
+    assert not bad, f"images that can no longer be pulled: {bad}"
+    for where, image in images:
+        tag = image_tag(image)
+        assert (tag and tag != "latest") or "@sha256:" in image, f"{where}: {image} is not pinned"
+    minio = {n: s["image"] for n, s in compose()["services"].items() if n.startswith("minio")}
+    assert all(normalized_repository(i).startswith("quay.io/minio/") for i in minio.values()), minio
