@@ -583,3 +583,47 @@ def test_no_image_comes_from_a_registry_known_to_be_gone():
         assert (tag and tag != "latest") or "@sha256:" in image, f"{where}: {image} is not pinned"
     minio = {n: s["image"] for n, s in compose()["services"].items() if n.startswith("minio")}
     assert all(normalized_repository(i).startswith("quay.io/minio/") for i in minio.values()), minio
+
+
+def test_subject_claim_is_readable_in_compose_and_spinkube():
+    """MLflow's "User" column shows the subject: a login name, not Keycloak's `sub` UUID."""
+    assert env_of(service("gateway"))["SPIN_VARIABLE_SUBJECT_CLAIM"] == "preferred_username"
+    assert spinapp_value("subject_claim") == "preferred_username"
+    # Both deployments map the same claims and aliases (the SpinApp's IdP is a Keycloak too).
+    env = env_of(service("gateway"))
+    assert spinapp_value("role_claim") == env["SPIN_VARIABLE_ROLE_CLAIM"]
+    assert spinapp_value("role_aliases") == env["SPIN_VARIABLE_ROLE_ALIASES"]
+
+
+def test_keycloak_realm_emits_groups_and_roles_claims_the_gateway_reads():
+    realm = json.loads(REALM.read_text())
+    env = env_of(service("gateway"))
+    audience = env["SPIN_VARIABLE_OIDC_AUDIENCE"]
+    role_paths = [p.strip() for p in env["SPIN_VARIABLE_ROLE_CLAIM"].split(",")]
+    # spin.toml's default role_claim (`roles,groups`) stays part of the setting.
+    defaults = spin_variables()["role_claim"]["default"].split(",")
+    assert set(defaults) <= set(role_paths), (defaults, role_paths)
+    aliases = dict(pair.split("=", 1) for pair in env["SPIN_VARIABLE_ROLE_ALIASES"].split(","))
+    assert set(aliases.values()) == {"viewer", "editor", "admin"}
+    client = {c["clientId"]: c for c in realm["clients"]}[audience]
+    mappers = {m["protocolMapper"]: m["config"] for m in client["protocolMappers"]}
+    groups_mapper = mappers["oidc-group-membership-mapper"]
+    assert groups_mapper["claim.name"] == "groups" and groups_mapper["access.token.claim"] == "true"
+    assert groups_mapper["full.path"] == "false", "group names, not /paths, match the aliases"
+    roles_mapper = mappers["oidc-usermodel-realm-role-mapper"]
+    assert roles_mapper["claim.name"] == "roles" and roles_mapper["access.token.claim"] == "true"
+    assert roles_mapper["multivalued"] == "true" and not roles_mapper.get("usermodel.realmRoleMapping.rolePrefix")
+    # Every group and realm role is an alias; each group grants the realm role of its name.
+    groups = {g["name"]: g for g in realm["groups"]}
+    realm_roles = {r["name"] for r in realm["roles"]["realm"]}
+    assert set(groups) == realm_roles == set(aliases), (set(groups), realm_roles, set(aliases))
+    for name, g in groups.items():
+        assert g["path"] == "/" + name and g["realmRoles"] == [name]
+    # People: group, realm role (via the group) and client role agree on one canonical role.
+    users = {u["username"]: u for u in realm["users"]}
+    for name in ("alice", "anna", "bob", "bert"):
+        (path,) = users[name]["groups"]
+        group = path.removeprefix("/")
+        assert group in groups, (name, path)
+        assert {aliases[r] for r in groups[group]["realmRoles"]} == {
+            aliases[r] for r in users[name]["clientRoles"][audience]}, name
