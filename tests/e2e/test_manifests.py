@@ -627,3 +627,74 @@ def test_keycloak_realm_emits_groups_and_roles_claims_the_gateway_reads():
         assert group in groups, (name, path)
         assert {aliases[r] for r in groups[group]["realmRoles"]} == {
             aliases[r] for r in users[name]["clientRoles"][audience]}, name
+
+
+def test_redis_requires_a_password_and_the_gateway_url_carries_it():
+    secret = one(SPINKUBE / "secret.yaml", "Secret")
+    data = {**(secret.get("data") or {}), **(secret.get("stringData") or {})}
+    svc = one(SPINKUBE / "redis.yaml", "Service")
+    dep = one(SPINKUBE / "redis.yaml", "Deployment")
+    assert svc["metadata"]["namespace"] == spinapp()["metadata"]["namespace"]
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    args = [str(a) for a in container.get("args", [])]
+    assert "--requirepass" in args, "Redis must require a password"
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    env = {e["name"]: e for e in container["env"]}
+    ref = env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == secret["metadata"]["name"]
+    password = data[ref["key"]]
+    assert password
+    # The SpinApp's store URL (from the Secret) and the Vault runtime config's URL both name
+    # this Service and carry the password.
+    (store,) = [s for s in spinapp()["spec"]["runtimeConfig"]["keyValueStores"] if s["name"] == "default"]
+    (url_opt,) = [o for o in store["options"] if o["name"] == "url"]
+    urls = {"spinapp": data[url_opt["valueFrom"]["secretKeyRef"]["key"]],
+            "vault runtime config": tomllib.loads(
+                (SPINKUBE / "runtime-config-vault.toml").read_text())["key_value_store"]["default"]["url"]}
+    ns = svc["metadata"]["namespace"]
+    for where, url in urls.items():
+        u = urlsplit(url)
+        assert u.scheme in ("redis", "rediss"), (where, url)
+        assert u.password == password, f"{where}: the Redis URL must carry the Redis password"
+        assert u.hostname in (f"{svc['metadata']['name']}.{ns}.svc.cluster.local", f"{svc['metadata']['name']}.{ns}.svc")
+        assert u.port in [p["port"] for p in svc["spec"]["ports"]], (where, url)
+
+
+def test_redis_networkpolicy_admits_only_the_gateway():
+    pol = one(SPINKUBE / "redis.yaml", "NetworkPolicy")
+    dep = one(SPINKUBE / "redis.yaml", "Deployment")
+    app = spinapp()
+    spec = pol["spec"]
+    assert pol["metadata"]["namespace"] == dep["metadata"]["namespace"] == app["metadata"]["namespace"]
+    selector = spec["podSelector"]["matchLabels"]
+    assert selector and selector.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    assert "Ingress" in spec["policyTypes"]
+    (rule,) = spec["ingress"]
+    port = dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+    assert [p["port"] for p in rule["ports"]] == [port]
+    (peer,) = rule["from"]
+    # Same namespace (no namespaceSelector), and only the SpinApp's pods.
+    assert set(peer) == {"podSelector"}, peer
+    assert peer["podSelector"]["matchLabels"] == {"core.spinkube.dev/app-name": app["metadata"]["name"]}
+
+
+def test_httproute_example_targets_the_spinapp_service():
+    route = one(SPINKUBE / "httproute.yaml", "HTTPRoute")
+    app = spinapp()
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["metadata"]["namespace"] == app["metadata"]["namespace"]
+    spec = route["spec"]
+    assert spec["parentRefs"] and all(p.get("kind", "Gateway") == "Gateway" for p in spec["parentRefs"])
+    ing = one(SPINKUBE / "ingress.yaml", "Ingress")
+    assert set(spec["hostnames"]) == {r["host"] for r in ing["spec"]["rules"]}
+    assert spec["rules"]
+    for rule in spec["rules"]:
+        for b in rule["backendRefs"]:
+            assert b.get("group", "") == "" and b.get("kind", "Service") == "Service", b
+            assert b["name"] == app["metadata"]["name"] and b["port"] == 80, b
+            assert b.get("namespace", route["metadata"]["namespace"]) == app["metadata"]["namespace"]
+        # No total-request limit that would cut off a streamed artifact transfer.
+        assert (rule.get("timeouts") or {}).get("request", "0s") == "0s", rule.get("timeouts")
+    # The Ingress streams uploads too (ingress-nginx spools request bodies by default).
+    annotations = ing["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
