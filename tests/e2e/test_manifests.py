@@ -7,6 +7,11 @@ engine or Kubernetes cluster is needed, and each test fails when an invariant br
 * deploy/spinkube/: SpinApp variables declared in spin.toml (and every required one set);
   pinned image; executor; key-value store labels; Secret keys; probes; the NetworkPolicy selects
   the MLflow pods and admits only the SpinApp's pods; the Ingress targets the SpinApp's Service.
+* Issue 22 item 4 (manifests that deploy today): no image from a repository known to be gone
+  (Docker Hub's minio/*, bitnami/*); subject_claim=preferred_username in Compose and SpinKube;
+  the realm's groups and `roles`/`groups` mappers; deploy/spinkube/redis.yaml's Redis requires
+  the password the gateway's URLs carry and admits only the gateway's pods; the HTTPRoute
+  example targets the SpinApp's Service and sets no total-request timeout.
 * spin.toml itself, docs/configuration.md and README.md: every variable has a default or is
   required, reaches the component, and is documented with its default.
 """
