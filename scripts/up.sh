@@ -40,7 +40,7 @@ trap cleanup INT TERM EXIT
 log "starting MLflow $MLFLOW_VERSION on 127.0.0.1:$MLFLOW_PORT (data in $DATA_DIR)"
 "$VENV/bin/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" \
   --backend-store-uri "sqlite:///$DATA_DIR/mlflow.db" \
-  --artifacts-destination "$DATA_DIR/artifacts" --workers 2 &
+  --artifacts-destination "$DATA_DIR/artifacts" --workers 2 --enable-workspaces &
 pids+=($!)
 for _ in $(seq 1 120); do
   curl -sf "http://127.0.0.1:$MLFLOW_PORT/health" >/dev/null 2>&1 && break
@@ -49,7 +49,7 @@ for _ in $(seq 1 120); do
 done
 curl -sf "http://127.0.0.1:$MLFLOW_PORT/health" >/dev/null || die "MLflow did not become healthy"
 
-log "starting the gateway on http://$GATEWAY_LISTEN (auth_mode=$SPIN_VARIABLE_AUTH_MODE)"
+log "starting the gateway on http://$GATEWAY_LISTEN (auth_mode=$SPIN_VARIABLE_AUTH_MODE, tenant_isolation=${SPIN_VARIABLE_TENANT_ISOLATION:-workspace})"
 (cd "$REPO_ROOT" && exec "$SPIN_BIN" up --listen "$GATEWAY_LISTEN" \
   --runtime-config-file "$DATA_DIR/runtime-config.toml") &
 pids+=($!)

@@ -24,6 +24,10 @@ pub struct AuditRecord {
     pub upstream_status: Option<u16>,
     pub duration_ms: u64,
     pub policy_version: &'static str,
+    /// The MLflow workspace the request was pinned to (`tenant_isolation=workspace`); absent in
+    /// `tag` mode and for requests refused before the workspace was settled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
     /// How the bearer token was accepted: `verified` (signature checked now) or `cached` (an
     /// earlier full check reused, `identity::token_cache`); absent without a bearer token.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -37,6 +37,9 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "jwks_cache_seconds", default: "300", description: "JWKS older than this is refreshed." },
     VarSpec { name: "jwks_min_refresh_seconds", default: "30", description: "At most one JWKS fetch per this many seconds (unknown `kid`s cannot amplify requests)." },
     VarSpec { name: "jwks_max_stale_seconds", default: "3600", description: "Cached keys keep working this long past `jwks_cache_seconds` while the IdP is unreachable; then 503." },
+    VarSpec { name: "tenant_isolation", default: "workspace", description: "How tenants are kept apart: `workspace` (each tenant an MLflow workspace pinned by the gateway; MLflow 3.10+ started with `--enable-workspaces`) or `tag` (tenant tags checked by the gateway; any MLflow 3.x, file stores included). See docs/isolation.md." },
+    VarSpec { name: "workspace_provisioning", default: "auto", description: "`workspace` mode: `auto` creates a tenant's workspace on its first request; `manual` requires an operator to have created it (403 otherwise)." },
+    VarSpec { name: "workspace_prefix", default: "", description: "`workspace` mode: prepended to the tenant id to form its workspace name (lowercase letters, digits, `-`; at most 40 characters). Tenant ids that are not valid workspace names get 403." },
     VarSpec { name: "token_cache_seconds", default: "300", description: "How long a fully verified bearer token's principal is reused from the key-value store instead of a new signature check; never past the token's `exp`, only while the same key is in the JWKS (0 disables)." },
 ];
 
@@ -101,9 +104,45 @@ pub struct OidcConfig {
     pub token_cache_seconds: u64,
 }
 
+/// How tenants are kept apart (`tenant_isolation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Isolation {
+    /// Tenant tags on MLflow's objects, checked by the gateway on every route.
+    Tag,
+    /// Each tenant an MLflow workspace, pinned by the gateway on every request to MLflow; the
+    /// tag checks stay on as a second wall (docs/isolation.md).
+    Workspace(WorkspaceConfig),
+}
+
+impl Isolation {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Isolation::Tag => "tag",
+            Isolation::Workspace(_) => "workspace",
+        }
+    }
+
+    pub fn workspace(&self) -> Option<&WorkspaceConfig> {
+        match self {
+            Isolation::Workspace(w) => Some(w),
+            Isolation::Tag => None,
+        }
+    }
+}
+
+/// `workspace` mode's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceConfig {
+    /// Prepended to the tenant id (`mlflow::workspaces::name_for`).
+    pub prefix: String,
+    /// Create a missing workspace on the tenant's first request (`auto`), or refuse (`manual`).
+    pub auto_provision: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub auth_mode: AuthMode,
+    pub isolation: Isolation,
     pub upstream: Upstream,
     pub tenant_tag_key: String,
     pub request_timeout_seconds: u64,
@@ -377,6 +416,30 @@ impl Config {
         let default_role = parse_role_opt("default_role", &get("default_role")?)?;
         let dev_default_role = parse_role_opt("dev_default_role", &get("dev_default_role")?)?;
 
+        let isolation = match get("tenant_isolation")?.trim() {
+            "tag" => Isolation::Tag,
+            "workspace" => {
+                let auto_provision = match get("workspace_provisioning")?.trim() {
+                    "auto" => true,
+                    "manual" => false,
+                    _ => {
+                        return Err(err(
+                            "workspace_provisioning",
+                            "must be `auto` or `manual`",
+                        ))
+                    }
+                };
+                let prefix = get("workspace_prefix")?.trim().to_string();
+                crate::vocab::workspace_name::check_prefix(&prefix)
+                    .map_err(|why| err("workspace_prefix", why))?;
+                Isolation::Workspace(WorkspaceConfig {
+                    prefix,
+                    auto_provision,
+                })
+            }
+            _ => return Err(err("tenant_isolation", "must be `workspace` or `tag`")),
+        };
+
         let oidc = match auth_mode {
             AuthMode::Off => None,
             AuthMode::Oidc => Some(Self::oidc_from(&get)?),
@@ -384,6 +447,7 @@ impl Config {
 
         Ok(Config {
             auth_mode,
+            isolation,
             upstream: Upstream {
                 origin: upstream_origin,
                 base_path,

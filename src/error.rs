@@ -56,6 +56,11 @@ pub enum Reason {
     SourceRefused,
     LocationRefused,
     OrphanRefused,
+    // --- workspace isolation ---
+    WorkspaceNameInvalid,
+    WorkspaceMissing,
+    WorkspacesDisabled,
+    WorkspaceProvisioningFailed,
     // --- infrastructure ---
     ConfigInvalid,
     KvUnavailable,
@@ -117,6 +122,10 @@ impl Reason {
             SourceRefused => "source_refused",
             LocationRefused => "location_refused",
             OrphanRefused => "orphan_refused",
+            WorkspaceNameInvalid => "workspace_name_invalid",
+            WorkspaceMissing => "workspace_missing",
+            WorkspacesDisabled => "workspaces_disabled",
+            WorkspaceProvisioningFailed => "workspace_provisioning_failed",
             ConfigInvalid => "config_invalid",
             KvUnavailable => "kv_unavailable",
             PreflightFailed => "preflight_failed",

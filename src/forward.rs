@@ -68,12 +68,32 @@ fn connection_listed(headers: &[(String, Vec<u8>)]) -> Vec<String> {
         .collect()
 }
 
+/// A header name as a WSGI server reads it: case-insensitive, and `_` read as `-` (uvicorn and
+/// gunicorn put `X_MLFLOW_WORKSPACE` into the environ as `HTTP_X_MLFLOW_WORKSPACE`, the same
+/// key as `X-MLFLOW-WORKSPACE`), so every spelling of a dropped header is dropped.
+fn wsgi_name(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
 /// Whether a client header may be forwarded.
 pub fn forwardable(name: &str, connection: &[String]) -> bool {
-    !DROPPED_REQUEST_HEADERS.contains(&name)
+    let name = wsgi_name(name);
+    !DROPPED_REQUEST_HEADERS.contains(&name.as_str())
         && !name.starts_with("x-forwarded-")
         && !name.starts_with("spin-")
-        && !connection.iter().any(|c| c == name)
+        && !connection.iter().any(|c| wsgi_name(c) == name)
+}
+
+/// The header MLflow selects the workspace by (`mlflow/server/workspace_helpers.py`).
+pub const WORKSPACE_HEADER: &str = "x-mlflow-workspace";
+
+/// Leaves exactly the gateway's workspace header: every spelling already present is removed and
+/// `workspace`, if any, added.
+pub fn pin_workspace(headers: &mut Vec<(String, Vec<u8>)>, workspace: Option<&str>) {
+    headers.retain(|(k, _)| wsgi_name(k) != WORKSPACE_HEADER);
+    if let Some(ws) = workspace {
+        headers.push((WORKSPACE_HEADER.into(), ws.as_bytes().to_vec()));
+    }
 }
 
 /// Artifact bodies larger than this are streamed through (uploads and downloads on the proxied

@@ -34,6 +34,9 @@ pub enum ResponseFilter {
     /// configs in `owned` experiments are kept. Dropping here is expected, not a fault; an
     /// unfilled `owned` drops everything (fails closed).
     OnlineConfigs { owned: Vec<String> },
+    /// `workspaces` list (workspace mode): the request was turned into a get of the caller's
+    /// own workspace; its answer is shaped as a list of that one workspace.
+    WorkspaceList,
 }
 
 /// A checked answer: the (possibly rewritten) body, how many foreign rows were dropped, and,
@@ -124,6 +127,15 @@ pub fn check(
     }
     let own = |tags: Option<&Value>| tenant_of(tags, tenant_key).as_deref() == Some(tenant);
     let dropped = match filter {
+        ResponseFilter::WorkspaceList => {
+            let ws = v.get("workspace").ok_or_else(unusable)?;
+            let list = serde_json::json!({ "workspaces": [ws] });
+            return Ok(Checked {
+                body: Some(list.to_string().into_bytes()),
+                dropped: 0,
+                replaced: None,
+            });
+        }
         ResponseFilter::Experiments => retain(&mut v, "/experiments", |e| own(e.get("tags"))),
         ResponseFilter::ExperimentByName { name } => {
             let exp = v.get("experiment").ok_or_else(unusable)?;

@@ -6,7 +6,7 @@ use super::host::{Answer, Host, OutBody, SendFailure, UpstreamResponse};
 use crate::audit::{operator_line, rfc3339, AuditRecord};
 use crate::config::{Config, Origin};
 use crate::error::{GatewayError, Kind, Reason};
-use crate::forward::UpstreamRequest;
+use crate::forward::{pin_workspace, UpstreamRequest};
 
 pub struct Ctx<'h, H: Host> {
     pub host: &'h mut H,
@@ -17,6 +17,9 @@ pub struct Ctx<'h, H: Host> {
     started_mono: u64,
     /// Request start + `request_timeout_seconds`, once the configuration is read.
     deadline_mono: Option<u64>,
+    /// The workspace every request to MLflow is pinned to (`tenant_isolation=workspace`), once
+    /// it is provisioned.
+    workspace: Option<String>,
 }
 
 impl<'h, H: Host> Ctx<'h, H> {
@@ -30,6 +33,7 @@ impl<'h, H: Host> Ctx<'h, H> {
             started_ms,
             started_mono,
             deadline_mono: None,
+            workspace: None,
         }
     }
 
@@ -93,8 +97,35 @@ impl<'h, H: Host> Ctx<'h, H> {
         set
     }
 
-    /// Sends to MLflow and returns once its head is in (the body unread).
+    /// Pins every later request to MLflow to the caller's workspace (once provisioned).
+    pub fn pin(&mut self, workspace: String) {
+        self.audit.workspace = Some(workspace.clone());
+        self.workspace = Some(workspace);
+    }
+
+    /// Sends to MLflow and returns once its head is in (the body unread). Every request to
+    /// MLflow on a tenant's behalf leaves here, so this is where the workspace is pinned: any
+    /// workspace header in `req` is dropped and the caller's added; in `workspace` mode a
+    /// request without a pin is never sent (it would act in MLflow's `default` workspace).
     pub fn start(
+        &mut self,
+        cfg: &Config,
+        mut req: UpstreamRequest,
+        body: OutBody<H::ClientBody>,
+    ) -> Result<H::Answer, GatewayError> {
+        if cfg.isolation.workspace().is_some() && self.workspace.is_none() {
+            return Err(GatewayError::internal(format!(
+                "request to MLflow {} without a workspace pin",
+                req.path_and_query
+            )));
+        }
+        pin_workspace(&mut req.headers, self.workspace.as_deref());
+        self.start_unpinned(cfg, &req, body)
+    }
+
+    /// Sends to MLflow outside any workspace: only for the gateway's own calls that are not
+    /// on a tenant's data (health, `server-info`, the workspace API while provisioning).
+    pub fn start_unpinned(
         &mut self,
         cfg: &Config,
         req: &UpstreamRequest,
@@ -106,13 +137,23 @@ impl<'h, H: Host> Ctx<'h, H> {
             .map_err(|e| self.send_error(cfg, e))
     }
 
-    /// Sends to MLflow and reads the whole answer.
+    /// Sends to MLflow (pinned, as `start`) and reads the whole answer.
     pub fn send(
+        &mut self,
+        cfg: &Config,
+        req: UpstreamRequest,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        let answer = self.start(cfg, req, OutBody::Bytes)?;
+        answer.read_all().map_err(|e| self.send_error(cfg, e))
+    }
+
+    /// Sends to MLflow outside any workspace (as `start_unpinned`) and reads the whole answer.
+    pub fn send_unpinned(
         &mut self,
         cfg: &Config,
         req: &UpstreamRequest,
     ) -> Result<UpstreamResponse, GatewayError> {
-        let answer = self.start(cfg, req, OutBody::Bytes)?;
+        let answer = self.start_unpinned(cfg, req, OutBody::Bytes)?;
         answer.read_all().map_err(|e| self.send_error(cfg, e))
     }
 

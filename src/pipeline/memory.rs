@@ -93,6 +93,14 @@ impl MemoryHost {
             mono_ms: 0,
         };
         h.set_var("auth_mode", "off");
+        h.set_var("tenant_isolation", "tag");
+        h
+    }
+
+    /// Dev mode with `tenant_isolation=workspace` (spin.toml's default isolation).
+    pub fn dev_workspaces() -> MemoryHost {
+        let mut h = MemoryHost::dev();
+        h.set_var("tenant_isolation", "workspace");
         h
     }
 

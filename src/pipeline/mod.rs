@@ -11,6 +11,7 @@ pub mod decision;
 pub mod host;
 pub mod identity;
 pub mod ownership;
+pub mod workspace;
 
 #[cfg(test)]
 mod memory;
@@ -188,6 +189,9 @@ fn run<H: Host>(
         }
     };
 
+    // workspace (workspace mode): settled and pinned before anything reads MLflow
+    workspace::settle(&principal, &cfg, ctx)?;
+
     // decision
     let permit = decide(inc, &matched, principal, &cfg, ctx)?;
 
@@ -230,9 +234,9 @@ fn forward<H: Host>(
     match pending {
         Some((client_body, len)) => {
             up.set_length(len);
-            ctx.start(cfg, &up, OutBody::Stream(client_body))
+            ctx.start(cfg, up, OutBody::Stream(client_body))
         }
-        None => ctx.start(cfg, &up, OutBody::Bytes),
+        None => ctx.start(cfg, up, OutBody::Bytes),
     }
 }
 
@@ -324,17 +328,35 @@ fn readyz<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<HttpResponse, Gatew
         headers: vec![("x-request-id".into(), ctx.rid.as_bytes().to_vec())],
         body: Vec::new(),
     };
-    let mlflow_ok = matches!(ctx.send(cfg, &req), Ok(r) if r.status == 200);
+    let mlflow_ok = matches!(ctx.send_unpinned(cfg, &req), Ok(r) if r.status == 200);
     ctx.audit.upstream_status = None;
+    // Workspace mode in front of an MLflow without workspaces would pin a header MLflow
+    // ignores or refuses: not ready, and the log says what to fix.
+    let workspaces_ok = match cfg.isolation.workspace() {
+        Some(_) if mlflow_ok => {
+            let on = matches!(workspace::workspaces_enabled(cfg, ctx), Ok(true));
+            if !on {
+                let e = workspace::disabled();
+                ctx.log("error", e.log_detail.as_deref().unwrap_or_default());
+            }
+            Some(on)
+        }
+        Some(_) => Some(false),
+        None => None,
+    };
     let keys_ok = cfg
         .oidc
         .as_ref()
         .map(|oidc| identity::current_keys(oidc, cfg, None, ctx).is_ok());
-    let ready = mlflow_ok && keys_ok.unwrap_or(true);
+    let ready = mlflow_ok && keys_ok.unwrap_or(true) && workspaces_ok.unwrap_or(true);
     let mut body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
         "mlflow": if mlflow_ok { "ok" } else { "unavailable" },
+        "isolation": cfg.isolation.as_str(),
     });
+    if let Some(on) = workspaces_ok {
+        body["workspaces"] = serde_json::Value::from(if on { "enabled" } else { "unavailable" });
+    }
     if let Some(k) = keys_ok {
         body["signing_keys"] = serde_json::Value::from(if k { "ok" } else { "unavailable" });
     }

@@ -48,6 +48,13 @@ pub fn judge(res: &Resource, owner: &Owner, principal: &Principal) -> Result<(),
         Owner::Tenant(_) | Owner::Nobody => Reason::TenantMismatch,
         Owner::Missing => Reason::ResourceNotFound,
     };
+    if matches!(res, Resource::Experiment(id) if id == "0") {
+        // The client's fallback when no experiment is set; say how to fix it.
+        return Err(GatewayError::forbidden(
+            reason,
+            "experiment 0 is MLflow's Default experiment, which belongs to no tenant: choose an experiment of your own first (mlflow.set_experiment(\"<name>\") or MLFLOW_EXPERIMENT_NAME)",
+        ));
+    }
     if let Resource::RegisteredModel(name) = res {
         return Err(GatewayError::not_found(
             reason,
@@ -135,7 +142,7 @@ fn fact<H: Host>(
         }
     }
     let req = preflight_request(cfg, &ctx.rid, &res.preflight_path());
-    let resp = ctx.send(cfg, &req)?;
+    let resp = ctx.send(cfg, req)?;
     match resp.status {
         200 => {
             let f = fact_from_body(res, &resp.body, &cfg.tenant_tag_key).ok_or_else(|| {
@@ -193,7 +200,7 @@ fn preflight_body<H: Host>(
     path: &str,
 ) -> Result<Vec<u8>, GatewayError> {
     let req = preflight_request(cfg, &ctx.rid, path);
-    let resp = ctx.send(cfg, &req)?;
+    let resp = ctx.send(cfg, req)?;
     if resp.status != 200 {
         return Err(preflight_failed(format!(
             "pre-flight {path} answered {}",

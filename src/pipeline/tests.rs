@@ -335,3 +335,188 @@ fn every_outcome_has_one_audit_record_with_the_request_id() {
     assert_eq!(v["duration_ms"], 7);
     assert_eq!(v["tenant"], "team-b");
 }
+
+// ---- tenant_isolation=workspace ----
+
+const WS: &str = "/api/3.0/mlflow/workspaces";
+
+/// MLflow with workspaces on, team-a's workspace not created yet.
+fn mlflow_with_workspaces(host: &mut MemoryHost) -> (String, String, String) {
+    let ids = mlflow(host);
+    host.on(
+        "GET",
+        "/api/3.0/mlflow/server-info",
+        Upstream::Answer(recorded("server_info_workspaces")),
+    );
+    host.on(
+        "GET",
+        &format!("{WS}/team-a"),
+        Upstream::Answer(recorded("workspace_get_missing")),
+    );
+    host.on("POST", WS, Upstream::Answer(recorded("workspace_create")));
+    ids
+}
+
+/// The workspace headers a sent request carries, in any spelling.
+fn workspace_headers(r: &crate::forward::UpstreamRequest) -> Vec<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.to_ascii_lowercase().replace('_', "-") == "x-mlflow-workspace")
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+#[test]
+fn a_tenants_first_request_creates_its_workspace_and_every_call_is_pinned() {
+    let mut host = MemoryHost::dev_workspaces();
+    let (_, _, run) = mlflow_with_workspaces(&mut host);
+    let mut req = log_metric(&run, "team-a");
+    // Every client spelling of the header is dropped, whatever it names.
+    req.headers
+        .push(("x-mlflow-workspace".into(), b"team-b".to_vec()));
+    req.headers
+        .push(("x_mlflow_workspace".into(), b"default".to_vec()));
+    req.headers
+        .push(("X-Mlflow-Workspace".into(), b"team-b".to_vec()));
+    let o = run_req(&mut host, req);
+    assert_eq!(status(&o), 200);
+    let calls = host.calls();
+    assert_eq!(
+        calls[..3],
+        [
+            "GET /api/3.0/mlflow/server-info".to_string(),
+            format!("GET {WS}/team-a"),
+            format!("POST {WS}"),
+        ]
+    );
+    let created: serde_json::Value = serde_json::from_slice(&host.sent[2].body).unwrap();
+    assert_eq!(created["name"], "team-a");
+    // The gateway's own provisioning calls are outside any workspace ...
+    for r in &host.sent[..3] {
+        assert!(workspace_headers(r).is_empty(), "{}", r.path_and_query);
+    }
+    // ... and every call on the tenant's behalf (pre-flights and the forward) is pinned once.
+    assert!(calls[3..].iter().any(|c| c.contains("runs/get")));
+    assert_eq!(calls.last().unwrap(), "POST /api/2.0/mlflow/runs/log-metric");
+    for r in &host.sent[3..] {
+        assert_eq!(workspace_headers(r), ["team-a"], "{}", r.path_and_query);
+    }
+    assert_eq!(o.audit.record().workspace.as_deref(), Some("team-a"));
+    assert!(host.logs.iter().any(|l| l.contains("created MLflow workspace `team-a`")));
+
+    // Remembered: the next request goes straight to work.
+    host.sent.clear();
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(status(&o), 200);
+    assert_eq!(host.calls(), ["POST /api/2.0/mlflow/runs/log-metric"]);
+    assert_eq!(workspace_headers(&host.sent[0]), ["team-a"]);
+}
+
+#[test]
+fn a_workspace_created_by_another_instance_meanwhile_is_used() {
+    let mut host = MemoryHost::dev_workspaces();
+    let (_, _, run) = mlflow_with_workspaces(&mut host);
+    host.on("POST", WS, Upstream::Answer(recorded("workspace_create_exists")));
+    assert_eq!(status(&run_req(&mut host, log_metric(&run, "team-a"))), 200);
+}
+
+#[test]
+fn manual_provisioning_refuses_a_tenant_without_a_workspace() {
+    let mut host = MemoryHost::dev_workspaces();
+    host.set_var("workspace_provisioning", "manual");
+    let (_, _, run) = mlflow_with_workspaces(&mut host);
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(status(&o), 403);
+    assert_eq!(o.audit.record().reason, "workspace_missing");
+    assert!(body_json(&o)["message"]
+        .as_str()
+        .unwrap()
+        .contains("workspace_provisioning=manual"));
+    assert!(!host.calls().iter().any(|c| c.starts_with("POST")));
+
+    // Once an operator has created it, the tenant works.
+    host.on("GET", &format!("{WS}/team-a"), Upstream::Answer(recorded("workspace_get")));
+    assert_eq!(status(&run_req(&mut host, log_metric(&run, "team-a"))), 200);
+}
+
+#[test]
+fn an_mlflow_without_workspaces_is_refused_never_served_open() {
+    let mut host = MemoryHost::dev_workspaces();
+    let (_, _, run) = mlflow(&mut host);
+    host.on(
+        "GET",
+        "/api/3.0/mlflow/server-info",
+        Upstream::Answer(recorded("server_info_tag")),
+    );
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(status(&o), 503);
+    assert_eq!(o.audit.record().reason, "workspaces_disabled");
+    assert_eq!(host.calls(), ["GET /api/3.0/mlflow/server-info"]);
+    assert!(host.logs.iter().any(|l| l.contains("--enable-workspaces")));
+
+    let o = run_req(&mut host, get("/readyz", "", ""));
+    host.on("GET", "/health", Upstream::Answer(recorded("health")));
+    let o2 = run_req(&mut host, get("/readyz", "", ""));
+    assert_eq!(status(&o), 503);
+    assert_eq!(status(&o2), 503);
+    assert_eq!(body_json(&o2)["workspaces"], "unavailable");
+    assert_eq!(body_json(&o2)["isolation"], "workspace");
+    host.on(
+        "GET",
+        "/api/3.0/mlflow/server-info",
+        Upstream::Answer(recorded("server_info_workspaces")),
+    );
+    let o = run_req(&mut host, get("/readyz", "", ""));
+    assert_eq!(status(&o), 200);
+    assert_eq!(body_json(&o)["workspaces"], "enabled");
+}
+
+#[test]
+fn a_tenant_id_that_is_no_workspace_name_is_refused_before_any_call() {
+    let mut host = MemoryHost::dev_workspaces();
+    let (_, _, run) = mlflow_with_workspaces(&mut host);
+    for tenant in ["default", "Team-A", "x"] {
+        let o = run_req(&mut host, log_metric(&run, tenant));
+        assert_eq!(status(&o), 403, "{tenant}");
+        assert_eq!(o.audit.record().reason, "workspace_name_invalid");
+    }
+    assert!(host.calls().is_empty());
+    // A prefix maps every tenant id into a namespace of its own.
+    host.set_var("workspace_prefix", "t-");
+    host.on("GET", &format!("{WS}/t-default"), Upstream::Answer(recorded("workspace_get")));
+    let o = run_req(&mut host, get("/api/3.0/mlflow/workspaces/t-default", "", "default"));
+    assert_eq!(status(&o), 200);
+    assert_eq!(workspace_headers(host.sent.last().unwrap()), ["t-default"]);
+}
+
+#[test]
+fn the_workspace_api_shows_a_tenant_only_its_own_workspace() {
+    let mut host = MemoryHost::dev_workspaces();
+    mlflow_with_workspaces(&mut host);
+    host.on("GET", &format!("{WS}/team-a"), Upstream::Answer(recorded("workspace_get")));
+    let o = run_req(&mut host, get(WS, "", "team-a"));
+    assert_eq!(status(&o), 200);
+    let list = body_json(&o);
+    assert_eq!(list["workspaces"].as_array().unwrap().len(), 1);
+    assert_eq!(list["workspaces"][0]["name"], "team-a");
+    assert_eq!(host.calls().last().unwrap(), &format!("GET {WS}/team-a"));
+
+    host.sent.clear();
+    let o = run_req(&mut host, get(&format!("{WS}/team-b"), "", "team-a"));
+    assert_eq!(status(&o), 404);
+    assert_eq!(body_json(&o)["error_code"], "RESOURCE_DOES_NOT_EXIST");
+    assert!(host.calls().is_empty());
+    for (method, path) in [("POST", WS.to_string()), ("DELETE", format!("{WS}/team-a"))] {
+        let inc = Incoming::for_test(method, &path, "", &[("x-tenant", "team-a")], b"{}");
+        let o = run_req(&mut host, inc);
+        assert_eq!(status(&o), 403, "{method} {path}");
+        assert_eq!(o.audit.record().reason, "route_denied");
+    }
+    assert!(host.calls().is_empty());
+
+    // In tag mode the rows are refused: workspaces are not used.
+    let mut host = MemoryHost::dev();
+    let o = run_req(&mut host, get(WS, "", "team-a"));
+    assert_eq!(status(&o), 403);
+    assert_eq!(o.audit.record().reason, "route_denied");
+}

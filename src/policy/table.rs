@@ -188,6 +188,12 @@ pub enum Strategy {
     LinkTracesToRun,
     /// `link-prompts`: `trace_id` and every `prompt_versions[].name` the tenant's.
     LinkPrompts,
+    /// `workspaces` list: answered with the caller's own workspace alone (workspace mode;
+    /// refused in tag mode, where workspaces are not used).
+    WorkspaceList,
+    /// `workspaces/{workspace_name}`: the caller's own workspace only; any other name answers
+    /// exactly like an absent one (workspace mode; refused in tag mode).
+    WorkspaceGet,
 }
 
 impl Strategy {
@@ -244,7 +250,9 @@ impl Strategy {
             | Strategy::DatasetExperiments { .. }
             | Strategy::DeleteTraces
             | Strategy::LinkTracesToRun
-            | Strategy::LinkPrompts => None,
+            | Strategy::LinkPrompts
+            | Strategy::WorkspaceList
+            | Strategy::WorkspaceGet => None,
         }
     }
 
@@ -310,8 +318,16 @@ pub const ROWS: &[Row] = &[
     row("ui.static", Root, "GET", "static-files/{file...}", Read, Open),
     // The Python client probes the server version before choosing trace/artifact protocols.
     row("server.version", Root, "GET", "version", Read, Open),
-    // Capability flags only (store type, multipart support); no tenant data.
+    // Capability flags only (store type, multipart support, workspaces_enabled, which the
+    // client reads when MLFLOW_WORKSPACE is set); no tenant data.
     row("server.info", Api3, "GET", "server-info", Read, Open),
+
+    // ---- Workspaces (tenant_isolation=workspace): the tenant's own, nothing else ----
+    // Protects the list of tenants: MLflow lists every workspace; the tenant gets its own.
+    row("workspaces.list", Api3, "GET", "workspaces", Read, WorkspaceList),
+    // Protects other tenants' workspace metadata: another name answers like an absent one.
+    // Create, update and delete have no row (the gateway provisions; operators administer).
+    row("workspaces.get", Api3, "GET", "workspaces/{workspace_name}", Read, WorkspaceGet),
 
     // ---- Experiments: a tenant owns an experiment by its tenant tag ----
     // Protects the ownership record: tag injected, foreign tenant tag refused, and
@@ -599,7 +615,10 @@ pub const DENIED_FAMILIES: &[(&str, &str)] = &[
     ),
     ("mcp-servers", "the MCP server registry is server-wide"),
     ("demo/", "demo data generation is server-wide"),
-    ("workspaces", "the workspaces API is server-wide"),
+    (
+        "workspaces",
+        "workspaces are created by the gateway and administered by operators",
+    ),
     (
         "prompt-optimization",
         "prompt optimisation runs server-side jobs",

@@ -6,3 +6,4 @@ pub mod algorithm;
 pub mod mlflow_errors;
 pub mod rbac;
 pub mod strict_json;
+pub mod workspace_name;

@@ -38,6 +38,15 @@ WASM = pathlib.Path(
 VENV_BIN = pathlib.Path(sys.executable).parent
 ARTIFACTS = REPO / "tests" / "e2e" / ".artifacts"
 
+# The isolation mode every MLflow and gateway of the run uses unless a test names one (issue 19):
+# E2E_ISOLATION=workspace (default, as spin.toml: MLflow started with --enable-workspaces, the
+# gateway pins each tenant's workspace) or E2E_ISOLATION=tag (tenant tags only, MLflow without
+# workspaces). The test command runs the whole suite once in each mode.
+ISOLATION = os.environ.get("E2E_ISOLATION", "workspace")
+if ISOLATION not in ("workspace", "tag"):
+    raise RuntimeError(f"E2E_ISOLATION must be workspace or tag, not {ISOLATION!r}")
+WORKSPACES = ISOLATION == "workspace"
+
 # MLflow client: fail fast instead of retrying with backoff on 5xx.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
@@ -218,8 +227,11 @@ class MlflowServer:
     backend, `--app-name basic-auth` and its environment."""
 
     def __init__(self, workdir: pathlib.Path, port: int | None = None, backend_uri: str | None = None,
-                 extra_args: list[str] | None = None, env: dict | None = None):
+                 extra_args: list[str] | None = None, env: dict | None = None,
+                 workspaces: bool | None = None):
+        """`workspaces`: start with `--enable-workspaces`; `None` follows the run's mode."""
         self.workdir = workdir
+        self.workspaces = WORKSPACES if workspaces is None else workspaces
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: Proc | None = None
@@ -236,7 +248,8 @@ class MlflowServer:
                 "--host", "127.0.0.1", "--port", str(self.port),
                 "--backend-store-uri", self.backend_uri,
                 "--artifacts-destination", str(self.workdir / "artifacts"),
-                "--workers", "1", *self.extra_args,
+                "--workers", "1", *(["--enable-workspaces"] if self.workspaces else []),
+                *self.extra_args,
             ],
             self.workdir / "mlflow.log",
             env={**os.environ, **(self.env or {})},
@@ -269,6 +282,7 @@ class Gateway:
             "upstream_origin": upstream,
             "target_base_url": upstream,
             "auth_mode": "off",
+            "tenant_isolation": ISOLATION,
             **variables,
         }
         self.runtime_config = workdir / "runtime-config.toml"
@@ -577,6 +591,13 @@ def workdir(tmp_path_factory, request):
     return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
 
 
+@pytest.fixture(scope="session")
+def isolation() -> str:
+    """The run's isolation mode (E2E_ISOLATION): tests whose expected answer differs by mode
+    branch on it; everything else runs unchanged in both."""
+    return ISOLATION
+
+
 @pytest.fixture(scope="module")
 def mlflow_server(workdir):
     srv = MlflowServer(workdir / "mlflow").start()
@@ -678,7 +699,7 @@ def pytest_report_header(config):
         spin = f"{spin_version()} ({spin_bin()})"
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         spin = f"not usable: {e}"
-    return [f"spin: {spin}; key-value store: E2E_KV={E2E_KV}"]
+    return [f"spin: {spin}; key-value store: E2E_KV={E2E_KV}; isolation: E2E_ISOLATION={ISOLATION}"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects

@@ -12,6 +12,7 @@ mod graphql;
 mod models;
 mod tag_guard;
 mod traces;
+mod workspaces;
 
 use super::route::Matched;
 use super::table::Strategy;
@@ -257,6 +258,8 @@ pub fn plan(
         Strategy::DeleteTraces => traces::delete_traces(&mut d),
         Strategy::LinkTracesToRun => traces::link_to_run(&mut d),
         Strategy::LinkPrompts => traces::link_prompts(&mut d),
+        Strategy::WorkspaceList => workspaces::list(&mut d),
+        Strategy::WorkspaceGet => workspaces::get(&mut d),
     }?;
 
     let query = match &d.input {

@@ -1,0 +1,158 @@
+//! `tenant_isolation=workspace`: settles the caller's MLflow workspace before anything reads
+//! MLflow on the caller's behalf. The name comes from the tenant (`vocab::workspace_name`); the
+//! workspace must exist (remembered in the key-value store for `ownership_cache_seconds`, else
+//! asked of MLflow's workspace API and, with `workspace_provisioning=auto`, created); then the
+//! request context is pinned, so every later call to MLflow carries exactly that workspace.
+
+use super::ctx::Ctx;
+use super::host::Host;
+use crate::config::{Config, WorkspaceConfig};
+use crate::error::{GatewayError, Kind, Reason};
+use crate::forward::UpstreamRequest;
+use crate::identity::Principal;
+use crate::vocab::workspace_name;
+
+/// MLflow's capability endpoint; `workspaces_enabled` says whether the header is honoured.
+pub const SERVER_INFO: &str = "/api/3.0/mlflow/server-info";
+/// MLflow's workspace API (never reachable by tenants: the gateway's own calls only).
+const WORKSPACES: &str = "/api/3.0/mlflow/workspaces";
+
+/// Settles and pins the caller's workspace (a no-op in `tag` mode).
+pub fn settle<H: Host>(
+    principal: &Principal,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<(), GatewayError> {
+    let Some(wcfg) = cfg.isolation.workspace() else {
+        return Ok(());
+    };
+    let name = name_of(wcfg, &principal.tenant)?;
+    let key = format!("ws:v1:{name}");
+    let ttl = cfg.ownership_cache_seconds;
+    let now = ctx.now_s();
+    if ttl > 0 {
+        let known = ctx
+            .kv_get(&key)?
+            .and_then(|b| std::str::from_utf8(&b).ok()?.parse::<u64>().ok());
+        if known.is_some_and(|at| now.saturating_sub(at) < ttl) {
+            ctx.pin(name);
+            return Ok(());
+        }
+    }
+    ensure(wcfg, &name, &principal.tenant, cfg, ctx)?;
+    if ttl > 0 {
+        ctx.kv_set(&key, now.to_string().as_bytes())?;
+    }
+    ctx.pin(name);
+    Ok(())
+}
+
+/// The tenant's workspace name, or 403 when the tenant id cannot be one.
+pub fn name_of(wcfg: &WorkspaceConfig, tenant: &str) -> Result<String, GatewayError> {
+    workspace_name::for_tenant(&wcfg.prefix, tenant)
+        .map_err(|why| GatewayError::forbidden(Reason::WorkspaceNameInvalid, why))
+}
+
+/// Makes sure the workspace exists: MLflow must have workspaces enabled, and a missing
+/// workspace is created (`auto`) or refused (`manual`).
+fn ensure<H: Host>(
+    wcfg: &WorkspaceConfig,
+    name: &str,
+    tenant: &str,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<(), GatewayError> {
+    if !workspaces_enabled(cfg, ctx)? {
+        let e = disabled();
+        ctx.log("error", e.log_detail.as_deref().unwrap_or_default());
+        return Err(e.with_log_detail(format!(
+            "refused a request of tenant `{tenant}`: MLflow does not report workspaces enabled"
+        )));
+    }
+    let get = call("GET", &format!("{WORKSPACES}/{name}"), Vec::new(), cfg, &ctx.rid);
+    let found = ctx.send_unpinned(cfg, &get)?;
+    match found.status {
+        200 => Ok(()),
+        404 if wcfg.auto_provision => {
+            let body = serde_json::json!({
+                "name": name,
+                "description": format!("tenant {tenant} (created by mlflow-enterprise-gateway)"),
+            });
+            let create = call("POST", WORKSPACES, body.to_string().into_bytes(), cfg, &ctx.rid);
+            let created = ctx.send_unpinned(cfg, &create)?;
+            // 400 RESOURCE_ALREADY_EXISTS: another instance created it a moment ago.
+            let raced = created.status == 400
+                && serde_json::from_slice::<serde_json::Value>(&created.body)
+                    .ok()
+                    .is_some_and(|v| v["error_code"] == "RESOURCE_ALREADY_EXISTS");
+            if created.status == 200 || created.status == 201 || raced {
+                if !raced {
+                    ctx.log(
+                        "info",
+                        &format!("created MLflow workspace `{name}` for tenant `{tenant}`"),
+                    );
+                }
+                Ok(())
+            } else {
+                Err(provisioning_failed(format!(
+                    "creating workspace `{name}` answered {}",
+                    created.status
+                )))
+            }
+        }
+        404 => Err(GatewayError::forbidden(
+            Reason::WorkspaceMissing,
+            format!("the MLflow workspace `{name}` of tenant `{tenant}` does not exist; workspaces are created by an operator here (workspace_provisioning=manual)"),
+        )),
+        s => Err(provisioning_failed(format!(
+            "looking up workspace `{name}` answered {s}"
+        ))),
+    }
+}
+
+/// Whether MLflow's `server-info` reports `workspaces_enabled: true`. An answer without the
+/// field (MLflow before 3.10) counts as disabled.
+pub fn workspaces_enabled<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<bool, GatewayError> {
+    let req = call("GET", SERVER_INFO, Vec::new(), cfg, &ctx.rid);
+    let resp = ctx.send_unpinned(cfg, &req)?;
+    Ok(resp.status == 200
+        && serde_json::from_slice::<serde_json::Value>(&resp.body)
+            .ok()
+            .is_some_and(|v| v["workspaces_enabled"] == true))
+}
+
+/// The 503 for a workspace-mode gateway in front of an MLflow without workspaces; its log
+/// detail is the operator's instruction.
+pub fn disabled() -> GatewayError {
+    GatewayError::unavailable(
+        Reason::WorkspacesDisabled,
+        "the MLflow server does not have workspaces enabled, so tenants cannot be kept apart; the gateway refuses to serve until it has",
+    )
+    .with_log_detail("tenant_isolation=workspace, but MLflow's server-info does not report workspaces_enabled: start MLflow 3.10+ with `mlflow server --enable-workspaces` (SQL backend), or set tenant_isolation=tag")
+}
+
+fn provisioning_failed(detail: String) -> GatewayError {
+    GatewayError::new(
+        Kind::BadGateway,
+        Reason::WorkspaceProvisioningFailed,
+        "the tenant's MLflow workspace could not be checked or created",
+    )
+    .with_log_detail(detail)
+}
+
+fn call(method: &str, path: &str, body: Vec<u8>, cfg: &Config, rid: &str) -> UpstreamRequest {
+    let mut headers = vec![
+        ("accept".into(), b"application/json".to_vec()),
+        ("x-request-id".into(), rid.as_bytes().to_vec()),
+    ];
+    if !body.is_empty() {
+        headers.push(("content-type".into(), b"application/json".to_vec()));
+        headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    }
+    UpstreamRequest {
+        method: method.into(),
+        path_and_query: format!("{}{path}", cfg.upstream.base_path),
+        headers,
+        body,
+    }
+}
