@@ -422,12 +422,7 @@ impl Config {
                 let auto_provision = match get("workspace_provisioning")?.trim() {
                     "auto" => true,
                     "manual" => false,
-                    _ => {
-                        return Err(err(
-                            "workspace_provisioning",
-                            "must be `auto` or `manual`",
-                        ))
-                    }
+                    _ => return Err(err("workspace_provisioning", "must be `auto` or `manual`")),
                 };
                 let prefix = get("workspace_prefix")?.trim().to_string();
                 crate::vocab::workspace_name::check_prefix(&prefix)
@@ -584,8 +579,47 @@ pub(crate) mod tests {
         move |k: &str| m.get(k).cloned().ok_or_else(|| format!("undefined {k}"))
     }
 
+    /// Dev mode, tag isolation: the planning tests judge tag-mode rules.
     pub(crate) fn dev_config() -> Config {
+        Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            ("tenant_isolation", "tag"),
+        ]))
+        .unwrap()
+    }
+
+    /// Dev mode, workspace isolation (spin.toml's default).
+    pub(crate) fn workspace_config() -> Config {
         Config::from_lookup(lookup_with(&[("auth_mode", "off")])).unwrap()
+    }
+
+    #[test]
+    fn isolation_settings() {
+        let c = workspace_config();
+        assert_eq!(
+            c.isolation,
+            Isolation::Workspace(WorkspaceConfig {
+                prefix: String::new(),
+                auto_provision: true
+            })
+        );
+        for (var, bad) in [
+            ("tenant_isolation", "workspaces"),
+            ("workspace_provisioning", "lazy"),
+            ("workspace_prefix", "Team-"),
+        ] {
+            let e =
+                Config::from_lookup(lookup_with(&[("auth_mode", "off"), (var, bad)])).unwrap_err();
+            assert_eq!(e.variable, var);
+        }
+        // Workspace settings are not read in tag mode.
+        let c = Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            ("tenant_isolation", "tag"),
+            ("workspace_prefix", "Team-"),
+        ]))
+        .unwrap();
+        assert_eq!(c.isolation, Isolation::Tag);
     }
 
     pub(crate) fn oidc_config() -> Config {

@@ -1,4 +1,6 @@
-//! Proxied-artifact paths (`<experiment_id>/<run_id>/artifacts/...`). MLflow decodes these
+//! Proxied-artifact paths (`<experiment_id>/<run_id>/artifacts/...`, or with workspaces on,
+//! `workspaces/<workspace>/<experiment_id>/...`, the form of an experiment's artifact location
+//! in a workspace; MLflow roots an unprefixed path in the request's workspace). MLflow decodes these
 //! repeatedly until stable (`%2532` → `2`), so the gateway refuses anything that a second
 //! decode would change, encoded slashes, `.`/`..`/empty segments, backslashes and fragments,
 //! and forwards a canonical re-encoding of exactly the segments it checked.
@@ -30,12 +32,27 @@ const SEGMENT: &AsciiSet = &CONTROLS
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactPath {
     pub segments: Vec<String>,
+    /// The workspace a `workspaces/<workspace>/…` path names (its first two segments); the
+    /// caller checks it is the request's own.
+    pub workspace: Option<String>,
 }
 
 impl ArtifactPath {
+    /// Where the experiment id sits: after `workspaces/<workspace>/`, if present.
+    fn start(&self) -> usize {
+        if self.workspace.is_some() {
+            2
+        } else {
+            0
+        }
+    }
     /// The experiment that owns this subtree.
     pub fn experiment_id(&self) -> &str {
-        &self.segments[0]
+        &self.segments[self.start()]
+    }
+    /// Segments from the experiment id on (`<experiment>/<run>/…`).
+    pub fn within_workspace(&self) -> &[String] {
+        &self.segments[self.start()..]
     }
     /// Percent-encoded form for the upstream URL path.
     pub fn encoded(&self) -> String {
@@ -90,10 +107,22 @@ pub fn from_decoded(path: &str) -> Result<ArtifactPath, GatewayError> {
     {
         return Err(invalid("artifact path has an empty, `.` or `..` segment"));
     }
-    if !segments[0].bytes().all(|b| b.is_ascii_digit()) {
+    let workspace =
+        match segments.as_slice() {
+            [w, ws, _, ..] if w == "workspaces" => Some(ws.clone()),
+            [w, ..] if w == "workspaces" => return Err(invalid(
+                "artifact path `workspaces/<workspace>/…` must name a workspace and an experiment",
+            )),
+            _ => None,
+        };
+    let ap = ArtifactPath {
+        segments,
+        workspace,
+    };
+    if !ap.experiment_id().bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid("artifact path must start with an experiment id"));
     }
-    Ok(ArtifactPath { segments })
+    Ok(ap)
 }
 
 /// A multipart-upload body `path` must be a bare file name.
@@ -139,9 +168,23 @@ mod tests {
             "2/r/a#b",
             "x/r/a",
             "%2e%2e/2/r",
+            "workspaces",
+            "workspaces/team-a",
+            "workspaces/team-a/x/r",
+            "workspaces//2/r",
         ] {
             assert!(from_url_path(raw).is_err(), "{raw}");
         }
+    }
+
+    #[test]
+    fn workspace_rooted_paths_name_their_workspace_and_experiment() {
+        let p = from_url_path("workspaces/team-a/2/abc/artifacts/f").unwrap();
+        assert_eq!(p.workspace.as_deref(), Some("team-a"));
+        assert_eq!(p.experiment_id(), "2");
+        assert_eq!(p.within_workspace().len(), 4);
+        assert_eq!(p.encoded(), "workspaces/team-a/2/abc/artifacts/f");
+        assert_eq!(from_url_path("2/abc").unwrap().workspace, None);
     }
 
     #[test]

@@ -397,12 +397,18 @@ fn a_tenants_first_request_creates_its_workspace_and_every_call_is_pinned() {
     }
     // ... and every call on the tenant's behalf (pre-flights and the forward) is pinned once.
     assert!(calls[3..].iter().any(|c| c.contains("runs/get")));
-    assert_eq!(calls.last().unwrap(), "POST /api/2.0/mlflow/runs/log-metric");
+    assert_eq!(
+        calls.last().unwrap(),
+        "POST /api/2.0/mlflow/runs/log-metric"
+    );
     for r in &host.sent[3..] {
         assert_eq!(workspace_headers(r), ["team-a"], "{}", r.path_and_query);
     }
     assert_eq!(o.audit.record().workspace.as_deref(), Some("team-a"));
-    assert!(host.logs.iter().any(|l| l.contains("created MLflow workspace `team-a`")));
+    assert!(host
+        .logs
+        .iter()
+        .any(|l| l.contains("created MLflow workspace `team-a`")));
 
     // Remembered: the next request goes straight to work.
     host.sent.clear();
@@ -416,7 +422,11 @@ fn a_tenants_first_request_creates_its_workspace_and_every_call_is_pinned() {
 fn a_workspace_created_by_another_instance_meanwhile_is_used() {
     let mut host = MemoryHost::dev_workspaces();
     let (_, _, run) = mlflow_with_workspaces(&mut host);
-    host.on("POST", WS, Upstream::Answer(recorded("workspace_create_exists")));
+    host.on(
+        "POST",
+        WS,
+        Upstream::Answer(recorded("workspace_create_exists")),
+    );
     assert_eq!(status(&run_req(&mut host, log_metric(&run, "team-a"))), 200);
 }
 
@@ -435,7 +445,11 @@ fn manual_provisioning_refuses_a_tenant_without_a_workspace() {
     assert!(!host.calls().iter().any(|c| c.starts_with("POST")));
 
     // Once an operator has created it, the tenant works.
-    host.on("GET", &format!("{WS}/team-a"), Upstream::Answer(recorded("workspace_get")));
+    host.on(
+        "GET",
+        &format!("{WS}/team-a"),
+        Upstream::Answer(recorded("workspace_get")),
+    );
     assert_eq!(status(&run_req(&mut host, log_metric(&run, "team-a"))), 200);
 }
 
@@ -483,8 +497,15 @@ fn a_tenant_id_that_is_no_workspace_name_is_refused_before_any_call() {
     assert!(host.calls().is_empty());
     // A prefix maps every tenant id into a namespace of its own.
     host.set_var("workspace_prefix", "t-");
-    host.on("GET", &format!("{WS}/t-default"), Upstream::Answer(recorded("workspace_get")));
-    let o = run_req(&mut host, get("/api/3.0/mlflow/workspaces/t-default", "", "default"));
+    host.on(
+        "GET",
+        &format!("{WS}/t-default"),
+        Upstream::Answer(recorded("workspace_get")),
+    );
+    let o = run_req(
+        &mut host,
+        get("/api/3.0/mlflow/workspaces/t-default", "", "default"),
+    );
     assert_eq!(status(&o), 200);
     assert_eq!(workspace_headers(host.sent.last().unwrap()), ["t-default"]);
 }
@@ -493,7 +514,11 @@ fn a_tenant_id_that_is_no_workspace_name_is_refused_before_any_call() {
 fn the_workspace_api_shows_a_tenant_only_its_own_workspace() {
     let mut host = MemoryHost::dev_workspaces();
     mlflow_with_workspaces(&mut host);
-    host.on("GET", &format!("{WS}/team-a"), Upstream::Answer(recorded("workspace_get")));
+    host.on(
+        "GET",
+        &format!("{WS}/team-a"),
+        Upstream::Answer(recorded("workspace_get")),
+    );
     let o = run_req(&mut host, get(WS, "", "team-a"));
     assert_eq!(status(&o), 200);
     let list = body_json(&o);

@@ -69,7 +69,13 @@ fn ensure<H: Host>(
             "refused a request of tenant `{tenant}`: MLflow does not report workspaces enabled"
         )));
     }
-    let get = call("GET", &format!("{WORKSPACES}/{name}"), Vec::new(), cfg, &ctx.rid);
+    let get = call(
+        "GET",
+        &format!("{WORKSPACES}/{name}"),
+        Vec::new(),
+        cfg,
+        &ctx.rid,
+    );
     let found = ctx.send_unpinned(cfg, &get)?;
     match found.status {
         200 => Ok(()),

@@ -188,7 +188,7 @@ fn docs_rbac_md_matches_the_table() {
 
 mod planning {
     use super::principal;
-    use crate::config::tests::dev_config;
+    use crate::config::tests::{dev_config, workspace_config};
     use crate::error::{Kind, Reason};
     use crate::mlflow::ownership::Resource;
     use crate::pipeline::ownership::{judge, Owner};
@@ -205,6 +205,43 @@ mod planning {
         let req = Incoming::for_test(method, path, query, &[], body.as_bytes());
         let m = match_route(method, path)?;
         plan(&req, &m, &principal(vec![Role::Admin]), &dev_config())
+    }
+
+    /// As `plan_of`, in workspace mode for tenant `ws-t` (workspace `ws-t`).
+    fn plan_in_workspace(
+        method: &str,
+        path: &str,
+        query: &str,
+    ) -> Result<Plan, crate::error::GatewayError> {
+        let req = Incoming::for_test(method, path, query, &[], b"");
+        let m = match_route(method, path)?;
+        let mut p = principal(vec![Role::Admin]);
+        p.tenant = "ws-t".into();
+        plan(&req, &m, &p, &workspace_config())
+    }
+
+    #[test]
+    fn workspace_rooted_artifact_paths_only_in_the_own_workspace() {
+        let up = "/api/2.0/mlflow-artifacts/artifacts/";
+        let p =
+            plan_in_workspace("GET", &format!("{up}workspaces/ws-t/7/r/artifacts/f"), "").unwrap();
+        assert_eq!(p.checks, vec![Resource::Experiment("7".into())]);
+        assert_eq!(p.path, format!("{up}workspaces/ws-t/7/r/artifacts/f"));
+        let p = plan_in_workspace("GET", &format!("{up}7/r/artifacts/f"), "").unwrap();
+        assert_eq!(p.checks, vec![Resource::Experiment("7".into())]);
+        let e = plan_in_workspace("GET", &format!("{up}workspaces/ws-u/7/r/artifacts/f"), "")
+            .unwrap_err();
+        assert_eq!(e.reason, Reason::TenantMismatch);
+        let e = plan_in_workspace("DELETE", &format!("{up}workspaces/ws-t/7"), "").unwrap_err();
+        assert_eq!(e.reason, Reason::InvalidPath);
+        let list = "/api/2.0/mlflow-artifacts/artifacts";
+        let p = plan_in_workspace("GET", list, "path=workspaces%2Fws-t%2F7%2Fr").unwrap();
+        assert_eq!(p.checks, vec![Resource::Experiment("7".into())]);
+        let e = plan_in_workspace("GET", list, "path=workspaces%2Fws-u%2F7%2Fr").unwrap_err();
+        assert_eq!(e.reason, Reason::TenantMismatch);
+        // Tag mode has no workspaces: such a path names no workspace of the caller's.
+        let e = plan_of("GET", &format!("{up}workspaces/t/7/r/artifacts/f"), "", "").unwrap_err();
+        assert_eq!(e.reason, Reason::TenantMismatch);
     }
 
     fn body_json(p: &Plan) -> serde_json::Value {
@@ -333,18 +370,30 @@ mod planning {
     fn model_version_sources_stay_inside_the_tenant() {
         let none: Vec<String> = vec![];
         assert_eq!(
-            source_check("runs:/abc123/model", "t", &none).unwrap(),
+            source_check("runs:/abc123/model", "t", None, &none).unwrap(),
             vec![Resource::Run("abc123".into())]
         );
         assert_eq!(
-            source_check("models:/m-1", "t", &none).unwrap(),
+            source_check("models:/m-1", "t", None, &none).unwrap(),
             vec![Resource::LoggedModel("m-1".into())]
         );
         assert_eq!(
-            source_check("mlflow-artifacts:/7/r/artifacts/model", "t", &none).unwrap(),
+            source_check("mlflow-artifacts:/7/r/artifacts/model", "t", None, &none).unwrap(),
             vec![Resource::Experiment("7".into())]
         );
-        assert!(source_check("dummy-source", "t", &none).unwrap().is_empty());
+        assert!(source_check("dummy-source", "t", None, &none)
+            .unwrap()
+            .is_empty());
+        // Workspace mode: an experiment source rooted in the caller's own workspace only.
+        let own = "mlflow-artifacts:/workspaces/ws-t/7/r/artifacts/model";
+        assert_eq!(
+            source_check(own, "t", Some("ws-t"), &none).unwrap(),
+            vec![Resource::Experiment("7".into())]
+        );
+        for ws in [None, Some("ws-u")] {
+            let e = source_check(own, "t", ws, &none).unwrap_err();
+            assert_eq!(e.reason, Reason::SourceRefused);
+        }
         for bad in [
             "s3://bucket/x",
             "file:///etc",
@@ -359,11 +408,11 @@ mod planning {
             "",
             "dummy-source2",
         ] {
-            let e = source_check(bad, "t", &none).unwrap_err();
+            let e = source_check(bad, "t", None, &none).unwrap_err();
             assert_eq!(e.reason, Reason::SourceRefused, "{bad}");
         }
         let prefixes = vec!["s3://models/{tenant}/".to_string()];
-        assert!(source_check("s3://models/t/m1", "t", &prefixes)
+        assert!(source_check("s3://models/t/m1", "t", None, &prefixes)
             .unwrap()
             .is_empty());
         for bad in [
@@ -373,7 +422,7 @@ mod planning {
             "s3://models/t/../u/m",
             "s3://models/t/a?x=1",
         ] {
-            assert!(source_check(bad, "t", &prefixes).is_err(), "{bad}");
+            assert!(source_check(bad, "t", None, &prefixes).is_err(), "{bad}");
         }
         let p = plan_of(
             "POST",

@@ -91,7 +91,9 @@ mod tests {
     fn mapping_is_prefix_plus_tenant_and_refuses_what_it_cannot_map() {
         assert_eq!(for_tenant("", "team-a").unwrap(), "team-a");
         assert_eq!(for_tenant("t-", "default").unwrap(), "t-default");
-        assert!(for_tenant("", "default").unwrap_err().contains("not a valid"));
+        assert!(for_tenant("", "default")
+            .unwrap_err()
+            .contains("not a valid"));
         assert!(for_tenant("", "Team-A").is_err());
         // A prefix does not launder a reserved name back in.
         assert!(for_tenant("a", "pi").is_err());

@@ -47,6 +47,15 @@ if ISOLATION not in ("workspace", "tag"):
     raise RuntimeError(f"E2E_ISOLATION must be workspace or tag, not {ISOLATION!r}")
 WORKSPACES = ISOLATION == "workspace"
 
+
+
+def pinned(tenant: str) -> dict[str, str]:
+    """Headers for a test's own direct call to MLflow about `tenant`'s data: the tenant's
+    workspace in workspace mode (what the gateway pins), nothing in tag mode. Without it a
+    direct check would look in MLflow's `default` workspace and find nothing."""
+    return {"X-MLFLOW-WORKSPACE": tenant} if WORKSPACES else {}
+
+
 # MLflow client: fail fast instead of retrying with backoff on 5xx.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import Caller, unique
+from conftest import Caller, pinned, unique
 
 R2 = "/api/2.0/mlflow"
 R3 = "/api/3.0/mlflow"
@@ -90,9 +90,9 @@ def test_unscoped_genai_searches_are_refused_where_mlflow_answers_everything(ses
     a, exp = session["a"], session["exp"]
     assert a.post(f"{R3}/issues", {"experiment_id": exp, "name": "drift", "description": "d"}).status_code == 200
     direct = [
-        requests.post(f"{mlflow_server.url}{R3}/datasets/search", json={}),
-        requests.get(f"{mlflow_server.url}{R3}/scorers/list"),
-        requests.post(f"{mlflow_server.url}{R3}/issues/search", json={}),
+        requests.post(f"{mlflow_server.url}{R3}/datasets/search", json={}, headers=pinned(a.tenant)),
+        requests.get(f"{mlflow_server.url}{R3}/scorers/list", headers=pinned(a.tenant)),
+        requests.post(f"{mlflow_server.url}{R3}/issues/search", json={}, headers=pinned(a.tenant)),
     ]
     assert session["ds"] in direct[0].text and f'"experiment_id": {exp}' in direct[1].text and exp in direct[2].text
     for r in [
@@ -114,7 +114,7 @@ def test_unscoped_genai_searches_are_refused_where_mlflow_answers_everything(ses
         assert r.status_code == 403, r.text
 
 
-def test_datasets_cannot_link_tenants(a, b, mlflow_server):
+def test_datasets_cannot_link_tenants(a, b, mlflow_server, isolation):
     exp_a, exp_b = own_experiment(a), own_experiment(b)
     # Creating a dataset across both tenants' experiments, or linking into a foreign one.
     r = a.post(f"{R3}/datasets/create", {"name": unique("x"), "experiment_ids": [exp_a, exp_b]})
@@ -126,11 +126,16 @@ def test_datasets_cannot_link_tenants(a, b, mlflow_server):
     assert r.status_code == 403, r.text
     assert a.get(f"{R3}/datasets/{ds}/experiment-ids").json()["experiment_ids"] == [exp_a]
     # A dataset linked to both tenants outside the gateway belongs to neither.
-    shared = requests.post(f"{mlflow_server.url}{R3}/datasets/create",
+    # (In workspace mode it lives in team-a's workspace, where team-b's experiment is not.)
+    shared = requests.post(f"{mlflow_server.url}{R3}/datasets/create", headers=pinned(a.tenant),
                            json={"name": unique("shared"), "experiment_ids": [exp_a, exp_b]}).json()["dataset"]["dataset_id"]
-    for c in (a, b):
+    # In workspace mode the dataset lives in team-a's workspace, where MLflow lists only
+    # team-a's experiment among its links: team-a's, and nobody else's.
+    for c in ((b,) if isolation == "workspace" else (a, b)):
         assert c.get(f"{R3}/datasets/{shared}").status_code == 403
         assert c.get(f"{R3}/datasets/{shared}/records").status_code == 403
+    if isolation == "workspace":
+        assert a.get(f"{R3}/datasets/{shared}/experiment-ids").json()["experiment_ids"] == [exp_a]
     # An unknown dataset id (MLflow answers its experiment list with `{}`) is refused too.
     r = a.get(f"{R3}/datasets/d-{uuid.uuid4().hex}")
     assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
@@ -174,12 +179,13 @@ def test_online_scoring_configs_are_filtered_per_tenant(session, gw, mlflow_serv
     configs of its own experiments only, even when it names another tenant's scorer id."""
     direct = f"{mlflow_server.url}{R3}/gateway"
     tag = uuid.uuid4().hex[:8]
-    secret = requests.post(f"{direct}/secrets/create", json={
+    ws = pinned(session["a"].tenant)
+    secret = requests.post(f"{direct}/secrets/create", headers=ws, json={
         "secret_name": f"s-{tag}", "secret_value": {"api_key": "sk-test"}, "provider": "openai"}).json()["secret"]["secret_id"]
-    model = requests.post(f"{direct}/model-definitions/create", json={
+    model = requests.post(f"{direct}/model-definitions/create", headers=ws, json={
         "name": f"md-{tag}", "secret_id": secret, "provider": "openai", "model_name": "gpt-4o-mini"}).json()
     endpoint = f"judge-{tag}"
-    r = requests.post(f"{direct}/endpoints/create", json={"name": endpoint, "model_configs": [{
+    r = requests.post(f"{direct}/endpoints/create", headers=ws, json={"name": endpoint, "model_configs": [{
         "model_definition_id": model["model_definition"]["model_definition_id"], "linkage_type": "PRIMARY", "weight": 1}]})
     assert r.status_code == 200, r.text
     a, exp = session["a"], session["exp"]
@@ -188,7 +194,7 @@ def test_online_scoring_configs_are_filtered_per_tenant(session, gw, mlflow_serv
 
         Guidelines(name="concise", guidelines=["Be brief"], model=f"gateway:/{endpoint}").register(experiment_id=exp)
     scorer_id = a.get(f"{R3}/scorers/get", params={"experiment_id": exp, "name": "concise"}).json()["scorer"]["scorer_id"]
-    r = requests.put(f"{mlflow_server.url}{R3}/scorers/online-config", json={"experiment_id": exp, "name": "concise", "sample_rate": 0.5})
+    r = requests.put(f"{mlflow_server.url}{R3}/scorers/online-config", headers=ws, json={"experiment_id": exp, "name": "concise", "sample_rate": 0.5})
     assert r.status_code == 200, r.text
     # Configuring online scoring through the gateway is refused.
     r = a.request("PUT", f"{R3}/scorers/online-config", json={"experiment_id": exp, "name": "concise", "sample_rate": 1.0})

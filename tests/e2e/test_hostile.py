@@ -20,7 +20,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import CapturingProxy, Caller, Gateway, unique, wait_until
+from conftest import CapturingProxy, Caller, Gateway, pinned, unique, wait_until
 from hostile import CuttingRelay, RssSampler, hostile_body, sigcont, sigstop, tree_rss_kib
 
 MIB = 1024 * 1024
@@ -139,7 +139,9 @@ def test_request_stuck_behind_a_hung_redis_past_its_deadline_is_never_forwarded(
         assert not [rec for rec in proxy.records if rec["headers"].get("x-request-id") == rid]
         # And at MLflow itself: the abandoned point was never stored.
         h = requests.get(mlflow_server.url + "/api/2.0/mlflow/metrics/get-history",
-                         params={"run_id": run_id, "metric_key": "abandoned"}, timeout=30).json()
+                         params={"run_id": run_id, "metric_key": "abandoned"},
+                         headers=pinned("team-a"), timeout=30).json()
+        assert "error_code" not in h, h
         assert h.get("metrics", []) == [], h
         # The gateway works again once Redis answers.
         assert c.get("/api/2.0/mlflow/runs/get", params={"run_id": run_id}).status_code == 200

@@ -13,7 +13,7 @@ import uuid
 
 import requests
 
-from conftest import CapturingProxy, Caller, Gateway, RedisServer, spin_version, unique, wait_until
+from conftest import CapturingProxy, Caller, Gateway, RedisServer, pinned, spin_version, unique, wait_until
 
 REQUEST_TIMEOUT = 3   # the gateway's request_timeout_seconds (its per-request deadline)
 CLIENT_TIMEOUT = 5    # what the client waits for one answer
@@ -94,7 +94,8 @@ def test_redis_killed_mid_run_fails_closed_then_recovers(workdir, mlflow_server)
             if outcome != "client timeout":
                 assert lines and lines[0]["reason"] in ("kv_unavailable", "deadline_exceeded"), lines
         history = requests.get(mlflow_server.url + "/api/2.0/mlflow/metrics/get-history",
-                               params={"run_id": run_id, "metric_key": "during_outage"}, timeout=30).json()
+                               params={"run_id": run_id, "metric_key": "during_outage"},
+                               headers=pinned("team-a"), timeout=30).json()
         assert len(history.get("metrics", [])) == 1, history  # only the write after recovery
 
         reasons = {rid: [x["reason"] for x in gw.audit_lines() if x["request_id"] == rid]

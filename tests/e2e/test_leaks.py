@@ -19,7 +19,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import POLICY_TABLE, Caller, unique
+from conftest import POLICY_TABLE, Caller, pinned, unique
 from test_policy_rows import ASSESSMENT, R2, R3, Objs
 
 AJAX2 = "/ajax-api/2.0/mlflow"
@@ -266,11 +266,12 @@ PARITY = {
 
 # Rows that name no resource by id: creates by name, searches answered through the tenant
 # clause and a response check, the name lookup answered like MLflow's 404, and the online
-# scoring configs (scorer ids, answer filtered). Their owner/other cases are in
-# test_policy_rows.py.
+# scoring configs (scorer ids, answer filtered), and the workspace rows (the workspace is the
+# caller's by construction, named by the tenant; a foreign name is answered as absent). Their
+# owner/other cases are in test_policy_rows.py, the workspace mechanics in test_workspaces.py.
 NO_ID = {"experiments.create", "experiments.search.get", "experiments.search", "experiments.get_by_name",
          "registered_models.create", "registered_models.search", "model_versions.search",
-         "scorers.online_configs"}
+         "scorers.online_configs", "workspaces.list", "workspaces.get"}
 
 
 def test_parity_covers_every_row_with_an_id():
@@ -378,9 +379,17 @@ def test_a_mistyped_field_cannot_empty_a_scope(gw, oa, ob, path, body):
 LOCATION_TAGS = ["mlflow.artifactLocation", "mlflow.trace.spansLocation", "mlflow.trace.archiveLocation"]
 
 
+def artifact_root(gw, tenant: str, exp: str) -> str:
+    """An experiment's artifact location as MLflow stored it: `mlflow-artifacts:/<exp>`, or
+    `mlflow-artifacts:/workspaces/<workspace>/<exp>` in workspace mode."""
+    r = Caller(gw, tenant=tenant).get(f"{R2}/experiments/get", params={"experiment_id": exp})
+    assert r.status_code == 200, r.text
+    return r.json()["experiment"]["artifact_location"]
+
+
 @pytest.mark.parametrize("key", LOCATION_TAGS)
 def test_trace_location_tags_cannot_be_written_on_any_route(gw, a, oa, ob, key):
-    foreign = f"mlflow-artifacts:/{ob.exp}/traces/{ob.trace}/artifacts"
+    foreign = f"{artifact_root(gw, 'team-b', ob.exp)}/traces/{ob.trace}/artifacts"
     value = "ARCHIVE_REPO" if key.endswith("spansLocation") else foreign
     new_trace = "tr-" + uuid.uuid4().hex
     loc = {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": oa.exp}}
@@ -403,7 +412,7 @@ def test_trace_location_tags_cannot_be_written_on_any_route(gw, a, oa, ob, key):
         assert r.json()["error_code"] == "PERMISSION_DENIED"
     info = a.get(f"{R2}/traces/{oa.trace}/info").json()["trace_info"]
     tags = {t["key"]: t["value"] for t in info.get("tags", [])}
-    assert tags.get("mlflow.artifactLocation") == f"mlflow-artifacts:/{oa.exp}/traces/{oa.trace}/artifacts"
+    assert tags.get("mlflow.artifactLocation") == f"{artifact_root(gw, 'team-a', oa.exp)}/traces/{oa.trace}/artifacts"
 
 
 @pytest.mark.parametrize("planted", [
@@ -416,13 +425,13 @@ def test_get_trace_artifact_serves_only_the_traces_own_location(gw, mlflow_serve
     before the gateway or by a route MLflow did not block) is never followed through the gateway."""
     upload_spans(ob)
     t = Objs(a)  # a fresh trace of team-a's
-    own = f"mlflow-artifacts:/{t.exp}/traces/{t.trace}/artifacts"
+    own = f"{artifact_root(gw, 'team-a', t.exp)}/traces/{t.trace}/artifacts"
     value = {
-        "foreign": f"mlflow-artifacts:/{ob.exp}/traces/{ob.trace}/artifacts",
+        "foreign": f"{artifact_root(gw, 'team-b', ob.exp)}/traces/{ob.trace}/artifacts",
         "file:///etc": "file:///etc",
         "traversal": f"{own}/../../../{ob.exp}/traces/{ob.trace}/artifacts",
     }[planted]
-    r = requests.patch(f"{mlflow_server.url}{R3}/traces/{t.trace}/tags",
+    r = requests.patch(f"{mlflow_server.url}{R3}/traces/{t.trace}/tags", headers=pinned("team-a"),
                        json={"key": "mlflow.artifactLocation", "value": value}, timeout=30)
     assert r.status_code == 200, r.text
     r, line = call(gw, "team-a", "GET", f"{AJAX2}/get-trace-artifact", {"request_id": t.trace})
@@ -430,7 +439,7 @@ def test_get_trace_artifact_serves_only_the_traces_own_location(gw, mlflow_serve
     assert line["reason"] == "location_refused"
     assert spans_of(ob) not in r.text
     # Put back, the trace's own location is served again.
-    requests.patch(f"{mlflow_server.url}{R3}/traces/{t.trace}/tags",
+    requests.patch(f"{mlflow_server.url}{R3}/traces/{t.trace}/tags", headers=pinned("team-a"),
                    json={"key": "mlflow.artifactLocation", "value": own}, timeout=30)
     upload_spans(t)
     r, line = call(gw, "team-a", "GET", f"{AJAX2}/get-trace-artifact", {"request_id": t.trace})

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import ROW_IDS, Caller, unique
+from conftest import ROW_IDS, WORKSPACES, Caller, pinned, unique
 
 
 
@@ -148,6 +148,11 @@ CASES = {
     "ui.static": (J("GET", "/static-files/favicon.ico"), 200, None),
     "server.version": (J("GET", "/version"), 200, None),
     "server.info": (J("GET", "/api/3.0/mlflow/server-info"), 200, None),
+    # Workspace mode: each tenant sees its own workspace only; tag mode does not use them.
+    "workspaces.list": (J("GET", R3 + "/workspaces"), 200, "own_workspace") if WORKSPACES else
+                       (J("GET", R3 + "/workspaces"), 403, 403),
+    "workspaces.get": (J("GET", R3 + "/workspaces/team-a"), 200, 404) if WORKSPACES else
+                      (J("GET", R3 + "/workspaces/team-a"), 403, 403),
     "experiments.create": (
         lambda c, o: c.post(f"{R2}/experiments/create", {"name": unique("c"), "tags": [{"key": "tenant", "value": "team-a"}]}),
         200, 403),
@@ -350,6 +355,9 @@ def test_row_owner_allowed_other_refused(row_id, a, b, gw):
     r = call(Caller(gw, tenant="team-b", subject="bob", extra={"X-Request-ID": rid}), o)
     if other is None:
         assert r.status_code == 200, r.text
+    elif other == "own_workspace":
+        assert r.status_code == 200, r.text
+        assert [w["name"] for w in r.json()["workspaces"]] == ["team-b"], r.text
     elif other == "hidden":
         assert r.status_code == 200, r.text
         assert o.exp not in [e["experiment_id"] for e in r.json().get("experiments", [])]
@@ -362,6 +370,9 @@ def test_row_owner_allowed_other_refused(row_id, a, b, gw):
             if row_id.startswith("experiments."):
                 m = Caller(gw, tenant="team-b").get(f"{R2}/experiments/get-by-name", params={"experiment_name": missing})
                 taken = o.exp_name
+            elif row_id.startswith("workspaces."):
+                m = Caller(gw, tenant="team-b").get(f"{R3}/workspaces/{missing}")
+                taken = "team-a"
             else:
                 m = Caller(gw, tenant="team-b").get(f"{R2}/registered-models/get", params={"name": missing})
                 taken = o.rm
@@ -371,7 +382,12 @@ def test_row_owner_allowed_other_refused(row_id, a, b, gw):
         else:
             assert r.json()["error_code"] == "PERMISSION_DENIED"
         line = gw.audit_for(rid)[0]
-        assert line["decision"] == "deny"
+        if WORKSPACES and row_id == "experiments.get_by_name":
+            # The name is looked up in team-b's own workspace, where MLflow has no such
+            # experiment: MLflow itself answers 404 (the gateway's answer check stays on).
+            assert (line["decision"], line["upstream_status"]) == ("allow", 404), line
+        else:
+            assert line["decision"] == "deny"
         if other == 403:  # refused before anything was forwarded
             assert line["upstream_status"] is None
     assert o.state() == before, f"{row_id}: owner's data changed by another tenant's request"
@@ -388,6 +404,8 @@ def test_row_owner_allowed_other_refused(row_id, a, b, gw):
         assert line["decision"] == "allow" and line["route"] == row_id
     if other == "hidden":
         assert o.exp in [e["experiment_id"] for e in r.json().get("experiments", [])] or o.rm in r.text
+    if other == "own_workspace":
+        assert [w["name"] for w in r.json()["workspaces"]] == ["team-a"], r.text
 
 
 def test_reserved_tenant_tag_is_immutable(a):
@@ -516,7 +534,7 @@ def test_large_artifacts_stream_through_and_stay_scoped(a, b, mlflow_server):
     r = a.request("PUT", path, data=data)
     assert r.status_code == 200, r.text
     # Read back directly from MLflow, and through the gateway.
-    direct = requests_get(f"{mlflow_server.url}{path}")
+    direct = requests_get(f"{mlflow_server.url}{path}", a.tenant)
     assert hashlib.sha256(direct).digest() == hashlib.sha256(data).digest()
     r = a.get(path)
     assert r.status_code == 200 and r.content == data
@@ -529,7 +547,7 @@ def test_large_artifacts_stream_through_and_stay_scoped(a, b, mlflow_server):
     r = b.request("PUT", path.replace("big.bin", "evil.bin"), data=data)
     assert r.status_code == 403
     assert b.get(path).status_code == 403
-    listing = requests_get(f"{mlflow_server.url}{MA}/artifacts?path={o.exp}/{o.run}/artifacts")
+    listing = requests_get(f"{mlflow_server.url}{MA}/artifacts?path={o.exp}/{o.run}/artifacts", a.tenant)
     assert b"evil.bin" not in listing
     # The MLflow client through the gateway: log and download a large artifact.
     with a.mlflow() as mlflow:
@@ -545,9 +563,10 @@ def test_large_artifacts_stream_through_and_stay_scoped(a, b, mlflow_server):
                 assert f.read() == data
 
 
-def requests_get(url: str) -> bytes:
+def requests_get(url: str, tenant: str) -> bytes:
+    """A direct GET to MLflow about `tenant`'s data (its workspace pinned in workspace mode)."""
     import requests
 
-    r = requests.get(url, timeout=60)
+    r = requests.get(url, headers=pinned(tenant), timeout=60)
     assert r.status_code == 200, r.text
     return r.content

@@ -72,7 +72,7 @@ def test_owner_registry_prompt_and_trace_session(registry):
         assert registry["prompt"] in [x.name for x in mlflow.genai.search_prompts()]
 
 
-def test_other_tenant_cannot_use_team_a_names_and_ids(registry, gw, tmp_path):
+def test_other_tenant_cannot_use_team_a_names_and_ids(registry, gw, tmp_path, isolation):
     name, prompt = registry["name"], registry["prompt"]
     b = Caller(gw, tenant="team-b", subject="bob")
     with b.mlflow() as mlflow:
@@ -91,10 +91,15 @@ def test_other_tenant_cannot_use_team_a_names_and_ids(registry, gw, tmp_path):
         ]:
             text = denied(attempt)
             assert "RESOURCE_DOES_NOT_EXIST" in text or "PERMISSION_DENIED" in text, text
-        # Prompt names of another tenant read as absent; registering one reveals only that the
-        # (global) name is taken.
-        text = denied(lambda: mlflow.genai.register_prompt(name=prompt, template="mine now"))
-        assert "RESOURCE_ALREADY_EXISTS" in text, text
+        if isolation == "tag":
+            # Prompt names of another tenant read as absent; registering one reveals only that
+            # the (global) name is taken.
+            text = denied(lambda: mlflow.genai.register_prompt(name=prompt, template="mine now"))
+            assert "RESOURCE_ALREADY_EXISTS" in text, text
+        else:
+            # Names are per workspace: team-b's own prompt of the same name, team-a's untouched.
+            mine = mlflow.genai.register_prompt(name=prompt, template="mine now")
+            assert (mine.name, mine.version) == (prompt, 1)
         for attempt in [
             lambda: client.get_trace(registry["trace"]),
             lambda: mlflow.search_traces(locations=[registry["exp"]]),
@@ -104,7 +109,8 @@ def test_other_tenant_cannot_use_team_a_names_and_ids(registry, gw, tmp_path):
             text = denied(attempt)
             assert "PERMISSION_DENIED" in text or "RESOURCE_DOES_NOT_EXIST" in text, text
         assert name not in [m.name for m in client.search_registered_models()]
-        assert prompt not in [x.name for x in mlflow.genai.search_prompts()]
+        own_prompts = [x.name for x in mlflow.genai.search_prompts()]
+        assert own_prompts.count(prompt) == (0 if isolation == "tag" else 1)
         assert client.search_model_versions(f"name='{name}'") == []
     # The owner's objects are intact.
     with registry["a"].mlflow() as mlflow:
@@ -200,6 +206,8 @@ def test_leak_3_model_version_source_exfiltration_is_refused(a, b, gw):
         {"run_id": run_b, "source": f"mlflow-artifacts:/{exp_a}/{run_a}/artifacts/model"},
         {"source": f"runs:/{run_a}/model"},
         {"run_id": run_b, "source": f"mlflow-artifacts:/{exp_b}/../{exp_a}/{run_a}/artifacts/model"},
+        {"run_id": run_b, "source": f"mlflow-artifacts:/workspaces/team-a/{exp_a}/{run_a}/artifacts/model"},
+        {"run_id": run_b, "source": f"mlflow-artifacts:/workspaces/team-b/{exp_a}/{run_a}/artifacts/model"},
         {"source": "s3://bucket/team-a/model"},
         {"source": f"file:///tmp/{exp_a}"},
         {"source": "/etc"},
@@ -210,7 +218,9 @@ def test_leak_3_model_version_source_exfiltration_is_refused(a, b, gw):
     assert b.get(f"{R2}/model-versions/search", params={"filter": f"name='{mine}'"}).json().get("model_versions", []) == []
     # A version from one's own run works.
     assert b.request("PUT", f"/api/2.0/mlflow-artifacts/artifacts/{exp_b}/{run_b}/artifacts/model/own.txt", data=b"mine").status_code == 200
-    r = b.post(f"{R2}/model-versions/create", {"name": mine, "run_id": run_b, "source": f"mlflow-artifacts:/{exp_b}/{run_b}/artifacts/model"})
+    # The run's own artifact URI (`mlflow-artifacts:/workspaces/team-b/<exp>/…` in workspace mode).
+    run_b_uri = b.get(f"{R2}/runs/get", params={"run_id": run_b}).json()["run"]["info"]["artifact_uri"]
+    r = b.post(f"{R2}/model-versions/create", {"name": mine, "run_id": run_b, "source": f"{run_b_uri}/model"})
     assert r.status_code == 200, r.text
     r = b.get("/model-versions/get-artifact", params={"name": mine, "version": "1", "path": "own.txt"})
     assert r.status_code == 200 and r.content == b"mine"

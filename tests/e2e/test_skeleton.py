@@ -95,20 +95,23 @@ def test_unknown_routes_refused_and_never_reach_mlflow(a, proxy):
     assert not [rec for rec in proxy.records if marker in rec["path"]]
 
 
-def test_credentials_identity_and_spoofable_headers_never_reach_mlflow(a, proxy, gw):
+def test_credentials_identity_and_spoofable_headers_never_reach_mlflow(a, proxy, gw, isolation):
     marker = uuid.uuid4().hex
     r = a.get("/api/2.0/mlflow/experiments/search", params={"max_results": "5", "filter": f"name = '{marker}'"},
               headers={"Authorization": SECRET, "X-Forwarded-For": "8.8.8.8",
-                       "X-Forwarded-Host": "evil", "X-MLFLOW-WORKSPACE": "ws", "Origin": "http://evil",
-                       "Cookie": "session=1", "X-Request-ID": "client-" + marker})
+                       "X-Forwarded-Host": "evil", "X-MLFLOW-WORKSPACE": "ws", "X_MLFLOW_WORKSPACE": "ws2",
+                       "Origin": "http://evil", "Cookie": "session=1", "X-Request-ID": "client-" + marker})
     assert r.status_code == 200, r.text
     assert r.headers["x-request-id"] == "client-" + marker
     recs = [rec for rec in proxy.records if marker in rec["path"]]
     assert len(recs) == 1
     h = recs[0]["headers"]
-    for gone in ["authorization", "cookie", "x-forwarded-host", "x-mlflow-workspace", "origin",
-                 "x-tenant", "x-subject"]:
+    for gone in ["authorization", "cookie", "x-forwarded-host", "origin", "x-tenant", "x-subject",
+                 "x_mlflow_workspace"]:
         assert gone not in h, gone
+    # The workspace header: exactly the caller's own in workspace mode, none in tag mode.
+    pinned = [v for k, v in recs[0]["header_list"] if k.replace("_", "-") == "x-mlflow-workspace"]
+    assert pinned == (["team-a"] if isolation == "workspace" else [])
     assert [v for k, v in recs[0]["header_list"] if k == "x-forwarded-for"] == ["127.0.0.1"]
     assert h["x-request-id"] == "client-" + marker
     # The token is nowhere in the gateway's output either (audit, logs).

@@ -1,5 +1,6 @@
-//! Proxied artifacts: the experiment is the first segment of the artifact path; paths are
-//! decoded once and re-encoded canonically before forwarding (`mlflow::artifacts`).
+//! Proxied artifacts: the experiment is the first segment of the artifact path (after
+//! `workspaces/<own workspace>/` in workspace mode); paths are decoded once and re-encoded
+//! canonically before forwarding (`mlflow::artifacts`).
 
 use super::fields::*;
 use super::Draft;
@@ -15,7 +16,8 @@ pub(super) fn artifact_path(d: &mut Draft) -> Result<(), GatewayError> {
     let m = d.m;
     let tail = m.param("path").ok_or_else(|| missing("path"))?;
     let ap: ArtifactPath = artifacts::from_url_path(tail)?;
-    if req.method == "DELETE" && ap.segments.len() < 2 {
+    in_own_workspace(d, &ap)?;
+    if req.method == "DELETE" && ap.within_workspace().len() < 2 {
         return Err(GatewayError::forbidden(
             Reason::InvalidPath,
             "deleting an experiment's whole artifact root is refused",
@@ -34,12 +36,29 @@ pub(super) fn artifact_path(d: &mut Draft) -> Result<(), GatewayError> {
 
 /// The proxied listing: `path` required and its experiment owned (the root lists everything).
 pub(super) fn artifact_list(d: &mut Draft) -> Result<(), GatewayError> {
-    let Input::Query(q) = &mut d.input else {
+    let Input::Query(q) = &d.input else {
         return Err(missing("path"));
     };
     let ap = artifacts::from_decoded(q.get("path").unwrap_or(""))?;
+    in_own_workspace(d, &ap)?;
     d.checks
         .push(Resource::Experiment(ap.experiment_id().to_string()));
-    q.set("path", ap.plain());
+    if let Input::Query(q) = &mut d.input {
+        q.set("path", ap.plain());
+    }
     Ok(())
+}
+
+/// A `workspaces/<name>/…` path must name the caller's own workspace (MLflow refuses another
+/// too, but only when the request is pinned; the gateway does not rely on that), and exists
+/// only in workspace mode.
+fn in_own_workspace(d: &Draft, ap: &ArtifactPath) -> Result<(), GatewayError> {
+    match (&ap.workspace, d.own_workspace()?) {
+        (None, _) => Ok(()),
+        (Some(named), Some(own)) if *named == own => Ok(()),
+        _ => Err(GatewayError::forbidden(
+            Reason::TenantMismatch,
+            "artifact path names a workspace that is not the caller's",
+        )),
+    }
 }

@@ -123,6 +123,17 @@ impl<'a> Draft<'a> {
     fn tag_key(&self) -> &'a str {
         self.cfg.tenant_tag_key.as_str()
     }
+    /// The caller's workspace in workspace mode (`None` in tag mode).
+    fn own_workspace(&self) -> Result<Option<String>, GatewayError> {
+        self.cfg
+            .isolation
+            .workspace()
+            .map(|w| {
+                crate::vocab::workspace_name::for_tenant(&w.prefix, self.tenant())
+                    .map_err(|why| GatewayError::forbidden(Reason::WorkspaceNameInvalid, why))
+            })
+            .transpose()
+    }
 }
 
 /// Reads the request's fields where MLflow reads them: the query for GET (a body there is

@@ -15,10 +15,13 @@ use crate::policy::table::Strategy;
 /// Where a model version's files may come from (leak §2.4 #3): the tenant's own run
 /// (`runs:/<run>/…`), logged model (`models:/<m-id>`), experiment artifacts
 /// (`mlflow-artifacts:/<exp>/…`), the prompt registry's placeholder, or an operator-allowed
-/// prefix with `{tenant}` expanded. Returns the resources that must be the tenant's.
+/// prefix with `{tenant}` expanded. In workspace mode (`workspace` is the caller's) an
+/// experiment artifact source may also be rooted at `workspaces/<own workspace>/`. Returns the
+/// resources that must be the tenant's.
 pub fn source_check(
     source: &str,
     tenant: &str,
+    workspace: Option<&str>,
     prefixes: &[String],
 ) -> Result<Vec<Resource>, GatewayError> {
     let refused = || {
@@ -50,6 +53,9 @@ pub fn source_check(
     }
     if let Some(rest) = source.strip_prefix("mlflow-artifacts:/") {
         let ap = artifacts::from_decoded(rest).map_err(|_| refused())?;
+        if ap.workspace.is_some() && ap.workspace.as_deref() != workspace {
+            return Err(refused());
+        }
         return Ok(vec![Resource::Experiment(ap.experiment_id().to_string())]);
     }
     for p in prefixes {
@@ -168,8 +174,12 @@ pub(super) fn create_model_version(d: &mut Draft) -> Result<(), GatewayError> {
         .input
         .str_field("source")?
         .ok_or_else(|| missing("source"))?;
-    d.checks
-        .extend(source_check(&source, tenant, &d.cfg.model_source_prefixes)?);
+    d.checks.extend(source_check(
+        &source,
+        tenant,
+        d.own_workspace()?.as_deref(),
+        &d.cfg.model_source_prefixes,
+    )?);
     let body = d.input.body_mut().ok_or_else(|| missing("name"))?;
     let tags = with_tenant(parse_tags(body.get("tags"))?, key, tenant)?;
     body.insert("tags".into(), to_json(&tags));

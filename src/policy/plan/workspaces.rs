@@ -6,18 +6,15 @@
 use super::Draft;
 use crate::error::{GatewayError, Reason};
 use crate::mlflow::responses::ResponseFilter;
-use crate::vocab::workspace_name;
 
 /// The caller's workspace, or the refusal when the gateway does not use workspaces.
 fn own(d: &Draft) -> Result<String, GatewayError> {
-    let Some(w) = d.cfg.isolation.workspace() else {
-        return Err(GatewayError::forbidden(
+    d.own_workspace()?.ok_or_else(|| {
+        GatewayError::forbidden(
             Reason::RouteDenied,
             "the gateway policy does not permit this route: workspaces are not used here (tenant_isolation=tag keeps tenants apart by tags)",
-        ));
-    };
-    workspace_name::for_tenant(&w.prefix, d.tenant())
-        .map_err(|why| GatewayError::forbidden(Reason::WorkspaceNameInvalid, why))
+        )
+    })
 }
 
 /// `GET workspaces`: a get of the caller's own workspace, answered as a one-item list.
