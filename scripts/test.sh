@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what is missing, then runs formatting and
 # lint checks, the native unit tests, and the end-to-end tests (real `spin up`, real MLflow,
-# real MLflow Python client) under Spin 4.x on SQLite, then the representative slice under Spin
+# real MLflow Python client) under Spin 4.x on SQLite, once per isolation mode (E2E_ISOLATION=
+# workspace, then tag; set E2E_ISOLATION to run one), then the representative slice under Spin
 # 3.6.3 and on Redis (README, "Spin versions"), then a short reliability soak (bench/soak.py
 # --short). Extra arguments go to pytest (e.g. -k oidc) and skip the slice stages and the soak;
 # to run a stage alone: SPIN_BIN=<spin> E2E_KV=redis pytest -m spin_slice tests/e2e.
@@ -33,14 +34,18 @@ ensure_client_plugin
 log "MLflow auth plugin tests (clients/python, real oidc-provider)"
 "$VENV/bin/python" -m pytest -ra -p no:cacheprovider clients/python/tests
 
-log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION)"
 export GATEWAY_WASM="$WASM"
 # Redis killed and restarted costs ~2 min of waiting for Spin's Redis client to reconnect: it
 # runs once, in the Spin 3 stage when that runs (the client is redis-rs 0.32.5 in both Spin
 # 3.6.3 and 4.0.2), else here.
 ONCE=(--deselect tests/e2e/test_kv_redis.py::test_redis_killed_mid_run_fails_closed_then_recovers)
 if [ $# -gt 0 ] || [ -z "$SPIN3_BIN" ]; then ONCE=(); fi
-"$VENV/bin/python" -m pytest -ra -p no:cacheprovider tests/e2e "${ONCE[@]}" "$@"
+# The whole suite in each isolation mode (docs/isolation.md): tests/e2e/conftest.py starts MLflow
+# with --enable-workspaces and the gateway with tenant_isolation=workspace, or neither.
+for mode in ${E2E_ISOLATION:-workspace tag}; do
+  log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION), tenant_isolation=$mode"
+  E2E_ISOLATION="$mode" "$VENV/bin/python" -m pytest -ra -p no:cacheprovider tests/e2e "${ONCE[@]}" "$@"
+done
 
 # Only for a full run (no pytest arguments): the SpinKube line (issue 23) and the soak.
 if [ $# -eq 0 ]; then

@@ -37,7 +37,9 @@ def test_tag_mode_data_moves_into_each_tenants_workspace(workdir):
                     mlflow.log_metric("loss", 0.5)
                     mlflow.log_text(f"{team} notes", "notes.txt")
                 model = unique(f"{team}-model")
-                mlflow.register_model(f"runs:/{run.info.run_id}/notes.txt", model)
+                client = mlflow.MlflowClient()
+                client.create_registered_model(model)
+                client.create_model_version(model, f"{run.info.artifact_uri}/notes.txt", run_id=run.info.run_id)
                 made[team] = (exp, run.info.run_id, model)
     finally:
         gw.stop()
