@@ -99,9 +99,10 @@ with open(path.removesuffix(".xml") + ".failures.txt", "w") as out:
     for case in root.iter("testcase"):
         for fail in [*case.findall("failure"), *case.findall("error")]:
             what = "error" if fail.tag == "error" else "failed"
-            msg = (fail.get("message") or "").strip().splitlines()
-            out.write(f"    {what}: {case.get('classname')}::{case.get('name')}: "
-                      f"{msg[0][:300] if msg else ''}\n")
+            msg = ((fail.get("message") or "").strip().splitlines() or [""])[0]
+            if len(msg) > 500:
+                msg = msg[:200] + " [...] " + msg[-300:]
+            out.write(f"    {what}: {case.get('classname')}::{case.get('name')}: {msg}\n")
 verdict = "PASS" if rc == 0 and not n["failures"] and not n["errors"] else "FAIL"
 print(f"{verdict} {passed}/{n['tests']}" + (f" ({', '.join(bad)})" if bad else "")
       + (f" [pytest exit {rc}]" if verdict == "FAIL" and not (n["failures"] or n["errors"]) else ""))
