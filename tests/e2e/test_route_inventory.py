@@ -113,9 +113,9 @@ def test_every_mlflow_route_is_a_row_or_explicitly_denied(gw):
             json.dump({"mlflow_version": mlflow_version(), "unknown_routes": unknown,
                        "rows_matching_no_route": stale, "missing_routers": missing_routers()}, f,
                       indent=1)
-    assert not unknown and not stale, (
-        "MLflow routes with neither a policy row nor an explicit deny:\n" + "\n".join(unknown)
-        + f"\nrows matching no MLflow route: {stale}")
+    assert not unknown and not stale, "\n".join(
+        (["MLflow routes with neither a policy row nor an explicit deny:", *unknown] if unknown else [])
+        + ([f"rows matching no MLflow route: {stale}"] if stale else []))
 
 
 def test_tag_writing_routes_file_is_the_pinned_mlflow():
