@@ -4,7 +4,10 @@
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SPIN_VERSION="4.0.2"
-MLFLOW_VERSION="3.17.2"
+# The MLflow the test command pins (tests/e2e/requirements.txt says the same). MLFLOW_VERSION=x.y.z
+# overrides it for scripts/check_versions.sh: ensure_venv then installs that MLflow instead.
+MLFLOW_PINNED_VERSION="3.17.2"
+MLFLOW_VERSION="${MLFLOW_VERSION:-$MLFLOW_PINNED_VERSION}"
 # Python venvs and other downloads live outside the repo (they are ~850 MB).
 CACHE_DIR="${MLFLOW_GATEWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlflow-enterprise-gateway}"
 WASM="$REPO_ROOT/target/wasm32-wasip2/release/mlflow_enterprise_gateway.wasm"
@@ -93,12 +96,26 @@ build_component() {
 }
 
 # A venv with the pinned MLflow and the test tools, keyed by the requirements' hash
-# (bench/ passes its own requirements file, which includes the test one).
+# (bench/ passes its own requirements file, which includes the test one). With MLFLOW_VERSION
+# other than the pinned one: tests/e2e/requirements.txt with that MLflow instead, written to the
+# cache folder (and no other requirements file), with the pins of MLflow's own dependencies
+# (cryptography, requests) dropped so that MLflow's constraints choose them (MLflow 3.10.1 needs
+# cryptography<47).
 ensure_venv() {
   local req="${1:-$REPO_ROOT/tests/e2e/requirements.txt}"
   req="$(cd "$(dirname "$req")" && pwd)/$(basename "$req")"
+  if [ "$MLFLOW_VERSION" != "$MLFLOW_PINNED_VERSION" ]; then
+    [ "$req" = "$REPO_ROOT/tests/e2e/requirements.txt" ] \
+      || die "MLFLOW_VERSION=$MLFLOW_VERSION works with tests/e2e/requirements.txt only, not $req"
+    grep -qx "mlflow==$MLFLOW_PINNED_VERSION" "$req" || die "$req does not pin mlflow==$MLFLOW_PINNED_VERSION"
+    mkdir -p "$CACHE_DIR"
+    local derived="$CACHE_DIR/requirements-mlflow-$MLFLOW_VERSION.txt"
+    sed -e "s/^mlflow==$MLFLOW_PINNED_VERSION\$/mlflow==$MLFLOW_VERSION/" \
+        -e 's/^\(cryptography\|requests\)==.*/\1/' "$req" >"$derived"
+    req="$derived"
+  fi
   local key
-  if [ "$req" = "$REPO_ROOT/tests/e2e/requirements.txt" ]; then
+  if [ "$req" = "$REPO_ROOT/tests/e2e/requirements.txt" ] || [ "$MLFLOW_VERSION" != "$MLFLOW_PINNED_VERSION" ]; then
     key="$(sha256sum "$req" | cut -c1-12)"
   else
     key="$(cat "$req" "$REPO_ROOT/tests/e2e/requirements.txt" | sha256sum | cut -c1-12)"

@@ -4,6 +4,9 @@ gateway does not know at all (`route_not_allowed`) fails the test, so an MLflow 
 open or forget a route silently. Each route is sent through the real gateway and judged by its
 audit line."""
 
+import importlib
+import json
+import os
 import re
 import uuid
 import warnings
@@ -13,17 +16,36 @@ from conftest import POLICY_TABLE, REPO, ROW_IDS, Caller
 
 ROW_IDS = set(ROW_IDS)
 
+# The MLflow this inventory is checked against: the pinned one (tests/e2e/requirements.txt) in
+# the test command; scripts/check_versions.sh sets E2E_MLFLOW_VERSION to run it against another.
+EXPECTED_MLFLOW_VERSION = os.environ.get("E2E_MLFLOW_VERSION", "3.17.2")
+
+# MLflow's native FastAPI routers (module, attribute). One that an older MLflow lacks is listed
+# by `missing_routers()` (and fails test_inventory_is_the_pinned_mlflow); its rows then match no
+# route.
+ROUTERS = [("mlflow.server.otel_api", "otel_router"), ("mlflow.server.job_api", "job_api_router"),
+           ("mlflow.server.gateway_api", "gateway_router"),
+           ("mlflow.server.assistant.api", "assistant_router"),
+           ("mlflow.server.artifact_router", "artifact_router"),
+           ("mlflow.server.server_info_api", "server_info_router")]
+MCP_ROUTER = ("mlflow.server.mcp_server_api", "mcp_server_router")
+
+
+def _router(module: str, name: str):
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def missing_routers() -> list[str]:
+    warnings.filterwarnings("ignore")
+    return [f"{m}.{n}" for m, n in ROUTERS + [MCP_ROUTER] if _router(m, n) is None]
+
 
 def mlflow_routes() -> list[tuple[str, str]]:
     warnings.filterwarnings("ignore")
     from mlflow.server import app
-    from mlflow.server.artifact_router import artifact_router
-    from mlflow.server.assistant.api import assistant_router
-    from mlflow.server.gateway_api import gateway_router
-    from mlflow.server.job_api import job_api_router
-    from mlflow.server.mcp_server_api import get_mcp_server_api_route_prefixes, mcp_server_router
-    from mlflow.server.otel_api import otel_router
-    from mlflow.server.server_info_api import server_info_router
 
     routes = set()
     for r in app.url_map.iter_rules():
@@ -35,12 +57,19 @@ def mlflow_routes() -> list[tuple[str, str]]:
             for m in (getattr(r, "methods", None) or set()) - {"HEAD", "OPTIONS"}:
                 routes.add((m, (prefix + r.path).replace("{", "<").replace("}", ">")))
 
-    for router in [otel_router, job_api_router, gateway_router, assistant_router, artifact_router,
-                   server_info_router]:
-        add(router)
-    for prefix in get_mcp_server_api_route_prefixes():
-        add(mcp_server_router, prefix)
+    for module, name in ROUTERS:
+        if (router := _router(module, name)) is not None:
+            add(router)
+    if (mcp := _router(*MCP_ROUTER)) is not None:
+        for prefix in importlib.import_module(MCP_ROUTER[0]).get_mcp_server_api_route_prefixes():
+            add(mcp, prefix)
     return sorted(routes, key=lambda x: (x[1], x[0]))
+
+
+def mlflow_version() -> str:
+    import mlflow
+
+    return mlflow.__version__
 
 
 def concrete(rule: str) -> str:
@@ -56,7 +85,8 @@ def concrete(rule: str) -> str:
 def test_inventory_is_the_pinned_mlflow():
     import mlflow
 
-    assert mlflow.__version__ == "3.17.2"
+    assert mlflow.__version__ == EXPECTED_MLFLOW_VERSION
+    assert not missing_routers(), f"MLflow routers this MLflow does not have: {missing_routers()}"
     assert len(mlflow_routes()) > 400
 
 
@@ -76,9 +106,16 @@ def test_every_mlflow_route_is_a_row_or_explicitly_denied(gw):
             pass  # trailing-slash routes are refused as ambiguous paths before routing
         elif line["reason"] != "route_denied":
             unknown.append(f"{method} {rule} -> {line['reason']}")
-    assert not unknown, "MLflow routes with neither a policy row nor an explicit deny:\n" + "\n".join(unknown)
     # Stale rows: every row must correspond to a route MLflow actually has.
-    assert ROW_IDS - seen_rows == set(), f"rows matching no MLflow route: {ROW_IDS - seen_rows}"
+    stale = sorted(ROW_IDS - seen_rows)
+    if os.environ.get("E2E_INVENTORY_REPORT"):  # read by scripts/check_versions.sh
+        with open(os.environ["E2E_INVENTORY_REPORT"], "w") as f:
+            json.dump({"mlflow_version": mlflow_version(), "unknown_routes": unknown,
+                       "rows_matching_no_route": stale, "missing_routers": missing_routers()}, f,
+                      indent=1)
+    assert not unknown and not stale, "\n".join(
+        (["MLflow routes with neither a policy row nor an explicit deny:", *unknown] if unknown else [])
+        + ([f"rows matching no MLflow route: {stale}"] if stale else []))
 
 
 def test_tag_writing_routes_file_is_the_pinned_mlflow():
@@ -98,12 +135,23 @@ MOUNTS = ["/api/2.0/mlflow/", "/api/3.0/mlflow/", "/ajax-api/2.0/mlflow/", "/aja
           "/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/", "/"]
 
 
+def stale_deny_families() -> list[str]:
+    rests = {concrete(rule)[len(m):] for _, rule in mlflow_routes() for m in MOUNTS
+             if concrete(rule).startswith(m)}
+    return [f["prefix"] for f in POLICY_TABLE["denied_families"]
+            if not any(r.startswith(f["prefix"]) for r in rests)]
+
+
 def test_every_denied_family_still_names_an_mlflow_route():
     """A deny family that matches no route of the installed MLflow is stale: it would silently
     refuse a future route that happens to share its prefix, instead of leaving it to the
     inventory test."""
-    rests = {concrete(rule)[len(m):] for _, rule in mlflow_routes() for m in MOUNTS
-             if concrete(rule).startswith(m)}
-    stale = [f["prefix"] for f in POLICY_TABLE["denied_families"]
-             if not any(r.startswith(f["prefix"]) for r in rests)]
+    stale = stale_deny_families()
     assert not stale, f"deny families matching no MLflow route: {stale}"
+
+
+if __name__ == "__main__":
+    # The installed MLflow's routes as JSON (scripts/check_versions.sh compares two MLflows).
+    print(json.dumps({"mlflow_version": mlflow_version(), "missing_routers": missing_routers(),
+                      "stale_deny_families": stale_deny_families(),
+                      "routes": [f"{m} {r}" for m, r in mlflow_routes()]}, indent=1))
