@@ -703,3 +703,32 @@ def test_httproute_example_targets_the_spinapp_service():
     # The Ingress streams uploads too (ingress-nginx spools request bodies by default).
     annotations = ing["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+
+
+def test_mlflow_runs_with_workspaces_wherever_the_gateway_pins_them():
+    """tenant_isolation=workspace (spin.toml's default, docs/isolation.md) needs an MLflow started
+    with --enable-workspaces: the Compose stack, the SpinKube manifests and scripts/up.sh start
+    MLflow so, and set (or keep) workspace mode; a tenant id the Keycloak realm accepts is a
+    valid workspace name."""
+    assert spin_variables()["tenant_isolation"]["default"] == "workspace"
+    compose_mode = env_of(service("gateway")).get("SPIN_VARIABLE_TENANT_ISOLATION", "workspace")
+    mlflow_cmd = service("mlflow")["command"]
+    compose_cmd = " ".join(mlflow_cmd) if isinstance(mlflow_cmd, list) else str(mlflow_cmd)
+    assert compose_mode == "workspace" and "--enable-workspaces" in compose_cmd
+    dep = one(SPINKUBE / "mlflow-service.yaml", "Deployment")
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert spinapp_value("tenant_isolation") == "workspace"
+    assert "--enable-workspaces" in container.get("command", []) + container.get("args", [])
+    assert spinapp_value("workspace_provisioning") in ("auto", "manual")
+    up = (REPO / "scripts" / "up.sh").read_text()
+    assert "--enable-workspaces" in up and "SPIN_VARIABLE_TENANT_ISOLATION" in up
+    # The realm validates the tenant_id attribute with MLflow's workspace-name grammar.
+    realm = json.loads((REPO / "deploy" / "keycloak" / "realm-mlflow.json").read_text())
+    profile = json.loads(next(v for c in realm["components"]["org.keycloak.userprofile.UserProfileProvider"]
+                              for k, v in c["config"].items() if k == "kc.user.profile.config")[0])
+    attr = next(a for a in profile["attributes"] if a["name"] == "tenant_id")
+    pattern = re.compile(attr["validations"]["pattern"]["pattern"])
+    for ok in ["team-a", "t1", "a" * 63]:
+        assert pattern.match(ok), ok
+    for bad in ["Team-A", "team_a", "a", "-a", "a-", "a" * 64]:
+        assert not pattern.match(bad), bad
