@@ -50,15 +50,16 @@ done
 # Only for a full run (no pytest arguments): the SpinKube line (issue 23) and the soak.
 if [ $# -eq 0 ]; then
   # The representative slice (tests/e2e/conftest.py SPIN_SLICE, marker spin_slice) again under
-  # Spin 3.6.3 (containerd-shim-spin v0.24's runtime) with every gateway on Redis.
+  # Spin 3.6.3 (containerd-shim-spin v0.24's runtime) with every gateway on Redis, in the
+  # default isolation mode (workspace), as the SpinKube manifests deploy it.
   if [ -n "$SPIN3_BIN" ]; then
     log "Spin 3 stage: the slice under $("$SPIN3_BIN" --version | head -n1), key-value store on Redis"
-    SPIN_BIN="$SPIN3_BIN" E2E_KV=redis \
+    SPIN_BIN="$SPIN3_BIN" E2E_KV=redis E2E_ISOLATION=workspace \
       "$VENV/bin/python" -m pytest -ra -p no:cacheprovider -m spin_slice tests/e2e
   fi
 
   log "short reliability soak (bench/soak.py --short, ~2 min)"
-  "$VENV/bin/python" bench/soak.py --short
+  E2E_ISOLATION=workspace "$VENV/bin/python" bench/soak.py --short
 
   if [ -n "$SPIN3_SKIPPED" ]; then
     log "SKIPPED: the Spin $SPIN3_VERSION stage did not run: $SPIN3_SKIPPED"

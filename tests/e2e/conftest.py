@@ -675,6 +675,12 @@ SPIN_SLICE: dict[str, tuple[str, ...] | None] = {
     "test_kv_redis.py": None,
     # the runtime configs the Compose and SpinKube manifests mount, loaded by `spin up`
     "test_spinkube_parity.py": None,
+    # workspace mode (the stage runs in the default mode, workspace): provisioning with the
+    # fact in the store, pinning, the workspace API
+    "test_workspaces.py": (
+        "test_a_client_chosen_workspace_is_dropped_and_the_own_one_pinned",
+        "test_the_workspace_api_shows_only_the_own_workspace",
+    ),
 }
 
 
