@@ -271,11 +271,17 @@ def main():
         stored = lost = extra = 0
         extra_by_phase: collections.Counter = collections.Counter()
         direct = MlflowClient(tracking_uri=mlf.url)
-        for w in workers:
-            steps = {m.step for m in direct.get_metric_history(w.run_id, "m")}
-            stored += len(steps)
-            lost += len(w.acked - steps)
-            extra += len(steps - w.acked)
+        # Read straight from MLflow, in team-a's workspace when the gateway pins one.
+        if conftest.WORKSPACES:
+            os.environ["MLFLOW_WORKSPACE"] = "team-a"
+        try:
+            for w in workers:
+                steps = {m.step for m in direct.get_metric_history(w.run_id, "m")}
+                stored += len(steps)
+                lost += len(w.acked - steps)
+                extra += len(steps - w.acked)
+        finally:
+            os.environ.pop("MLFLOW_WORKSPACE", None)
         audit = []
         for f in (gw.workdir / "spin-logs").glob("*stdout*"):
             for line in f.read_text().splitlines():

@@ -55,9 +55,15 @@ def test_two_tenants_can_both_name_things_churn(gw, isolation):
         assert [e.experiment_id for e in mlflow.search_experiments()] == [exp_a]
 
 
-def test_start_run_without_an_experiment_says_what_to_do(gw):
+def test_start_run_without_an_experiment_says_what_to_do(gw, monkeypatch):
     """MLflow has no per-workspace Default experiment; the client's fallback (experiment 0)
     belongs to no tenant, and the refusal tells the user to set an experiment."""
+    import mlflow.tracking.fluent as fluent
+
+    # A fresh client process: no experiment chosen by an earlier test in this one.
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    for var in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(var, raising=False)
     with Caller(gw, tenant=tenant()).mlflow() as mlflow:
         with pytest.raises(MlflowException) as e:
             mlflow.start_run()
