@@ -40,6 +40,12 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "tenant_isolation", default: "workspace", description: "How tenants are kept apart: `workspace` (each tenant an MLflow workspace pinned by the gateway; MLflow 3.10+ started with `--enable-workspaces`) or `tag` (tenant tags checked by the gateway; any MLflow 3.x, file stores included). See docs/isolation.md." },
     VarSpec { name: "workspace_provisioning", default: "auto", description: "`workspace` mode: `auto` creates a tenant's workspace on its first request; `manual` requires an operator to have created it (403 otherwise)." },
     VarSpec { name: "workspace_prefix", default: "", description: "`workspace` mode: prepended to the tenant id to form its workspace name (lowercase letters, digits, `-`; at most 40 characters). Tenant ids that are not valid workspace names get 403." },
+    VarSpec { name: "rate_limit_window_seconds", default: "60", description: "Length of a rate-limit window (1-86400); limits count requests per window." },
+    VarSpec { name: "rate_limit_tenant_reads", default: "0", description: "Read requests per window for one tenant, all its subjects together (0 = no limit)." },
+    VarSpec { name: "rate_limit_tenant_writes", default: "0", description: "Write, delete and manage requests per window for one tenant (0 = no limit)." },
+    VarSpec { name: "rate_limit_subject_reads", default: "0", description: "Read requests per window for one subject of a tenant (0 = no limit)." },
+    VarSpec { name: "rate_limit_subject_writes", default: "0", description: "Write, delete and manage requests per window for one subject of a tenant (0 = no limit)." },
+    VarSpec { name: "rate_limit_store_failure", default: "deny", description: "When the key-value store cannot count a limited request: `deny` (503, fail closed) or `allow` (forward it uncounted, with a warning)." },
     VarSpec { name: "token_cache_seconds", default: "300", description: "How long a fully verified bearer token's principal is reused from the key-value store instead of a new signature check; never past the token's `exp`, only while the same key is in the JWKS (0 disables)." },
 ];
 
@@ -139,10 +145,28 @@ pub struct WorkspaceConfig {
     pub auto_provision: bool,
 }
 
+/// Requests allowed per window for one holder (0 = no limit), split by action class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Quota {
+    pub reads: u64,
+    pub writes: u64,
+}
+
+/// The rate limits (`rate_limit_*`), counted in the key-value store (`pipeline::ratelimit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    pub window_seconds: u64,
+    pub tenant: Quota,
+    pub subject: Quota,
+    /// Forward uncounted when the store fails (`allow`); else 503 (`deny`, the default).
+    pub fail_open: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub auth_mode: AuthMode,
     pub isolation: Isolation,
+    pub rate_limits: RateLimits,
     pub upstream: Upstream,
     pub tenant_tag_key: String,
     pub request_timeout_seconds: u64,
@@ -435,6 +459,31 @@ impl Config {
             _ => return Err(err("tenant_isolation", "must be `workspace` or `tag`")),
         };
 
+        let limit = |name: &'static str| -> Result<u64, ConfigError> {
+            parse_u64(name, &get(name)?, 0, 1_000_000_000)
+        };
+        let rate_limits = RateLimits {
+            window_seconds: parse_u64(
+                "rate_limit_window_seconds",
+                &get("rate_limit_window_seconds")?,
+                1,
+                86_400,
+            )?,
+            tenant: Quota {
+                reads: limit("rate_limit_tenant_reads")?,
+                writes: limit("rate_limit_tenant_writes")?,
+            },
+            subject: Quota {
+                reads: limit("rate_limit_subject_reads")?,
+                writes: limit("rate_limit_subject_writes")?,
+            },
+            fail_open: match get("rate_limit_store_failure")?.trim() {
+                "deny" => false,
+                "allow" => true,
+                _ => return Err(err("rate_limit_store_failure", "must be `deny` or `allow`")),
+            },
+        };
+
         let oidc = match auth_mode {
             AuthMode::Off => None,
             AuthMode::Oidc => Some(Self::oidc_from(&get)?),
@@ -443,6 +492,7 @@ impl Config {
         Ok(Config {
             auth_mode,
             isolation,
+            rate_limits,
             upstream: Upstream {
                 origin: upstream_origin,
                 base_path,

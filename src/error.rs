@@ -61,6 +61,8 @@ pub enum Reason {
     WorkspaceMissing,
     WorkspacesDisabled,
     WorkspaceProvisioningFailed,
+    // --- load ---
+    RateLimited,
     // --- infrastructure ---
     ConfigInvalid,
     KvUnavailable,
@@ -126,6 +128,7 @@ impl Reason {
             WorkspaceMissing => "workspace_missing",
             WorkspacesDisabled => "workspaces_disabled",
             WorkspaceProvisioningFailed => "workspace_provisioning_failed",
+            RateLimited => "rate_limited",
             ConfigInvalid => "config_invalid",
             KvUnavailable => "kv_unavailable",
             PreflightFailed => "preflight_failed",
@@ -154,6 +157,9 @@ pub enum Kind {
     NotFound,
     /// 413 `INVALID_PARAMETER_VALUE`: body over the gateway's parse limit.
     TooLarge,
+    /// 429 `REQUEST_LIMIT_EXCEEDED` with `Retry-After` (seconds): a rate limit is used up. The
+    /// MLflow client retries 429 with backoff, honouring `Retry-After`.
+    TooManyRequests { retry_after: u64 },
     /// 500 `INTERNAL_ERROR` for invalid configuration: the log line names the variable.
     Config,
     /// 500 `INTERNAL_ERROR`: a bug; no details leave the gateway.
@@ -247,6 +253,7 @@ impl GatewayError {
             Kind::Forbidden => 403,
             Kind::NotFound => 404,
             Kind::TooLarge => 413,
+            Kind::TooManyRequests { .. } => 429,
             Kind::Config | Kind::Internal => 500,
             Kind::BadGateway => 502,
             Kind::Unavailable => 503,
@@ -260,6 +267,7 @@ impl GatewayError {
             Kind::Unauthenticated => "UNAUTHENTICATED",
             Kind::Forbidden => "PERMISSION_DENIED",
             Kind::NotFound => "RESOURCE_DOES_NOT_EXIST",
+            Kind::TooManyRequests { .. } => "REQUEST_LIMIT_EXCEEDED",
             Kind::Config | Kind::Internal => "INTERNAL_ERROR",
             Kind::BadGateway | Kind::Unavailable | Kind::GatewayTimeout => {
                 "TEMPORARILY_UNAVAILABLE"
@@ -279,6 +287,9 @@ impl GatewayError {
                 "www-authenticate".to_string(),
                 "Bearer realm=\"mlflow\", error=\"invalid_token\"".to_string(),
             ));
+        }
+        if let Kind::TooManyRequests { retry_after } = self.kind {
+            headers.push(("retry-after".to_string(), retry_after.to_string()));
         }
         if self.kind == Kind::NotFound {
             // Byte-identical to MLflow's own answer for an absent object: no request id in the
@@ -340,6 +351,20 @@ mod tests {
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, v)| k == "www-authenticate"
             && v == "Bearer realm=\"mlflow\", error=\"invalid_token\""));
+    }
+
+    #[test]
+    fn too_many_requests_is_429_with_retry_after() {
+        let e = GatewayError::new(
+            Kind::TooManyRequests { retry_after: 7 },
+            Reason::RateLimited,
+            "slow down",
+        );
+        let r = e.to_response("r");
+        assert_eq!(r.status, 429);
+        assert!(r.headers.contains(&("retry-after".into(), "7".into())));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error_code"], "REQUEST_LIMIT_EXCEEDED");
     }
 
     #[test]

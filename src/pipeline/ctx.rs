@@ -103,6 +103,26 @@ impl<'h, H: Host> Ctx<'h, H> {
         self.workspace = Some(workspace);
     }
 
+    /// A key-value delete; a store failure denies the request (fail closed).
+    pub fn kv_delete(&mut self, key: &str) -> Result<(), GatewayError> {
+        let done = self
+            .host
+            .kv_delete(key)
+            .map_err(|e| GatewayError::kv_unavailable(format!("kv delete: {e}")));
+        self.check_deadline("a key-value delete")?;
+        done
+    }
+
+    /// An atomic counter increment; a store failure denies the request (fail closed).
+    pub fn kv_increment(&mut self, key: &str, delta: i64) -> Result<i64, GatewayError> {
+        let n = self
+            .host
+            .kv_increment(key, delta)
+            .map_err(|e| GatewayError::kv_unavailable(format!("kv increment: {e}")));
+        self.check_deadline("a key-value increment")?;
+        n
+    }
+
     /// Sends to MLflow and returns once its head is in (the body unread). Every request to
     /// MLflow on a tenant's behalf leaves here, so this is where the workspace is pinned: any
     /// workspace header in `req` is dropped and the caller's added; in `workspace` mode a

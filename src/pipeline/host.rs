@@ -67,6 +67,12 @@ pub trait Host {
     fn variables(&mut self) -> Result<Vec<(String, String)>, String>;
     fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String>;
     fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
+    fn kv_delete(&mut self, key: &str) -> Result<(), String>;
+    /// Atomically adds `delta` to the counter at `key` (a missing key counts from 0) and returns
+    /// the new value (`wasi:keyvalue/atomics.increment`). Counter keys are never written any
+    /// other way: the stores keep counters in their own formats (SQLite: 8-byte integer; Redis:
+    /// decimal string).
+    fn kv_increment(&mut self, key: &str, delta: i64) -> Result<i64, String>;
     /// Wall-clock time (audit timestamps, token and cache times).
     fn now_ms(&self) -> u64;
     /// A monotonic clock (deadlines).

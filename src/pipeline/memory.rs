@@ -166,6 +166,35 @@ impl Host for MemoryHost {
         Ok(())
     }
 
+    fn kv_delete(&mut self, key: &str) -> Result<(), String> {
+        self.mono_ms += self.kv_stall_ms;
+        if self.kv_broken {
+            return Err("store unavailable".into());
+        }
+        self.kv.remove(key);
+        Ok(())
+    }
+
+    /// Counters are kept as SQLite's store keeps them (8-byte little-endian), so a test that
+    /// reads one with `kv_get` sees what it would see there.
+    fn kv_increment(&mut self, key: &str, delta: i64) -> Result<i64, String> {
+        self.mono_ms += self.kv_stall_ms;
+        if self.kv_broken {
+            return Err("store unavailable".into());
+        }
+        let current = match self.kv.get(key) {
+            None => 0,
+            Some(b) => i64::from_le_bytes(
+                b.as_slice()
+                    .try_into()
+                    .map_err(|_| format!("{key} is not a counter"))?,
+            ),
+        };
+        let next = current + delta;
+        self.kv.insert(key.into(), next.to_le_bytes().to_vec());
+        Ok(next)
+    }
+
     fn now_ms(&self) -> u64 {
         self.now_ms
     }

@@ -11,6 +11,7 @@ pub mod decision;
 pub mod host;
 pub mod identity;
 pub mod ownership;
+pub mod ratelimit;
 pub mod workspace;
 
 #[cfg(test)]
@@ -164,6 +165,9 @@ fn run<H: Host>(
     let matched = policy::match_route(&inc.method, &inc.path)?;
     ctx.audit.route = Some(matched.row.id);
     ctx.audit.action = Some(matched.row.action.as_str());
+
+    // rate limits: before the body is read or MLflow is asked anything
+    ratelimit::check(&principal, matched.row, &cfg, ctx)?;
 
     // body: identity and route are settled; the size limit is the route's
     let declared = declared_length(&inc.headers);

@@ -545,3 +545,83 @@ fn the_workspace_api_shows_a_tenant_only_its_own_workspace() {
     assert_eq!(status(&o), 403);
     assert_eq!(o.audit.record().reason, "route_denied");
 }
+
+// ---- rate limits ----
+
+fn log_metric_as(run: &str, tenant: &str, subject: &str) -> Incoming {
+    let mut inc = log_metric(run, tenant);
+    inc.headers.push(("x-subject".into(), subject.as_bytes().to_vec()));
+    inc
+}
+
+#[test]
+fn a_used_up_limit_is_429_with_retry_after_and_never_forwarded() {
+    let mut host = MemoryHost::dev();
+    host.set_var("rate_limit_subject_writes", "2");
+    host.set_var("rate_limit_window_seconds", "60");
+    let (exp_a, _, run) = mlflow(&mut host);
+    host.now_ms = (1_796_000_000 / 60 * 60 + 20) * 1000; // 20 s into a 60 s window
+    for _ in 0..2 {
+        assert_eq!(status(&run_req(&mut host, log_metric_as(&run, "team-a", "alice"))), 200);
+    }
+    let forwarded = host.calls().len();
+    let o = run_req(&mut host, log_metric_as(&run, "team-a", "alice"));
+    assert_eq!(status(&o), 429);
+    assert_eq!(o.audit.record().reason, "rate_limited");
+    assert_eq!(body_json(&o)["error_code"], "REQUEST_LIMIT_EXCEEDED");
+    match &o.reply {
+        Reply::Full(r) => assert!(r.headers.contains(&("retry-after".into(), "40".into()))),
+        Reply::Piped { .. } => panic!("piped"),
+    }
+    assert_eq!(host.calls().len(), forwarded, "nothing sent for a limited request");
+    // Another subject has its own count; reads are counted apart from writes.
+    assert_eq!(status(&run_req(&mut host, log_metric_as(&run, "team-a", "bob"))), 200);
+    let read = get("/api/2.0/mlflow/experiments/get", &format!("experiment_id={exp_a}"), "team-a");
+    assert_eq!(status(&run_req(&mut host, read)), 200);
+    // The next window starts a new count.
+    host.now_ms += 60_000;
+    assert_eq!(status(&run_req(&mut host, log_metric_as(&run, "team-a", "alice"))), 200);
+}
+
+#[test]
+fn the_tenant_limit_is_shared_by_its_subjects_and_keys_stay_bounded() {
+    let mut host = MemoryHost::dev();
+    host.set_var("rate_limit_tenant_writes", "3");
+    host.set_var("rate_limit_window_seconds", "10");
+    let (_, _, run) = mlflow(&mut host);
+    for window in 0..20u64 {
+        host.now_ms = 1_796_000_000_000 + window * 10_000;
+        for (i, who) in ["alice", "bob", "carol", "dave"].iter().enumerate() {
+            let want = if i < 3 { 200 } else { 429 };
+            let o = run_req(&mut host, log_metric_as(&run, "team-a", who));
+            assert_eq!(status(&o), want, "window {window}, {who}");
+        }
+    }
+    // Two slots, each a counter and its epoch: the key space does not grow with time.
+    let rl: Vec<&String> = host.kv.keys().filter(|k| k.starts_with("rl:")).collect();
+    assert_eq!(rl.len(), 4, "{rl:?}");
+    for (k, v) in &host.kv {
+        if k.starts_with("rl:") && !k.ends_with(":epoch") {
+            assert_eq!(v.len(), 8, "{k} is only ever written by increment");
+        }
+    }
+}
+
+#[test]
+fn a_store_failure_in_the_limiter_denies_or_allows_as_configured() {
+    let mut host = MemoryHost::dev();
+    host.set_var("rate_limit_subject_writes", "100");
+    host.set_var("ownership_cache_seconds", "0");
+    let (_, _, run) = mlflow(&mut host);
+    host.kv_broken = true;
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!((status(&o), o.audit.record().reason), (503, "kv_unavailable"));
+    assert!(host.calls().is_empty());
+    host.set_var("rate_limit_store_failure", "allow");
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(status(&o), 200);
+    assert!(host
+        .logs
+        .iter()
+        .any(|l| l.contains("rate limit not counted")));
+}

@@ -15,6 +15,7 @@ use outbound::{start, Upstream};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::key_value::Store;
 use spin_sdk::wit::wasi::http0_2_0::types as wt;
+use spin_sdk::wit::wasi::keyvalue as kv;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
@@ -25,9 +26,12 @@ pub struct ClientBody {
     _body: wt::IncomingBody,
 }
 
-/// Spin, as the pipeline's platform. The key-value store is opened on first use.
+/// Spin, as the pipeline's platform. The key-value store is opened on first use (and, for
+/// counters, as a `wasi:keyvalue` bucket: the same store, which spin-sdk 5.2 wraps only for
+/// plain reads and writes).
 struct Spin {
     store: Option<Store>,
+    bucket: Option<kv::store::Bucket>,
     started: Instant,
 }
 
@@ -59,6 +63,21 @@ impl Host for Spin {
 
     fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
         self.store()?.set(key, value).map_err(|e| e.to_string())
+    }
+
+    fn kv_delete(&mut self, key: &str) -> Result<(), String> {
+        self.store()?.delete(key).map_err(|e| e.to_string())
+    }
+
+    fn kv_increment(&mut self, key: &str, delta: i64) -> Result<i64, String> {
+        if self.bucket.is_none() {
+            self.bucket = Some(kv::store::open("default").map_err(|e| format!("kv open: {e:?}"))?);
+        }
+        let bucket = self
+            .bucket
+            .as_ref()
+            .ok_or_else(|| "kv bucket missing after open".to_string())?;
+        kv::atomics::increment(bucket, key, delta).map_err(|e| format!("{e:?}"))
     }
 
     fn now_ms(&self) -> u64 {
@@ -183,6 +202,7 @@ fn incoming(req: &IncomingRequest) -> Incoming {
 pub async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let mut spin = Spin {
         store: None,
+        bucket: None,
         started: Instant::now(),
     };
     let head = incoming(&req);

@@ -677,6 +677,8 @@ SPIN_SLICE: dict[str, tuple[str, ...] | None] = {
     "test_spinkube_parity.py": None,
     # workspace mode (the stage runs in the default mode, workspace): provisioning with the
     # fact in the store, pinning, the workspace API
+    # rate limits counted with atomic increments (on Redis in the Spin 3 stage)
+    "test_ratelimit.py": ("test_over_the_limit_is_429_with_retry_after",),
     "test_workspaces.py": (
         "test_a_client_chosen_workspace_is_dropped_and_the_own_one_pinned",
         "test_the_workspace_api_shows_only_the_own_workspace",
