@@ -280,8 +280,11 @@ class Gateway:
 
     def __init__(self, workdir: pathlib.Path, upstream: str, variables: dict[str, str],
                  kv: str | None = None, redis_url: str | None = None,
-                 manifest: pathlib.Path = REPO / "spin.toml", health_path: str = "/healthz"):
+                 manifest: pathlib.Path = REPO / "spin.toml", health_path: str = "/healthz",
+                 env: dict[str, str] | None = None):
+        """`env`: extra environment for `spin up` itself (e.g. Spin's OTEL_* exporter settings)."""
         self.workdir = workdir
+        self.extra_env = env or {}
         self.manifest = manifest
         self.health_path = health_path
         workdir.mkdir(parents=True, exist_ok=True)
@@ -315,6 +318,7 @@ class Gateway:
 
     def start(self, wait: bool = True):
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPIN_VARIABLE_")}
+        env.update(self.extra_env)
         for k, v in self.variables.items():
             env[f"SPIN_VARIABLE_{k.upper()}"] = v
         self.proc = Proc(

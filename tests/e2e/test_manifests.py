@@ -732,3 +732,15 @@ def test_mlflow_runs_with_workspaces_wherever_the_gateway_pins_them():
         assert pattern.match(ok), ok
     for bad in ["Team-A", "team_a", "a", "-a", "a-", "a" * 64]:
         assert not pattern.match(bad), bad
+
+
+def test_telemetry_is_wired_in_compose_and_spinkube():
+    """Spin's OpenTelemetry exporter (tests/e2e/test_telemetry.py shows what it sends): the
+    SpinKube executor names a collector, the Compose gateway passes the endpoint through (empty:
+    off) and names the service."""
+    executor = one(SPINKUBE / "executor.yaml", "SpinAppExecutor")
+    endpoint = executor["spec"]["deploymentConfig"]["otel"]["exporter_otlp_endpoint"]
+    assert urlsplit(endpoint).scheme == "http" and urlsplit(endpoint).port == 4318
+    env = env_of(service("gateway"))
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}"
+    assert env["OTEL_SERVICE_NAME"] == "mlflow-gateway"
