@@ -49,6 +49,8 @@ pub enum Verdict {
     Health,
     /// Refused, or failed closed, for this reason.
     Denied(Reason),
+    /// `enforcement=report`: forwarded although the policy refuses it for this reason.
+    WouldDeny(Reason),
 }
 
 impl AuditRecord {
@@ -58,6 +60,7 @@ impl AuditRecord {
             Verdict::Allowed => ("allow", "allowed"),
             Verdict::Health => ("allow", "health"),
             Verdict::Denied(r) => ("deny", r.as_str()),
+            Verdict::WouldDeny(r) => ("would_deny", r.as_str()),
         };
     }
 

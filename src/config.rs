@@ -37,6 +37,7 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "jwks_cache_seconds", default: "300", description: "JWKS older than this is refreshed." },
     VarSpec { name: "jwks_min_refresh_seconds", default: "30", description: "At most one JWKS fetch per this many seconds (unknown `kid`s cannot amplify requests)." },
     VarSpec { name: "jwks_max_stale_seconds", default: "3600", description: "Cached keys keep working this long past `jwks_cache_seconds` while the IdP is unreachable; then 503." },
+    VarSpec { name: "enforcement", default: "enforce", description: "`enforce` refuses what the policy refuses; `report` (phased rollout) forwards requests it would refuse for authorization reasons (no valid credentials, route, role, ownership) and audits them as `would_deny`. Protected-tag and parser-safety refusals stay enforced. See docs/operations.md." },
     VarSpec { name: "tenant_isolation", default: "workspace", description: "How tenants are kept apart: `workspace` (each tenant an MLflow workspace pinned by the gateway; MLflow 3.10+ started with `--enable-workspaces`) or `tag` (tenant tags checked by the gateway; any MLflow 3.x, file stores included). See docs/isolation.md." },
     VarSpec { name: "workspace_provisioning", default: "auto", description: "`workspace` mode: `auto` creates a tenant's workspace on its first request; `manual` requires an operator to have created it (403 otherwise)." },
     VarSpec { name: "workspace_prefix", default: "", description: "`workspace` mode: prepended to the tenant id to form its workspace name (lowercase letters, digits, `-`; at most 40 characters). Tenant ids that are not valid workspace names get 403." },
@@ -166,6 +167,8 @@ pub struct RateLimits {
 pub struct Config {
     pub auth_mode: AuthMode,
     pub isolation: Isolation,
+    /// `enforcement=report`: authorization refusals are forwarded and audited as `would_deny`.
+    pub report_only: bool,
     pub rate_limits: RateLimits,
     pub upstream: Upstream,
     pub tenant_tag_key: String,
@@ -459,6 +462,11 @@ impl Config {
             _ => return Err(err("tenant_isolation", "must be `workspace` or `tag`")),
         };
 
+        let report_only = match get("enforcement")?.trim() {
+            "enforce" => false,
+            "report" => true,
+            _ => return Err(err("enforcement", "must be `enforce` or `report`")),
+        };
         let limit = |name: &'static str| -> Result<u64, ConfigError> {
             parse_u64(name, &get(name)?, 0, 1_000_000_000)
         };
@@ -492,6 +500,7 @@ impl Config {
         Ok(Config {
             auth_mode,
             isolation,
+            report_only,
             rate_limits,
             upstream: Upstream {
                 origin: upstream_origin,

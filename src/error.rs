@@ -142,6 +142,46 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// Whether `enforcement=report` forwards a request refused for this reason: the
+    /// authorization refusals (no valid credentials, route, role, ownership, scope). Everything
+    /// else stays enforced in report mode: protected tags and parser safety (they guard the
+    /// gateway's own state and what it judges); locations and sources that could reach files
+    /// outside every tenant (`artifact_location`, model-version `source`, trace locations);
+    /// workspace and rate-limit refusals; and every failure of a dependency (a check that
+    /// cannot be made).
+    pub fn reportable(self) -> bool {
+        use Reason::*;
+        matches!(
+            self,
+            TokenMissing
+                | TokenMalformed
+                | TokenTooLarge
+                | TokenExpired
+                | TokenNotYetValid
+                | BadSignature
+                | UnknownKid
+                | AlgNotAllowed
+                | WrongIssuer
+                | WrongAudience
+                | MissingExp
+                | CritUnsupported
+                | TenantClaimInvalid
+                | SubjectClaimInvalid
+                | TenantHeaderMissing
+                | TenantHeaderInvalid
+                | IdentityHeaderInOidcMode
+                | RolesHeaderInvalid
+                | RouteNotAllowed
+                | RouteDenied
+                | Rbac
+                | TenantMismatch
+                | ResourceNotFound
+                | ScopeRequired
+        )
+    }
+}
+
 /// The class of a failure; it alone decides the HTTP status and MLflow error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

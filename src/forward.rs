@@ -222,6 +222,39 @@ pub fn upstream_request(
     }
 }
 
+/// The upstream request for a request forwarded unchecked (`enforcement=report`): the client's
+/// path, query and body as sent, with the same headers dropped as on every forward.
+pub fn passthrough_request(
+    req: &Incoming,
+    body: Vec<u8>,
+    base_path: &str,
+    request_id: &str,
+) -> UpstreamRequest {
+    let connection = connection_listed(&req.headers);
+    let mut headers: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .filter(|(k, _)| forwardable(k, &connection))
+        .cloned()
+        .collect();
+    if let Some(ip) = &req.peer_ip {
+        headers.push(("x-forwarded-for".into(), ip.as_bytes().to_vec()));
+    }
+    headers.push(("x-request-id".into(), request_id.as_bytes().to_vec()));
+    headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    let mut path_and_query = format!("{base_path}{}", req.path);
+    if !req.query.is_empty() {
+        path_and_query.push('?');
+        path_and_query.push_str(&req.query);
+    }
+    UpstreamRequest {
+        method: req.method.clone(),
+        path_and_query,
+        headers,
+        body,
+    }
+}
+
 impl UpstreamRequest {
     /// For a body piped from the client: the length it declared replaces the buffered one.
     pub fn set_length(&mut self, len: u64) {

@@ -97,6 +97,11 @@ impl<'h, H: Host> Ctx<'h, H> {
         set
     }
 
+    /// Whether calls to MLflow are pinned to a workspace (workspace mode, once settled).
+    pub fn pinned(&self) -> bool {
+        self.workspace.is_some()
+    }
+
     /// Pins every later request to MLflow to the caller's workspace (once provisioned).
     pub fn pin(&mut self, workspace: String) {
         self.audit.workspace = Some(workspace.clone());

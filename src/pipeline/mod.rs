@@ -23,8 +23,8 @@ use crate::audit::{rfc3339, AuditRecord, Verdict};
 use crate::config::Config;
 use crate::error::{GatewayError, HttpResponse, Kind, Reason};
 use crate::forward::{
-    body_intake, body_too_large, declared_length, response_headers, streamed, upstream_request,
-    BodyIntake,
+    body_intake, body_too_large, declared_length, passthrough_request, response_headers, streamed,
+    upstream_request, BodyIntake,
 };
 use crate::mlflow::ownership::Resource;
 use crate::mlflow::responses::{self, ResponseFilter};
@@ -154,9 +154,23 @@ fn run<H: Host>(
     if inc.path == "/readyz" && inc.method == "GET" {
         return readyz(&cfg, ctx).map(Reply::Full);
     }
+    let mut body = body;
+    match checked(inc, &cfg, ctx, &mut body) {
+        Err(e) if cfg.report_only && e.reason.reportable() => report(inc, e, &cfg, ctx, body),
+        result => result,
+    }
+}
 
+/// The request's checks and, when they pass, its forward and response check. The client's body
+/// stays in `body` until it is read or piped, so a refusal in report mode can still forward it.
+fn checked<H: Host>(
+    inc: &mut Incoming,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+    body: &mut Option<H::ClientBody>,
+) -> Result<Reply<H::Answer>, GatewayError> {
     // identity
-    let principal = identity::authenticate(inc, &cfg, ctx)?;
+    let principal = identity::authenticate(inc, cfg, ctx)?;
     ctx.audit.tenant = Some(principal.tenant.clone());
     ctx.audit.subject = Some(principal.subject.clone());
     ctx.audit.roles = principal.roles.iter().map(|r| r.as_str()).collect();
@@ -167,7 +181,7 @@ fn run<H: Host>(
     ctx.audit.action = Some(matched.row.action.as_str());
 
     // rate limits: before the body is read or MLflow is asked anything
-    ratelimit::check(&principal, matched.row, &cfg, ctx)?;
+    ratelimit::check(&principal, matched.row, cfg, ctx)?;
 
     // body: identity and route are settled; the size limit is the route's
     let declared = declared_length(&inc.headers);
@@ -176,12 +190,16 @@ fn run<H: Host>(
             .with_log_detail(detail)
     };
     let pending = match body_intake(&inc.method, matched.row, declared)? {
-        BodyIntake::Stream(len) => Some((
-            body.ok_or_else(|| unreadable("request body unavailable".into()))?,
-            len,
-        )),
+        BodyIntake::Stream(len) => {
+            if body.is_none() {
+                return Err(unreadable("request body unavailable".into()));
+            }
+            Some(len)
+        }
         BodyIntake::Buffer { limit } => {
-            let body = body.ok_or_else(|| unreadable("request body unavailable".into()))?;
+            let body = body
+                .take()
+                .ok_or_else(|| unreadable("request body unavailable".into()))?;
             inc.body = ctx
                 .host
                 .read_body(body, declared, limit)
@@ -194,17 +212,83 @@ fn run<H: Host>(
     };
 
     // workspace (workspace mode): settled and pinned before anything reads MLflow
-    workspace::settle(&principal, &cfg, ctx)?;
+    workspace::settle(&principal, cfg, ctx)?;
 
     // decision
-    let permit = decide(inc, &matched, principal, &cfg, ctx)?;
+    let permit = decide(inc, &matched, principal, cfg, ctx)?;
 
     // forward
-    let answer = forward(inc, &permit, pending, &cfg, ctx)?;
+    let pending = match (pending, body.take()) {
+        (Some(len), Some(client_body)) => Some((client_body, len)),
+        _ => None,
+    };
+    let answer = forward(inc, &permit, pending, cfg, ctx)?;
     ctx.audit.upstream_status = Some(answer.status());
 
     // response check
-    check_answer(&permit, answer, &cfg, ctx)
+    check_answer(&permit, answer, cfg, ctx)
+}
+
+/// `enforcement=report`: forwards a request the checks refused for an authorization reason, as
+/// the client sent it (credentials and spoofable headers still dropped, the workspace pinned
+/// when one was settled), unchecked and unfiltered, and audits it as `would_deny` with the
+/// reason it would have been given. A request with no identity in workspace mode reaches
+/// MLflow's `default` workspace, as it would without the gateway.
+fn report<H: Host>(
+    inc: &mut Incoming,
+    refusal: GatewayError,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+    body: Option<H::ClientBody>,
+) -> Result<Reply<H::Answer>, GatewayError> {
+    ctx.log(
+        "warn",
+        &format!(
+            "enforcement=report: forwarding a request the policy refuses ({}: {})",
+            refusal.reason.as_str(),
+            refusal.message
+        ),
+    );
+    let declared = declared_length(&inc.headers);
+    let mut stream = None;
+    if let Some(b) = body {
+        if streamed(declared) {
+            stream = Some((b, declared.unwrap_or(0)));
+        } else {
+            inc.body = ctx
+                .host
+                .read_body(b, declared, crate::forward::MAX_BUFFERED_BODY_BYTES)
+                .map_err(|e| match e {
+                    BodyError::TooLarge => body_too_large(crate::forward::MAX_BUFFERED_BODY_BYTES),
+                    BodyError::Unreadable(d) => GatewayError::bad_request(
+                        Reason::BodyUnreadable,
+                        "the request body could not be read",
+                    )
+                    .with_log_detail(format!("request body: {d}")),
+                })?;
+        }
+    }
+    let sent = std::mem::take(&mut inc.body);
+    let mut up = passthrough_request(inc, sent, &cfg.upstream.base_path, &ctx.rid);
+    let out = match stream {
+        Some((b, len)) => {
+            up.set_length(len);
+            OutBody::Stream(b)
+        }
+        None => OutBody::Bytes,
+    };
+    let answer = if ctx.pinned() {
+        ctx.start(cfg, up, out)?
+    } else {
+        ctx.start_unpinned(cfg, &up, out)?
+    };
+    ctx.audit.upstream_status = Some(answer.status());
+    ctx.audit.record(Verdict::WouldDeny(refusal.reason));
+    Ok(Reply::Piped {
+        status: answer.status(),
+        headers: response_headers(answer.headers(), &ctx.rid),
+        answer,
+    })
 }
 
 /// The configuration, from the component's variables in one read; an invalid value fails the
@@ -291,6 +375,15 @@ fn check_answer<H: Host>(
             ctx.log("error", &format!("policy fault: {fault}"));
             ctx.audit.policy_fault = Some(fault);
         }
+        if let (Some((_, reason)), true) = (checked.replaced, cfg.report_only) {
+            // Report mode: MLflow's real answer, audited as what the check would have done.
+            ctx.audit.record(Verdict::WouldDeny(reason));
+            return Ok(Reply::Full(HttpResponse {
+                status,
+                headers,
+                body,
+            }));
+        }
         if let Some(b) = checked.body {
             body = b;
         }
@@ -357,6 +450,7 @@ fn readyz<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<HttpResponse, Gatew
         "status": if ready { "ready" } else { "not_ready" },
         "mlflow": if mlflow_ok { "ok" } else { "unavailable" },
         "isolation": cfg.isolation.as_str(),
+        "enforcement": if cfg.report_only { "report" } else { "enforce" },
     });
     if let Some(on) = workspaces_ok {
         body["workspaces"] = serde_json::Value::from(if on { "enabled" } else { "unavailable" });

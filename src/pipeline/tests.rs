@@ -550,7 +550,8 @@ fn the_workspace_api_shows_a_tenant_only_its_own_workspace() {
 
 fn log_metric_as(run: &str, tenant: &str, subject: &str) -> Incoming {
     let mut inc = log_metric(run, tenant);
-    inc.headers.push(("x-subject".into(), subject.as_bytes().to_vec()));
+    inc.headers
+        .push(("x-subject".into(), subject.as_bytes().to_vec()));
     inc
 }
 
@@ -562,7 +563,10 @@ fn a_used_up_limit_is_429_with_retry_after_and_never_forwarded() {
     let (exp_a, _, run) = mlflow(&mut host);
     host.now_ms = (1_796_000_000 / 60 * 60 + 20) * 1000; // 20 s into a 60 s window
     for _ in 0..2 {
-        assert_eq!(status(&run_req(&mut host, log_metric_as(&run, "team-a", "alice"))), 200);
+        assert_eq!(
+            status(&run_req(&mut host, log_metric_as(&run, "team-a", "alice"))),
+            200
+        );
     }
     let forwarded = host.calls().len();
     let o = run_req(&mut host, log_metric_as(&run, "team-a", "alice"));
@@ -573,14 +577,28 @@ fn a_used_up_limit_is_429_with_retry_after_and_never_forwarded() {
         Reply::Full(r) => assert!(r.headers.contains(&("retry-after".into(), "40".into()))),
         Reply::Piped { .. } => panic!("piped"),
     }
-    assert_eq!(host.calls().len(), forwarded, "nothing sent for a limited request");
+    assert_eq!(
+        host.calls().len(),
+        forwarded,
+        "nothing sent for a limited request"
+    );
     // Another subject has its own count; reads are counted apart from writes.
-    assert_eq!(status(&run_req(&mut host, log_metric_as(&run, "team-a", "bob"))), 200);
-    let read = get("/api/2.0/mlflow/experiments/get", &format!("experiment_id={exp_a}"), "team-a");
+    assert_eq!(
+        status(&run_req(&mut host, log_metric_as(&run, "team-a", "bob"))),
+        200
+    );
+    let read = get(
+        "/api/2.0/mlflow/experiments/get",
+        &format!("experiment_id={exp_a}"),
+        "team-a",
+    );
     assert_eq!(status(&run_req(&mut host, read)), 200);
     // The next window starts a new count.
     host.now_ms += 60_000;
-    assert_eq!(status(&run_req(&mut host, log_metric_as(&run, "team-a", "alice"))), 200);
+    assert_eq!(
+        status(&run_req(&mut host, log_metric_as(&run, "team-a", "alice"))),
+        200
+    );
 }
 
 #[test]
@@ -615,7 +633,10 @@ fn a_store_failure_in_the_limiter_denies_or_allows_as_configured() {
     let (_, _, run) = mlflow(&mut host);
     host.kv_broken = true;
     let o = run_req(&mut host, log_metric(&run, "team-a"));
-    assert_eq!((status(&o), o.audit.record().reason), (503, "kv_unavailable"));
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (503, "kv_unavailable")
+    );
     assert!(host.calls().is_empty());
     host.set_var("rate_limit_store_failure", "allow");
     let o = run_req(&mut host, log_metric(&run, "team-a"));
@@ -624,4 +645,54 @@ fn a_store_failure_in_the_limiter_denies_or_allows_as_configured() {
         .logs
         .iter()
         .any(|l| l.contains("rate limit not counted")));
+}
+
+// ---- enforcement=report ----
+
+#[test]
+fn report_mode_forwards_what_it_would_refuse_and_audits_would_deny() {
+    let mut host = MemoryHost::dev();
+    host.set_var("enforcement", "report");
+    let (exp_a, _, _) = mlflow(&mut host);
+    let path = "/api/2.0/mlflow/experiments/get";
+    let query = format!("experiment_id={exp_a}");
+    // Another tenant's read: forwarded unchecked, MLflow's answer returned.
+    let o = run_req(&mut host, get(path, &query, "team-b"));
+    assert_eq!(status(&o), 200);
+    assert!(matches!(o.reply, Reply::Piped { .. }));
+    let audit = o.audit.record();
+    assert_eq!(
+        (audit.decision, audit.reason),
+        ("would_deny", "tenant_mismatch")
+    );
+    assert_eq!(audit.upstream_status, Some(200));
+    assert_eq!(host.calls().last().unwrap(), &format!("GET {path}?{query}"));
+    assert!(host.logs.iter().any(|l| l.contains("enforcement=report")));
+    // No identity at all: forwarded too, audited as such.
+    let anon = Incoming::for_test("GET", path, &query, &[], b"");
+    let o = run_req(&mut host, anon);
+    assert_eq!(status(&o), 200);
+    assert_eq!(o.audit.record().reason, "tenant_header_missing");
+    assert_eq!(o.audit.record().decision, "would_deny");
+    // A protected tag stays refused, and nothing is sent.
+    let sent = host.calls().len();
+    let body = format!(r#"{{"experiment_id":"{exp_a}","key":"tenant","value":"team-b"}}"#);
+    let o = run_req(
+        &mut host,
+        post(
+            "/api/2.0/mlflow/experiments/set-experiment-tag",
+            "team-a",
+            &body,
+        ),
+    );
+    assert_eq!((status(&o), o.audit.record().reason), (403, "reserved_tag"));
+    assert_eq!(host.calls().len(), sent);
+    let o = run_req(&mut host, get("/readyz", "", ""));
+    assert_eq!(body_json(&o)["enforcement"], "report");
+
+    // The same read under enforce (the default) is refused and never sent.
+    let mut host = MemoryHost::dev();
+    mlflow(&mut host);
+    let o = run_req(&mut host, get(path, &query, "team-b"));
+    assert_eq!((status(&o), o.audit.record().decision), (403, "deny"));
 }
