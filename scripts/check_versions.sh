@@ -164,8 +164,8 @@ for v in "${VERSIONS[@]}"; do
   NOTES[$v]=""
   log "MLflow $v: venv"
   if ! VENV="$(venv_for "$v")"; then
-    if on_pypi mlflow "$v" && ! on_pypi mlflow-skinny "$v"; then
-      NOTES[$v]="mlflow==$v is on PyPI but mlflow-skinny==$v (which it pins) is not: ran the full mlflow $v wheel installed with --no-deps, with the dependencies of mlflow-skinny/mlflow-tracing $MLFLOW_PINNED_VERSION"
+    if on_pypi mlflow "$v" && { ! on_pypi mlflow-skinny "$v" || ! on_pypi mlflow-tracing "$v"; }; then
+      NOTES[$v]="mlflow==$v is on PyPI but mlflow-skinny==$v or mlflow-tracing==$v (which it pins) is not: ran the full mlflow $v wheel installed with --no-deps, with the dependencies of mlflow-skinny/mlflow-tracing $MLFLOW_PINNED_VERSION"
       log "WARNING: ${NOTES[$v]}"
       VENV="$(venv_full_wheel "$v")"
     else
