@@ -156,7 +156,12 @@ fn run<H: Host>(
     }
     let mut body = body;
     match checked(inc, &cfg, ctx, &mut body) {
-        Err(e) if cfg.report_only && e.reason.reportable() => report(inc, e, &cfg, ctx, body),
+        // Never a second send: only a refusal made before anything was forwarded is reported.
+        Err(e)
+            if cfg.report_only && e.reason.reportable() && ctx.audit.upstream_status.is_none() =>
+        {
+            report(inc, e, &cfg, ctx, body)
+        }
         result => result,
     }
 }
