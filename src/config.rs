@@ -2,6 +2,7 @@
 //! Owns parsing and validation; a bad value is a `ConfigError` naming the variable, which the
 //! shell turns into a 500 for every request (never a silent fallback to a weaker mode).
 
+use crate::error::{GatewayError, Reason};
 use crate::vocab::algorithm::Algorithm;
 use crate::vocab::rbac::Role;
 
@@ -140,10 +141,19 @@ impl Isolation {
 /// `workspace` mode's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceConfig {
-    /// Prepended to the tenant id (`mlflow::workspaces::name_for`).
+    /// Prepended to the tenant id (`vocab::workspace_name::for_tenant`).
     pub prefix: String,
     /// Create a missing workspace on the tenant's first request (`auto`), or refuse (`manual`).
     pub auto_provision: bool,
+}
+
+impl WorkspaceConfig {
+    /// The tenant's workspace name, or 403 `workspace_name_invalid` when the tenant id cannot
+    /// be one: the pipeline pins it, the planner compares paths and sources with it.
+    pub fn workspace_of(&self, tenant: &str) -> Result<String, GatewayError> {
+        crate::vocab::workspace_name::for_tenant(&self.prefix, tenant)
+            .map_err(|why| GatewayError::forbidden(Reason::WorkspaceNameInvalid, why))
+    }
 }
 
 /// Requests allowed per window for one holder (0 = no limit), split by action class.

@@ -188,38 +188,19 @@ pub fn upstream_request(
     base_path: &str,
     request_id: &str,
 ) -> UpstreamRequest {
-    let body = match &plan.body {
-        BodyPlan::Original => original_body,
-        BodyPlan::Replace(b) => b.clone(),
+    let (body, json) = match &plan.body {
+        BodyPlan::Original => (original_body, false),
+        BodyPlan::Replace(b) => (b.clone(), true),
     };
-    let connection = connection_listed(&req.headers);
-    let mut headers: Vec<(String, Vec<u8>)> = req
-        .headers
-        .iter()
-        .filter(|(k, _)| forwardable(k, &connection))
-        .filter(|(k, _)| !(k == "content-type" && matches!(plan.body, BodyPlan::Replace(_))))
-        .cloned()
-        .collect();
-    if matches!(plan.body, BodyPlan::Replace(_)) {
-        headers.push(("content-type".into(), b"application/json".to_vec()));
-    }
-    if let Some(ip) = &req.peer_ip {
-        headers.push(("x-forwarded-for".into(), ip.as_bytes().to_vec()));
-    }
-    headers.push(("x-request-id".into(), request_id.as_bytes().to_vec()));
-    // MLflow reads an empty body when the length is missing (chunked): always send it.
-    headers.push(("content-length".into(), body.len().to_string().into_bytes()));
-    let mut path_and_query = format!("{base_path}{}", plan.path);
-    if !plan.query.is_empty() {
-        path_and_query.push('?');
-        path_and_query.push_str(&plan.query);
-    }
-    UpstreamRequest {
-        method: req.method.clone(),
-        path_and_query,
-        headers,
+    build(
+        req,
+        &plan.path,
+        &plan.query,
         body,
-    }
+        json,
+        base_path,
+        request_id,
+    )
 }
 
 /// The upstream request for a request forwarded unchecked (`enforcement=report`): the client's
@@ -230,26 +211,73 @@ pub fn passthrough_request(
     base_path: &str,
     request_id: &str,
 ) -> UpstreamRequest {
+    build(
+        req, &req.path, &req.query, body, false, base_path, request_id,
+    )
+}
+
+/// The one place a forwarded request's head is made: the client's headers that may cross,
+/// `Content-Type: application/json` for a body the gateway re-serialised (`json`), the peer as
+/// `X-Forwarded-For`, the request id, and an explicit length.
+fn build(
+    req: &Incoming,
+    path: &str,
+    query: &str,
+    body: Vec<u8>,
+    json: bool,
+    base_path: &str,
+    request_id: &str,
+) -> UpstreamRequest {
     let connection = connection_listed(&req.headers);
     let mut headers: Vec<(String, Vec<u8>)> = req
         .headers
         .iter()
         .filter(|(k, _)| forwardable(k, &connection))
+        .filter(|(k, _)| !(json && k == "content-type"))
         .cloned()
         .collect();
+    if json {
+        headers.push(("content-type".into(), b"application/json".to_vec()));
+    }
     if let Some(ip) = &req.peer_ip {
         headers.push(("x-forwarded-for".into(), ip.as_bytes().to_vec()));
     }
     headers.push(("x-request-id".into(), request_id.as_bytes().to_vec()));
+    // MLflow reads an empty body when the length is missing (chunked): always send it.
     headers.push(("content-length".into(), body.len().to_string().into_bytes()));
-    let mut path_and_query = format!("{base_path}{}", req.path);
-    if !req.query.is_empty() {
+    let mut path_and_query = format!("{base_path}{path}");
+    if !query.is_empty() {
         path_and_query.push('?');
-        path_and_query.push_str(&req.query);
+        path_and_query.push_str(query);
     }
     UpstreamRequest {
         method: req.method.clone(),
         path_and_query,
+        headers,
+        body,
+    }
+}
+
+/// A JSON request the gateway itself makes to MLflow (pre-flights, workspace provisioning),
+/// carrying the client request's id; `body` is JSON or empty.
+pub fn gateway_request(
+    method: &str,
+    base_path: &str,
+    path: &str,
+    body: Vec<u8>,
+    request_id: &str,
+) -> UpstreamRequest {
+    let mut headers = vec![
+        ("accept".into(), b"application/json".to_vec()),
+        ("x-request-id".into(), request_id.as_bytes().to_vec()),
+    ];
+    if !body.is_empty() {
+        headers.push(("content-type".into(), b"application/json".to_vec()));
+        headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    }
+    UpstreamRequest {
+        method: method.into(),
+        path_and_query: format!("{base_path}{path}"),
         headers,
         body,
     }

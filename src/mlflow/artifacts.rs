@@ -50,6 +50,12 @@ impl ArtifactPath {
     pub fn experiment_id(&self) -> &str {
         &self.segments[self.start()]
     }
+    /// Whether the path stays in the caller's workspace: unprefixed (MLflow roots it in the
+    /// request's workspace), or prefixed with exactly `own` (`None` in tag mode: no prefix
+    /// names anything of the caller's there).
+    pub fn in_workspace(&self, own: Option<&str>) -> bool {
+        self.workspace.is_none() || self.workspace.as_deref() == own
+    }
     /// Segments from the experiment id on (`<experiment>/<run>/…`).
     pub fn within_workspace(&self) -> &[String] {
         &self.segments[self.start()..]

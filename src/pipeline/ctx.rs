@@ -77,24 +77,37 @@ impl<'h, H: Host> Ctx<'h, H> {
         }
     }
 
-    /// A key-value read; a store failure denies the request (fail closed).
-    pub fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, GatewayError> {
-        let got = self
-            .host
-            .kv_get(key)
-            .map_err(|e| GatewayError::kv_unavailable(format!("kv get: {e}")));
-        self.check_deadline("a key-value read")?;
-        got
+    /// One key-value call: a store failure denies the request (fail closed), and the deadline
+    /// is checked after it, whatever it returned.
+    fn kv<T>(
+        &mut self,
+        op: &str,
+        after: &str,
+        call: impl FnOnce(&mut H) -> Result<T, String>,
+    ) -> Result<T, GatewayError> {
+        let done =
+            call(self.host).map_err(|e| GatewayError::kv_unavailable(format!("kv {op}: {e}")));
+        self.check_deadline(after)?;
+        done
     }
 
-    /// A key-value write; a store failure denies the request (fail closed).
+    pub fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, GatewayError> {
+        self.kv("get", "a key-value read", |h| h.kv_get(key))
+    }
+
     pub fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), GatewayError> {
-        let set = self
-            .host
-            .kv_set(key, value)
-            .map_err(|e| GatewayError::kv_unavailable(format!("kv set: {e}")));
-        self.check_deadline("a key-value write")?;
-        set
+        self.kv("set", "a key-value write", |h| h.kv_set(key, value))
+    }
+
+    pub fn kv_delete(&mut self, key: &str) -> Result<(), GatewayError> {
+        self.kv("delete", "a key-value delete", |h| h.kv_delete(key))
+    }
+
+    /// An atomic counter increment (`Host::kv_increment`).
+    pub fn kv_increment(&mut self, key: &str, delta: i64) -> Result<i64, GatewayError> {
+        self.kv("increment", "a key-value increment", |h| {
+            h.kv_increment(key, delta)
+        })
     }
 
     /// Whether calls to MLflow are pinned to a workspace (workspace mode, once settled).
@@ -106,26 +119,6 @@ impl<'h, H: Host> Ctx<'h, H> {
     pub fn pin(&mut self, workspace: String) {
         self.audit.workspace = Some(workspace.clone());
         self.workspace = Some(workspace);
-    }
-
-    /// A key-value delete; a store failure denies the request (fail closed).
-    pub fn kv_delete(&mut self, key: &str) -> Result<(), GatewayError> {
-        let done = self
-            .host
-            .kv_delete(key)
-            .map_err(|e| GatewayError::kv_unavailable(format!("kv delete: {e}")));
-        self.check_deadline("a key-value delete")?;
-        done
-    }
-
-    /// An atomic counter increment; a store failure denies the request (fail closed).
-    pub fn kv_increment(&mut self, key: &str, delta: i64) -> Result<i64, GatewayError> {
-        let n = self
-            .host
-            .kv_increment(key, delta)
-            .map_err(|e| GatewayError::kv_unavailable(format!("kv increment: {e}")));
-        self.check_deadline("a key-value increment")?;
-        n
     }
 
     /// Sends to MLflow and returns once its head is in (the body unread). Every request to

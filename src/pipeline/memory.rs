@@ -115,6 +115,15 @@ impl MemoryHost {
             .insert(format!("{method} {path_and_query}"), what);
     }
 
+    /// The key-value map, as one store call finds it: after the stall, or failing if broken.
+    fn store(&mut self) -> Result<&mut HashMap<String, Vec<u8>>, String> {
+        self.mono_ms += self.kv_stall_ms;
+        if self.kv_broken {
+            return Err("store unavailable".into());
+        }
+        Ok(&mut self.kv)
+    }
+
     /// The upstream calls made, as `METHOD path?query`.
     pub fn calls(&self) -> Vec<String> {
         self.sent
@@ -150,39 +159,24 @@ impl Host for MemoryHost {
     }
 
     fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
-        self.mono_ms += self.kv_stall_ms;
-        if self.kv_broken {
-            return Err("store unavailable".into());
-        }
-        Ok(self.kv.get(key).cloned())
+        Ok(self.store()?.get(key).cloned())
     }
 
     fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
-        self.mono_ms += self.kv_stall_ms;
-        if self.kv_broken {
-            return Err("store unavailable".into());
-        }
-        self.kv.insert(key.into(), value.to_vec());
+        self.store()?.insert(key.into(), value.to_vec());
         Ok(())
     }
 
     fn kv_delete(&mut self, key: &str) -> Result<(), String> {
-        self.mono_ms += self.kv_stall_ms;
-        if self.kv_broken {
-            return Err("store unavailable".into());
-        }
-        self.kv.remove(key);
+        self.store()?.remove(key);
         Ok(())
     }
 
     /// Counters are kept as SQLite's store keeps them (8-byte little-endian), so a test that
     /// reads one with `kv_get` sees what it would see there.
     fn kv_increment(&mut self, key: &str, delta: i64) -> Result<i64, String> {
-        self.mono_ms += self.kv_stall_ms;
-        if self.kv_broken {
-            return Err("store unavailable".into());
-        }
-        let current = match self.kv.get(key) {
+        let store = self.store()?;
+        let current = match store.get(key) {
             None => 0,
             Some(b) => i64::from_le_bytes(
                 b.as_slice()
@@ -191,7 +185,7 @@ impl Host for MemoryHost {
             ),
         };
         let next = current + delta;
-        self.kv.insert(key.into(), next.to_le_bytes().to_vec());
+        store.insert(key.into(), next.to_le_bytes().to_vec());
         Ok(next)
     }
 

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::error::{GatewayError, HttpResponse, Kind, Reason};
 use crate::forward::{
     body_intake, body_too_large, declared_length, passthrough_request, response_headers, streamed,
-    upstream_request, BodyIntake,
+    upstream_request, BodyIntake, MAX_BUFFERED_BODY_BYTES,
 };
 use crate::mlflow::ownership::Resource;
 use crate::mlflow::responses::{self, ResponseFilter};
@@ -190,10 +190,6 @@ fn checked<H: Host>(
 
     // body: identity and route are settled; the size limit is the route's
     let declared = declared_length(&inc.headers);
-    let unreadable = |detail: String| {
-        GatewayError::bad_request(Reason::BodyUnreadable, "the request body could not be read")
-            .with_log_detail(detail)
-    };
     let pending = match body_intake(&inc.method, matched.row, declared)? {
         BodyIntake::Stream(len) => {
             if body.is_none() {
@@ -202,16 +198,10 @@ fn checked<H: Host>(
             Some(len)
         }
         BodyIntake::Buffer { limit } => {
-            let body = body
+            let client_body = body
                 .take()
                 .ok_or_else(|| unreadable("request body unavailable".into()))?;
-            inc.body = ctx
-                .host
-                .read_body(body, declared, limit)
-                .map_err(|e| match e {
-                    BodyError::TooLarge => body_too_large(limit),
-                    BodyError::Unreadable(d) => unreadable(format!("request body: {d}")),
-                })?;
+            inc.body = read_buffered(ctx, client_body, declared, limit)?;
             None
         }
     };
@@ -232,6 +222,26 @@ fn checked<H: Host>(
 
     // response check
     check_answer(&permit, answer, cfg, ctx)
+}
+
+/// Reads the client's body into memory, refusing it with 413 past `limit`.
+fn read_buffered<H: Host>(
+    ctx: &mut Ctx<H>,
+    body: H::ClientBody,
+    declared: Option<u64>,
+    limit: u64,
+) -> Result<Vec<u8>, GatewayError> {
+    ctx.host
+        .read_body(body, declared, limit)
+        .map_err(|e| match e {
+            BodyError::TooLarge => body_too_large(limit),
+            BodyError::Unreadable(d) => unreadable(format!("request body: {d}")),
+        })
+}
+
+fn unreadable(detail: String) -> GatewayError {
+    GatewayError::bad_request(Reason::BodyUnreadable, "the request body could not be read")
+        .with_log_detail(detail)
 }
 
 /// `enforcement=report`: forwards a request the checks refused for an authorization reason, as
@@ -260,17 +270,7 @@ fn report<H: Host>(
         if streamed(declared) {
             stream = Some((b, declared.unwrap_or(0)));
         } else {
-            inc.body = ctx
-                .host
-                .read_body(b, declared, crate::forward::MAX_BUFFERED_BODY_BYTES)
-                .map_err(|e| match e {
-                    BodyError::TooLarge => body_too_large(crate::forward::MAX_BUFFERED_BODY_BYTES),
-                    BodyError::Unreadable(d) => GatewayError::bad_request(
-                        Reason::BodyUnreadable,
-                        "the request body could not be read",
-                    )
-                    .with_log_detail(format!("request body: {d}")),
-                })?;
+            inc.body = read_buffered(ctx, b, declared, MAX_BUFFERED_BODY_BYTES)?;
         }
     }
     let sent = std::mem::take(&mut inc.body);
@@ -438,8 +438,7 @@ fn readyz<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<HttpResponse, Gatew
         Some(_) if mlflow_ok => {
             let on = matches!(workspace::workspaces_enabled(cfg, ctx), Ok(true));
             if !on {
-                let e = workspace::disabled();
-                ctx.log("error", e.log_detail.as_deref().unwrap_or_default());
+                ctx.log("error", workspace::DISABLED_HINT);
             }
             Some(on)
         }

@@ -8,7 +8,7 @@ use super::ctx::Ctx;
 use super::host::Host;
 use crate::config::Config;
 use crate::error::{GatewayError, Kind, Reason};
-use crate::forward::UpstreamRequest;
+use crate::forward::{gateway_request, UpstreamRequest};
 use crate::identity::Principal;
 use crate::mlflow::locations;
 use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, Resource};
@@ -113,15 +113,7 @@ fn preflight_failed(detail: String) -> GatewayError {
 
 /// A GET to MLflow for a pre-flight, with the request's id.
 fn preflight_request(cfg: &Config, rid: &str, path: &str) -> UpstreamRequest {
-    UpstreamRequest {
-        method: "GET".into(),
-        path_and_query: format!("{}{path}", cfg.upstream.base_path),
-        headers: vec![
-            ("accept".into(), b"application/json".to_vec()),
-            ("x-request-id".into(), rid.as_bytes().to_vec()),
-        ],
-        body: Vec::new(),
-    }
+    gateway_request("GET", &cfg.upstream.base_path, path, Vec::new(), rid)
 }
 
 /// What MLflow says about `res` (cached facts only when they cannot change through the

@@ -41,21 +41,22 @@ pub fn counters(
     let class = if write { "w" } else { "r" };
     let of = |q: Quota| if write { q.writes } else { q.reads };
     let mut out = Vec::new();
-    // Subjects are per tenant: the same `sub` in two tenants is two holders.
-    let holders = [
-        ("tenant", of(limits.tenant), principal.tenant.clone()),
-        (
-            "subject",
-            of(limits.subject),
-            format!("{}\u{0}{}", principal.tenant, principal.subject),
-        ),
-    ];
-    for (holder, limit, id) in holders {
+    for (holder, limit) in [
+        ("tenant", of(limits.tenant)),
+        ("subject", of(limits.subject)),
+    ] {
         if limit == 0 {
             continue;
         }
-        // Hashed: ids are up to 256 bytes, the SQLite store's keys at most 256.
-        let digest = crate::identity::hex(&Sha256::digest(id.as_bytes())[..16]);
+        // Subjects are per tenant: the same `sub` in two tenants is two holders. Hashed: ids
+        // are up to 256 bytes, the SQLite store's keys at most 256.
+        let mut id = Sha256::new();
+        id.update(principal.tenant.as_bytes());
+        if holder == "subject" {
+            id.update([0u8]);
+            id.update(principal.subject.as_bytes());
+        }
+        let digest = crate::identity::hex(&id.finalize()[..16]);
         let key = format!("rl:v1:{}:{digest}:{class}:{}", &holder[..1], window % 2);
         out.push(Counter {
             holder,

@@ -8,9 +8,8 @@ use super::ctx::Ctx;
 use super::host::Host;
 use crate::config::{Config, WorkspaceConfig};
 use crate::error::{GatewayError, Kind, Reason};
-use crate::forward::UpstreamRequest;
+use crate::forward::{gateway_request, UpstreamRequest};
 use crate::identity::Principal;
-use crate::vocab::workspace_name;
 
 /// MLflow's capability endpoint; `workspaces_enabled` says whether the header is honoured.
 pub const SERVER_INFO: &str = "/api/3.0/mlflow/server-info";
@@ -26,7 +25,7 @@ pub fn settle<H: Host>(
     let Some(wcfg) = cfg.isolation.workspace() else {
         return Ok(());
     };
-    let name = name_of(wcfg, &principal.tenant)?;
+    let name = wcfg.workspace_of(&principal.tenant)?;
     let key = format!("ws:v1:{name}");
     let ttl = cfg.ownership_cache_seconds;
     let now = ctx.now_s();
@@ -47,12 +46,6 @@ pub fn settle<H: Host>(
     Ok(())
 }
 
-/// The tenant's workspace name, or 403 when the tenant id cannot be one.
-pub fn name_of(wcfg: &WorkspaceConfig, tenant: &str) -> Result<String, GatewayError> {
-    workspace_name::for_tenant(&wcfg.prefix, tenant)
-        .map_err(|why| GatewayError::forbidden(Reason::WorkspaceNameInvalid, why))
-}
-
 /// Makes sure the workspace exists: MLflow must have workspaces enabled, and a missing
 /// workspace is created (`auto`) or refused (`manual`).
 fn ensure<H: Host>(
@@ -63,9 +56,12 @@ fn ensure<H: Host>(
     ctx: &mut Ctx<H>,
 ) -> Result<(), GatewayError> {
     if !workspaces_enabled(cfg, ctx)? {
-        let e = disabled();
-        ctx.log("error", e.log_detail.as_deref().unwrap_or_default());
-        return Err(e.with_log_detail(format!(
+        ctx.log("error", DISABLED_HINT);
+        return Err(GatewayError::unavailable(
+            Reason::WorkspacesDisabled,
+            "the MLflow server does not have workspaces enabled, so tenants cannot be kept apart; the gateway refuses to serve until it has",
+        )
+        .with_log_detail(format!(
             "refused a request of tenant `{tenant}`: MLflow does not report workspaces enabled"
         )));
     }
@@ -127,15 +123,9 @@ pub fn workspaces_enabled<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<boo
             .is_some_and(|v| v["workspaces_enabled"] == true))
 }
 
-/// The 503 for a workspace-mode gateway in front of an MLflow without workspaces; its log
-/// detail is the operator's instruction.
-pub fn disabled() -> GatewayError {
-    GatewayError::unavailable(
-        Reason::WorkspacesDisabled,
-        "the MLflow server does not have workspaces enabled, so tenants cannot be kept apart; the gateway refuses to serve until it has",
-    )
-    .with_log_detail("tenant_isolation=workspace, but MLflow's server-info does not report workspaces_enabled: start MLflow 3.10+ with `mlflow server --enable-workspaces` (SQL backend), or set tenant_isolation=tag")
-}
+/// The operator's instruction, logged as an error wherever the gateway finds MLflow without
+/// workspaces (readiness, a tenant's provisioning).
+pub const DISABLED_HINT: &str = "tenant_isolation=workspace, but MLflow's server-info does not report workspaces_enabled: start MLflow 3.10+ with `mlflow server --enable-workspaces` (SQL backend), or set tenant_isolation=tag";
 
 fn provisioning_failed(detail: String) -> GatewayError {
     GatewayError::new(
@@ -147,18 +137,5 @@ fn provisioning_failed(detail: String) -> GatewayError {
 }
 
 fn call(method: &str, path: &str, body: Vec<u8>, cfg: &Config, rid: &str) -> UpstreamRequest {
-    let mut headers = vec![
-        ("accept".into(), b"application/json".to_vec()),
-        ("x-request-id".into(), rid.as_bytes().to_vec()),
-    ];
-    if !body.is_empty() {
-        headers.push(("content-type".into(), b"application/json".to_vec()));
-        headers.push(("content-length".into(), body.len().to_string().into_bytes()));
-    }
-    UpstreamRequest {
-        method: method.into(),
-        path_and_query: format!("{}{path}", cfg.upstream.base_path),
-        headers,
-        body,
-    }
+    gateway_request(method, &cfg.upstream.base_path, path, body, rid)
 }

@@ -53,12 +53,11 @@ pub(super) fn artifact_list(d: &mut Draft) -> Result<(), GatewayError> {
 /// too, but only when the request is pinned; the gateway does not rely on that), and exists
 /// only in workspace mode.
 fn in_own_workspace(d: &Draft, ap: &ArtifactPath) -> Result<(), GatewayError> {
-    match (&ap.workspace, d.own_workspace()?) {
-        (None, _) => Ok(()),
-        (Some(named), Some(own)) if *named == own => Ok(()),
-        _ => Err(GatewayError::forbidden(
-            Reason::TenantMismatch,
-            "artifact path names a workspace that is not the caller's",
-        )),
+    if ap.in_workspace(d.own_workspace()?.as_deref()) {
+        return Ok(());
     }
+    Err(GatewayError::forbidden(
+        Reason::TenantMismatch,
+        "artifact path names a workspace that is not the caller's",
+    ))
 }

@@ -128,10 +128,7 @@ impl<'a> Draft<'a> {
         self.cfg
             .isolation
             .workspace()
-            .map(|w| {
-                crate::vocab::workspace_name::for_tenant(&w.prefix, self.tenant())
-                    .map_err(|why| GatewayError::forbidden(Reason::WorkspaceNameInvalid, why))
-            })
+            .map(|w| w.workspace_of(self.tenant()))
             .transpose()
     }
 }

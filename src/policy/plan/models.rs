@@ -53,7 +53,7 @@ pub fn source_check(
     }
     if let Some(rest) = source.strip_prefix("mlflow-artifacts:/") {
         let ap = artifacts::from_decoded(rest).map_err(|_| refused())?;
-        if ap.workspace.is_some() && ap.workspace.as_deref() != workspace {
+        if !ap.in_workspace(workspace) {
             return Err(refused());
         }
         return Ok(vec![Resource::Experiment(ap.experiment_id().to_string())]);
