@@ -28,6 +28,10 @@ pub struct AuditRecord {
     /// `tag` mode and for requests refused before the workspace was settled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
+    /// Which credential identified the caller in oidc mode: `bearer` (an `Authorization`
+    /// header) or `session` (the browser's sealed session cookie); never the credential itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<&'static str>,
     /// How the bearer token was accepted: `verified` (signature checked now) or `cached` (an
     /// earlier full check reused, `identity::token_cache`); absent without a bearer token.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,6 +51,8 @@ pub enum Verdict {
     Allowed,
     /// A health or readiness probe answered by the gateway itself.
     Health,
+    /// A step of browser sign-in answered by the gateway itself (`/oauth2/*`).
+    SignIn,
     /// Refused, or failed closed, for this reason.
     Denied(Reason),
     /// `enforcement=report`: forwarded although the policy refuses it for this reason.
@@ -59,6 +65,7 @@ impl AuditRecord {
         (self.decision, self.reason) = match v {
             Verdict::Allowed => ("allow", "allowed"),
             Verdict::Health => ("allow", "health"),
+            Verdict::SignIn => ("allow", "sign_in"),
             Verdict::Denied(r) => ("deny", r.as_str()),
             Verdict::WouldDeny(r) => ("would_deny", r.as_str()),
         };

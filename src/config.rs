@@ -49,6 +49,12 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "rate_limit_subject_writes", default: "0", description: "Write, delete and manage requests per window for one subject of a tenant (0 = no limit)." },
     VarSpec { name: "rate_limit_store_failure", default: "deny", description: "When the key-value store cannot count a limited request: `deny` (503, fail closed) or `allow` (forward it uncounted, with a warning)." },
     VarSpec { name: "token_cache_seconds", default: "300", description: "How long a fully verified bearer token's principal is reused from the key-value store instead of a new signature check; never past the token's `exp`, only while the same key is in the JWKS (0 disables)." },
+    VarSpec { name: "oidc_client_id", default: "", description: "Browser sign-in (oidc mode): the gateway's confidential client at the IdP. Empty: browser sign-in is off and only bearer tokens are accepted. See docs/identity.md." },
+    VarSpec { name: "oidc_client_secret", default: "", description: "Browser sign-in: the client's secret (a secret variable), sent with `client_secret_basic` to the token endpoint." },
+    VarSpec { name: "oidc_redirect_url", default: "", description: "Browser sign-in: the gateway's `/oauth2/callback` as browsers reach it (e.g. `https://mlflow.example.com/oauth2/callback`); its origin is the gateway's own origin for the CSRF check. `https` except on loopback hosts." },
+    VarSpec { name: "oidc_scopes", default: "openid", description: "Browser sign-in: space-separated scopes requested; they must yield an ID token, a JWT access token for `oidc_audience` with the tenant claim, and a refresh token (Okta and Entra ID: `offline_access`)." },
+    VarSpec { name: "session_cookie_keys", default: "", description: "Browser sign-in: comma list of base64 keys of 32 bytes (a secret variable; `openssl rand -base64 32`) sealing the session cookie with AES-256-GCM. The first seals, all open: rotate by adding a new key in front." },
+    VarSpec { name: "session_max_seconds", default: "43200", description: "Browser sign-in: a session ends this long after sign-in whatever its refreshes (1-2592000)." },
 ];
 
 /// Which identity source is trusted.
@@ -110,6 +116,51 @@ pub struct OidcConfig {
     pub jwks_max_stale_seconds: u64,
     /// See `identity::token_cache`; 0 disables it.
     pub token_cache_seconds: u64,
+    /// Browser sign-in (`identity::session`), when `oidc_client_id` is set.
+    pub browser: Option<BrowserConfig>,
+}
+
+/// A secret variable's value: never printed, not even by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Browser sign-in settings (docs/identity.md, "Browser sign-in").
+#[derive(Clone, PartialEq, Eq)]
+pub struct BrowserConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// `/oauth2/callback` as browsers reach it.
+    pub redirect_url: String,
+    /// The gateway's own origin, from `redirect_url`.
+    pub public_origin: Origin,
+    pub scopes: String,
+    /// The first seals; all open.
+    pub cookie_keys: Vec<[u8; 32]>,
+    pub session_max_seconds: u64,
+}
+
+impl std::fmt::Debug for BrowserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserConfig")
+            .field("client_id", &self.client_id)
+            .field("redirect_url", &self.redirect_url)
+            .field("scopes", &self.scopes)
+            .field("cookie_keys", &self.cookie_keys.len())
+            .field("session_max_seconds", &self.session_max_seconds)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How tenants are kept apart (`tenant_isolation`).
@@ -591,7 +642,9 @@ impl Config {
                 "must name at least one algorithm",
             ));
         }
+        let browser = Self::browser_from(get)?;
         Ok(OidcConfig {
+            browser,
             issuer,
             audience,
             jwks_uri,
@@ -628,6 +681,98 @@ impl Config {
                 7 * 86_400,
             )?,
         })
+    }
+
+    /// Browser sign-in settings; `None` when `oidc_client_id` is empty.
+    fn browser_from(
+        get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
+    ) -> Result<Option<BrowserConfig>, ConfigError> {
+        let client_id = get("oidc_client_id")?.trim().to_string();
+        if client_id.is_empty() {
+            return Ok(None);
+        }
+        let client_secret = get("oidc_client_secret")?.trim().to_string();
+        if client_secret.is_empty() {
+            return Err(err(
+                "oidc_client_secret",
+                "is required when oidc_client_id is set (browser sign-in)",
+            ));
+        }
+        let redirect_url = get("oidc_redirect_url")?.trim().to_string();
+        if redirect_url.is_empty() {
+            return Err(err(
+                "oidc_redirect_url",
+                "is required when oidc_client_id is set (browser sign-in)",
+            ));
+        }
+        let (public_origin, path) = parse_url("oidc_redirect_url", &redirect_url)?;
+        if path != "/oauth2/callback" {
+            return Err(err(
+                "oidc_redirect_url",
+                "must be the gateway's `/oauth2/callback` (e.g. https://mlflow.example.com/oauth2/callback)",
+            ));
+        }
+        let host = public_origin
+            .authority
+            .rsplit_once(':')
+            .filter(|(h, p)| !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(public_origin.authority.as_str(), |(h, _)| h);
+        if !public_origin.https && !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            return Err(err(
+                "oidc_redirect_url",
+                "must be https (the session cookie is `Secure`); plain http only on loopback hosts",
+            ));
+        }
+        let scopes = get("oidc_scopes")?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !scopes.split(' ').any(|s| s == "openid") {
+            return Err(err("oidc_scopes", "must include `openid`"));
+        }
+        let mut cookie_keys = Vec::new();
+        for k in get("session_cookie_keys")?
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            use base64::Engine;
+            let engines = [
+                base64::engine::general_purpose::STANDARD,
+                base64::engine::general_purpose::URL_SAFE,
+            ];
+            let key = engines
+                .iter()
+                .find_map(|e| e.decode(k).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| {
+                    err(
+                        "session_cookie_keys",
+                        "each key must be 32 bytes in base64 (openssl rand -base64 32)",
+                    )
+                })?;
+            cookie_keys.push(key);
+        }
+        if cookie_keys.is_empty() {
+            return Err(err(
+                "session_cookie_keys",
+                "is required when oidc_client_id is set (browser sign-in)",
+            ));
+        }
+        Ok(Some(BrowserConfig {
+            client_id,
+            client_secret: Secret(client_secret),
+            redirect_url,
+            public_origin,
+            scopes,
+            cookie_keys,
+            session_max_seconds: parse_u64(
+                "session_max_seconds",
+                &get("session_max_seconds")?,
+                1,
+                30 * 86_400,
+            )?,
+        }))
     }
 }
 

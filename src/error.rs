@@ -29,6 +29,18 @@ pub enum Reason {
     TenantHeaderInvalid,
     IdentityHeaderInOidcMode,
     RolesHeaderInvalid,
+    // --- browser sign-in ---
+    SigninNotConfigured,
+    SigninStateInvalid,
+    SigninRefusedByIdp,
+    CodeExchangeRefused,
+    NonceMismatch,
+    ReturnPathInvalid,
+    SessionInvalid,
+    SessionExpired,
+    SessionRefreshRefused,
+    CsrfRefused,
+    IdpUnavailable,
     // --- request parsing (parser parity with MLflow) ---
     BadJson,
     DuplicateKey,
@@ -99,6 +111,17 @@ impl Reason {
             TenantHeaderInvalid => "tenant_header_invalid",
             IdentityHeaderInOidcMode => "identity_header_in_oidc_mode",
             RolesHeaderInvalid => "roles_header_invalid",
+            SigninNotConfigured => "signin_not_configured",
+            SigninStateInvalid => "signin_state_invalid",
+            SigninRefusedByIdp => "signin_refused_by_idp",
+            CodeExchangeRefused => "code_exchange_refused",
+            NonceMismatch => "nonce_mismatch",
+            ReturnPathInvalid => "return_path_invalid",
+            SessionInvalid => "session_invalid",
+            SessionExpired => "session_expired",
+            SessionRefreshRefused => "session_refresh_refused",
+            CsrfRefused => "csrf_refused",
+            IdpUnavailable => "idp_unavailable",
             BadJson => "bad_json",
             DuplicateKey => "duplicate_key",
             CamelCaseAlias => "camel_case_alias",
@@ -172,6 +195,9 @@ impl Reason {
                 | TenantHeaderInvalid
                 | IdentityHeaderInOidcMode
                 | RolesHeaderInvalid
+                | SessionInvalid
+                | SessionExpired
+                | SessionRefreshRefused
                 | RouteNotAllowed
                 | RouteDenied
                 | Rbac

@@ -241,9 +241,21 @@ pub fn verify(
     cfg: &OidcConfig,
     now_secs: u64,
 ) -> Result<serde_json::Map<String, Value>, GatewayError> {
+    verify_for(token, header, jwk, cfg, &cfg.audience, now_secs)
+}
+
+/// `verify` with another expected audience: an ID token's is the gateway's client id.
+pub fn verify_for(
+    token: &str,
+    header: &Header,
+    jwk: &Jwk,
+    cfg: &OidcConfig,
+    audience: &str,
+    now_secs: u64,
+) -> Result<serde_json::Map<String, Value>, GatewayError> {
     let options = VerificationOptions {
         allowed_issuers: Some(HashSet::from_strings(&[cfg.issuer.as_str()])),
-        allowed_audiences: Some(HashSet::from_strings(&[cfg.audience.as_str()])),
+        allowed_audiences: Some(HashSet::from_strings(&[audience])),
         time_tolerance: Some(Duration::from_secs(cfg.clock_skew_seconds)),
         artificial_time: Some(UnixTimeStamp::from_secs(now_secs)),
         max_token_length: Some(MAX_TOKEN_BYTES),

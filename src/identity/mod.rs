@@ -6,6 +6,7 @@ pub mod claims;
 pub mod dev;
 pub mod jwks;
 pub mod jwt;
+pub mod session;
 pub mod token_cache;
 
 use crate::vocab::rbac::Role;

@@ -20,6 +20,9 @@ pub struct Ctx<'h, H: Host> {
     /// The workspace every request to MLflow is pinned to (`tenant_isolation=workspace`), once
     /// it is provisioned.
     workspace: Option<String>,
+    /// `Set-Cookie` values for the response, whatever it turns out to be (a refreshed session
+    /// on a forwarded answer, a cleared one on a refusal).
+    pub cookies: Vec<String>,
 }
 
 impl<'h, H: Host> Ctx<'h, H> {
@@ -34,6 +37,7 @@ impl<'h, H: Host> Ctx<'h, H> {
             started_mono,
             deadline_mono: None,
             workspace: None,
+            cookies: Vec::new(),
         }
     }
 

@@ -1,5 +1,6 @@
-//! The identity step: who is calling. Dev mode trusts the `X-Tenant` headers; OIDC mode checks
-//! the bearer token against the IdP's keys, kept in the key-value store and refreshed by the
+//! The identity step: who is calling. Dev mode trusts the `X-Tenant` headers; OIDC mode takes
+//! a browser's session cookie through `pipeline::signin` when no `Authorization` header is
+//! sent, and otherwise checks the bearer token against the IdP's keys, kept in the key-value store and refreshed by the
 //! rules of `identity::jwks`, and reuses an earlier full check when `identity::token_cache`
 //! says it still stands.
 
@@ -35,6 +36,14 @@ pub fn authenticate<H: Host>(
                         Reason::IdentityHeaderInOidcMode,
                         format!("header {h} is not accepted: in oidc mode identity comes only from the bearer token"),
                     ));
+                }
+            }
+            // A bearer token wins over a session cookie sent alongside it.
+            if inc.has_header("authorization") {
+                ctx.audit.auth = Some("bearer");
+            } else if let Some(b) = &oidc.browser {
+                if let Some(p) = super::signin::session_principal(inc, oidc, b, cfg, ctx)? {
+                    return Ok(p);
                 }
             }
             let token = jwt::bearer_token(&inc.header_values("authorization"))?;
@@ -120,7 +129,7 @@ pub fn current_keys<H: Host>(
         })
 }
 
-enum FetchError {
+pub(super) enum FetchError {
     Config(String),
     Transient(String),
 }
@@ -145,7 +154,7 @@ fn fetch_jwks<H: Host>(
 }
 
 /// GET from the IdP; the URL's origin is `idp_origin` (checked in config / discovery).
-fn fetch_idp<H: Host>(
+pub(super) fn fetch_idp<H: Host>(
     url: &str,
     oidc: &OidcConfig,
     cfg: &Config,

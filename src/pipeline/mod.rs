@@ -12,10 +12,13 @@ pub mod host;
 pub mod identity;
 pub mod ownership;
 pub mod ratelimit;
+pub mod signin;
 pub mod workspace;
 
 #[cfg(test)]
 mod memory;
+#[cfg(test)]
+mod signin_tests;
 #[cfg(test)]
 mod tests;
 
@@ -123,6 +126,14 @@ pub fn handle<H: Host>(
             Reply::Full(e.to_response(&ctx.rid))
         }
     };
+    let mut reply = reply;
+    if !ctx.cookies.is_empty() {
+        let headers = match &mut reply {
+            Reply::Full(r) => &mut r.headers,
+            Reply::Piped { headers, .. } => headers,
+        };
+        headers.extend(ctx.cookies.drain(..).map(|c| ("set-cookie".to_string(), c)));
+    }
     ctx.audit.status = reply.status();
     Outcome {
         reply,
@@ -154,8 +165,16 @@ fn run<H: Host>(
     if inc.path == "/readyz" && inc.method == "GET" {
         return readyz(&cfg, ctx).map(Reply::Full);
     }
+    if inc.path.starts_with(signin::PREFIX) {
+        return signin::endpoint(inc, &cfg, ctx).map(Reply::Full);
+    }
     let mut body = body;
     match checked(inc, &cfg, ctx, &mut body) {
+        // A browser without a session, loading a page: sent to sign-in.
+        Err(e) if signin::redirects_to_sign_in(&e, inc, &cfg) => {
+            ctx.audit.record(Verdict::Denied(e.reason));
+            Ok(Reply::Full(signin::to_sign_in(inc, &ctx.rid)))
+        }
         // Never a second send: only a refusal made before anything was forwarded is reported.
         Err(e)
             if cfg.report_only && e.reason.reportable() && ctx.audit.upstream_status.is_none() =>
