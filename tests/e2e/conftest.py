@@ -687,6 +687,13 @@ SPIN_SLICE: dict[str, tuple[str, ...] | None] = {
         "test_a_client_chosen_workspace_is_dropped_and_the_own_one_pinned",
         "test_the_workspace_api_shows_only_the_own_workspace",
     ),
+    # browser sign-in: the code exchange, the sealed cookie, the CSRF rule and a refresh at the
+    # real oidc-provider (Set-Cookie and redirects through Spin 3's HTTP trigger)
+    "test_signin.py": (
+        "test_callback_sets_the_session_and_returns_to_rd",
+        "test_csrf_cross_origin_post_refused_same_origin_allowed",
+        "test_refresh_renews_the_session",
+    ),
 }
 
 
@@ -767,6 +774,9 @@ class OidcProvider:
         self.origin = self.issuer = f"http://127.0.0.1:{self.port}"
         self.clients, self.accounts, self.ttl = clients, accounts or {}, ttl
         self.proc: Proc | None = None
+        # One JSON line per token response (tests/idp/oidc_provider.mjs token_log): every
+        # access, refresh and ID token this IdP issued, for leak checks (issued_tokens()).
+        self.token_log = workdir / "tokens.jsonl"
 
     def start(self):
         node_path = os.environ.get("IDP_NODE_PATH")
@@ -776,7 +786,7 @@ class OidcProvider:
         cfg.write_text(json.dumps({
             "port": self.port, "audience": AUDIENCE, "resource": OIDC_RESOURCE, "ttl": self.ttl,
             "keys_path": str(self.workdir / "keys.json"), "clients": self.clients,
-            "accounts": self.accounts}))
+            "accounts": self.accounts, "token_log": str(self.token_log)}))
         self.proc = Proc("oidc-provider", ["node", str(REPO / "tests/idp/oidc_provider.mjs"), str(cfg)],
                          self.workdir / "idp.log", env={**os.environ, "IDP_NODE_PATH": node_path})
         wait_until(lambda: requests.get(self.issuer + "/.well-known/openid-configuration",
@@ -810,6 +820,61 @@ class OidcProvider:
         env.update({f"MLFLOW_GATEWAY_OIDC_{k.upper()}": v for k, v in extra.items()})
         return env
 
+    def issued_tokens(self) -> list[str]:
+        """Every access, refresh and ID token this IdP has issued so far (all restarts)."""
+        if not self.token_log.exists():
+            return []
+        out = []
+        for line in self.token_log.read_text().splitlines():
+            rec = json.loads(line)
+            out += [rec[k] for k in ("access_token", "refresh_token", "id_token") if rec.get(k)]
+        return out
+
+    def client_credentials(self, client_id: str, secret: str) -> str:
+        """An access token (JWT for the gateway's resource) for a machine client."""
+        r = requests.post(self.issuer + "/token", auth=(client_id, secret), timeout=10,
+                          data={"grant_type": "client_credentials", "resource": OIDC_RESOURCE})
+        assert r.status_code == 200, r.text
+        return r.json()["access_token"]
+
+    def discovery(self) -> dict:
+        return requests.get(self.issuer + "/.well-known/openid-configuration", timeout=10).json()
+
+    def authorize(self, authorize_url: str, login: str, session: requests.Session | None = None,
+                  password: str = "any") -> str:
+        """A person at the IdP's own pages (devInteractions): from an authorization request to
+        the redirect back to the client. Signs in as `login` (any password), consents, and
+        returns the final Location that leaves the IdP (the client's redirect_uri with
+        code/state, or with error=...), without following it. IdP cookies live in `session`
+        (a fresh one unless given: pass one to reuse the IdP sign-in, as a browser would)."""
+        s = session or requests.Session()
+        url, method, data = authorize_url, "GET", None
+        for _ in range(12):
+            r = s.request(method, url, data=data, allow_redirects=False, timeout=10)
+            if r.status_code in (301, 302, 303, 307, 308):
+                nxt = requests.compat.urljoin(url, r.headers["location"])
+                if not nxt.startswith(self.origin + "/"):
+                    return nxt
+                url, method, data = nxt, "GET", None
+                continue
+            assert r.status_code == 200, (r.status_code, r.text[:2000])
+            url, fields = _idp_form(self.issuer, r.text)
+            if fields.get("prompt") == "login":
+                fields.update({"login": login, "password": password})
+            method, data = "POST", fields
+        raise AssertionError(f"the IdP did not redirect back: {r.status_code} {r.text[:2000]}")
+
+    def end_session(self, end_session_url: str, session: requests.Session) -> str:
+        """Confirms RP-initiated logout on the IdP's own page ("Yes, sign me out") and returns
+        the Location the IdP sends the browser to (the post_logout_redirect_uri)."""
+        r = session.get(end_session_url, allow_redirects=False, timeout=10)
+        assert r.status_code == 200, (r.status_code, r.text[:2000])
+        url, fields = _idp_form(self.issuer, r.text)
+        fields["logout"] = "yes"
+        r = session.post(url, data=fields, allow_redirects=False, timeout=10)
+        assert r.status_code in (302, 303), (r.status_code, r.text[:2000])
+        return requests.compat.urljoin(url, r.headers["location"])
+
     def approve_device_code(self, verification_uri_complete: str, login: str) -> None:
         """The person's part of the device flow, through the provider's own pages: confirm the
         user code, sign in (devInteractions accepts any password), consent."""
@@ -835,6 +900,135 @@ class OidcProvider:
                 fields.setdefault("confirm", "yes")
             r = s.post(url, data=fields, timeout=10)
         raise AssertionError(f"device approval did not finish: {r.text[:2000]}")
+
+
+def _idp_form(issuer: str, html: str) -> tuple[str, dict[str, str]]:
+    """The first form of an oidc-provider page: its absolute action URL and hidden fields."""
+    import re
+
+    action = re.search(r'<form[^>]*action="([^"]+)"', html)
+    assert action, html[:2000]
+    fields = dict(re.findall(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
+    return requests.compat.urljoin(issuer + "/", action.group(1).replace("&amp;", "&")), fields
+
+
+# ---------------------------------------------------------------- browser sign-in (auth code + PKCE)
+# The gateway as an OIDC client (/oauth2/sign_in, /oauth2/callback, /oauth2/sign_out) with its
+# session in a sealed cookie. Its cookies are `__Host-` (Secure), so python-requests would never
+# send them over http://127.0.0.1: tests carry them by hand in a Cookie header (as a browser on a
+# loopback origin does: Chromium accepts and sends them there).
+
+SESSION_COOKIE = "__Host-mlflow-session"
+SIGNIN_COOKIE = "__Host-mlflow-signin"
+SIGNIN_SCOPES = "openid mlflow"
+
+
+def session_cookie_key() -> str:
+    """A value for session_cookie_keys: 32 random bytes, base64 (openssl rand -base64 32)."""
+    import base64
+
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def signin_gateway(workdir: pathlib.Path, upstream: str, idp: "OidcProvider", client_id: str,
+                   secret: str, **extra: str) -> Gateway:
+    """A gateway (not started) with browser sign-in at `idp`: its redirect URL uses the port
+    the gateway chose, so register `signin_client(gw, ...)` at the IdP before signing in."""
+    g = Gateway(workdir, upstream, {})
+    g.variables.update(idp.gateway_vars(
+        oidc_client_id=client_id, oidc_client_secret=secret,
+        oidc_redirect_url=g.url + "/oauth2/callback", oidc_scopes=SIGNIN_SCOPES,
+        session_cookie_keys=session_cookie_key(), **extra))
+    return g
+
+
+def signin_client(gw: Gateway, client_id: str, secret: str) -> dict:
+    """The gateway's registration at oidc-provider: confidential (client_secret_basic),
+    authorization code (+PKCE) and refresh tokens, RP-initiated logout back to the gateway."""
+    return {"client_id": client_id, "client_secret": secret,
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "redirect_uris": [gw.url + "/oauth2/callback"],
+            "post_logout_redirect_uris": [gw.url + "/"],
+            "token_endpoint_auth_method": "client_secret_basic"}
+
+
+def set_cookies(r: requests.Response) -> dict[str, dict]:
+    """The response's Set-Cookie headers, each as {"value", "attrs" (lower-case names)}."""
+    out = {}
+    for header in r.raw.headers.getlist("Set-Cookie"):
+        first, *rest = [part.strip() for part in header.split(";")]
+        name, _, value = first.partition("=")
+        attrs = {}
+        for a in rest:
+            k, _, v = a.partition("=")
+            attrs[k.strip().lower()] = v.strip()
+        out[name.strip()] = {"value": value, "attrs": attrs, "header": header}
+    return out
+
+
+def cookie_header(**cookies: str) -> dict[str, str]:
+    """A Cookie header for `__Host-` cookies given as session=..., signin=..."""
+    names = {"session": SESSION_COOKIE, "signin": SIGNIN_COOKIE}
+    return {"Cookie": "; ".join(f"{names.get(k, k)}={v}" for k, v in cookies.items() if v is not None)}
+
+
+class SignIn:
+    """One browser sign-in at a gateway, step by step (no browser: requests, cookies by hand).
+
+    `start()` calls /oauth2/sign_in and keeps the authorization URL and the signin cookie;
+    `at_idp(idp, login)` is the person at the IdP and yields the callback URL (not followed);
+    `callback()` delivers it to the gateway with the signin cookie, as the browser would."""
+
+    def __init__(self, gw: Gateway, rd: str | None = None):
+        self.gw, self.rd = gw, rd
+        self.authorize_url = self.signin_cookie = self.callback_url = None
+        self.idp_session = requests.Session()
+
+    def start(self) -> "SignIn":
+        params = {"rd": self.rd} if self.rd is not None else None
+        r = requests.get(self.gw.url + "/oauth2/sign_in", params=params, allow_redirects=False,
+                         timeout=30, headers={"Accept": "text/html", "Sec-Fetch-Mode": "navigate"})
+        assert r.status_code == 302, (r.status_code, r.text[:2000])
+        self.authorize_url = r.headers["location"]
+        cookies = set_cookies(r)
+        assert SIGNIN_COOKIE in cookies, r.headers
+        self.signin_cookie = cookies[SIGNIN_COOKIE]["value"]
+        self.start_response = r
+        return self
+
+    def authorize_params(self) -> dict[str, str]:
+        from urllib.parse import parse_qsl, urlsplit
+
+        return dict(parse_qsl(urlsplit(self.authorize_url).query))
+
+    def at_idp(self, idp: "OidcProvider", login: str, authorize_url: str | None = None) -> str:
+        self.callback_url = idp.authorize(authorize_url or self.authorize_url, login, self.idp_session)
+        return self.callback_url
+
+    def callback_params(self) -> dict[str, str]:
+        from urllib.parse import parse_qsl, urlsplit
+
+        return dict(parse_qsl(urlsplit(self.callback_url).query))
+
+    def callback(self, url: str | None = None, signin_cookie: str | None = "default") -> requests.Response:
+        """GET the callback URL at the gateway with the signin cookie (None: without it)."""
+        cookie = self.signin_cookie if signin_cookie == "default" else signin_cookie
+        url = url or self.callback_url
+        assert url.startswith(self.gw.url + "/oauth2/callback?"), url
+        return requests.get(url, allow_redirects=False, timeout=30,
+                            headers={"Accept": "text/html", "Sec-Fetch-Mode": "navigate",
+                                     **(cookie_header(signin=cookie) if cookie else {})})
+
+
+def browser_sign_in(gw: Gateway, idp: "OidcProvider", login: str, rd: str | None = None) -> str:
+    """The whole browser sign-in without a browser; returns the session cookie's value."""
+    flow = SignIn(gw, rd).start()
+    flow.at_idp(idp, login)
+    r = flow.callback()
+    assert r.status_code == 302, (r.status_code, r.text[:2000])
+    cookies = set_cookies(r)
+    assert cookies.get(SESSION_COOKIE, {}).get("value"), r.headers
+    return cookies[SESSION_COOKIE]["value"]
 
 
 @contextlib.contextmanager

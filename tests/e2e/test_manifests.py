@@ -18,6 +18,7 @@ engine or Kubernetes cluster is needed, and each test fails when an invariant br
 
 from __future__ import annotations
 
+import base64
 import json
 import pathlib
 import re
@@ -744,3 +745,51 @@ def test_telemetry_is_wired_in_compose_and_spinkube():
     env = env_of(service("gateway"))
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}"
     assert env["OTEL_SERVICE_NAME"] == "mlflow-gateway"
+
+
+# ------------------------------------------------------------------ browser sign-in
+
+def test_browser_signin_client_matches_compose_and_spinkube():
+    realm = json.loads(REALM.read_text())
+    env = env_of(service("gateway"))
+    audience, tenant_claim = env["SPIN_VARIABLE_OIDC_AUDIENCE"], env["SPIN_VARIABLE_TENANT_CLAIM"]
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    c = clients[env["SPIN_VARIABLE_OIDC_CLIENT_ID"]]
+    assert spinapp_value("oidc_client_id") == c["clientId"]
+    # confidential, authorization code flow with PKCE S256 only
+    assert c["enabled"] and c["publicClient"] is False and c["clientAuthenticatorType"] == "client-secret"
+    assert c["standardFlowEnabled"] is True
+    assert not (c["directAccessGrantsEnabled"] or c["implicitFlowEnabled"] or c["serviceAccountsEnabled"])
+    assert c["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert c["secret"].endswith("demo-only-secret")
+    assert env["SPIN_VARIABLE_OIDC_CLIENT_SECRET"] == "${OIDC_CLIENT_SECRET:-" + c["secret"] + "}"
+    # exact redirect URIs (no wildcard) for Compose and the SpinKube example; post-logout = origin + "/"
+    compose_cb, kube_cb = env["SPIN_VARIABLE_OIDC_REDIRECT_URL"], spinapp_value("oidc_redirect_url")
+    assert all("*" not in u for u in c["redirectUris"])
+    post_logout = c["attributes"]["post.logout.redirect.uris"].split("##")
+    for cb in (compose_cb, kube_cb):
+        assert urlsplit(cb).path == "/oauth2/callback" and cb in c["redirectUris"], cb
+        assert origin(cb) + "/" in post_logout, cb
+    # the SpinKube callback is on the Ingress host; Compose's on the published port, on localhost
+    ing = one(SPINKUBE / "ingress.yaml", "Ingress")
+    assert urlsplit(kube_cb).scheme == "https" and urlsplit(kube_cb).hostname in {r["host"] for r in ing["spec"]["rules"]}
+    assert urlsplit(compose_cb).hostname == "localhost" and urlsplit(compose_cb).port == 3000
+    # access tokens carry what bearer tokens carry: aud, tenant, roles, groups
+    mappers = {m["protocolMapper"]: m["config"] for m in c["protocolMappers"]}
+    assert mappers["oidc-audience-mapper"]["included.client.audience"] == audience
+    assert mappers["oidc-usermodel-attribute-mapper"]["claim.name"] == tenant_claim
+    assert mappers["oidc-usermodel-realm-role-mapper"]["claim.name"] == "roles"
+    assert mappers["oidc-group-membership-mapper"]["claim.name"] == "groups"
+    assert mappers["oidc-group-membership-mapper"]["full.path"] == "false"
+    assert all(m["access.token.claim"] == "true" for m in mappers.values())
+    # secrets come from the Secret in SpinKube, from the environment (with demo defaults) in Compose
+    secret = one(SPINKUBE / "secret.yaml", "Secret")
+    keys = set(secret.get("stringData") or {}) | set(secret.get("data") or {})
+    for name in ("oidc_client_secret", "session_cookie_keys"):
+        (entry,) = [v for v in spinapp_vars() if v["name"] == name]
+        ref = entry["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == secret["metadata"]["name"] and ref["key"] in keys
+    assert env["SPIN_VARIABLE_SESSION_COOKIE_KEYS"].startswith("${SESSION_COOKIE_KEYS:-")
+    demo_key = env["SPIN_VARIABLE_SESSION_COOKIE_KEYS"].removeprefix("${SESSION_COOKIE_KEYS:-").removesuffix("}")
+    assert len(base64.b64decode(demo_key)) == 32
+    assert spinapp_value("session_max_seconds") == env["SPIN_VARIABLE_SESSION_MAX_SECONDS"]

@@ -7,10 +7,18 @@
 // config.json (written by tests/e2e/conftest.py OidcProvider):
 //   port, audience, resource, ttl (access-token lifetime, seconds), keys_path (private JWKS,
 //   created on first start, reused on restart so tokens stay verifiable), clients (oidc-provider
-//   client metadata plus `tenant_id` / `roles`), accounts ({login: {tenant_id, roles}}).
+//   client metadata plus `tenant_id` / `roles`), accounts ({login: {tenant_id, roles}}),
+//   token_log (optional: a file that gets one JSON line per token response, so that a test can
+//   prove no token the IdP issued shows up in a cookie or a log).
+// Browser sign-in (auth code + PKCE): a client allowed authorization_code and
+// refresh_token gets a refresh token without asking for offline_access; such a refresh token
+// (like the library's default for a grant without offline_access) ends with the person's IdP
+// session, so RP-initiated logout or a restart of this in-memory IdP makes refreshing fail.
+// The access token of the code flow is the JWT for `resource` (defaultResource +
+// useGrantedResource), with the account's tenant_id / roles, exactly like the bearer tokens.
 // Binds 127.0.0.1 only. Prints "oidc-provider listening <issuer>" when ready.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -70,6 +78,12 @@ const provider = new Provider(issuer, {
     },
   },
   scopes: ['openid', 'offline_access', 'mlflow'],
+  // The library's default, plus: a browser sign-in client (authorization_code and refresh_token
+  // allowed) gets a refresh token without offline_access. It expires with the IdP session
+  // (expiresWithSession stays the default: no offline_access -> bound to the session). The
+  // device-flow client (no authorization_code) keeps the default (offline_access needed).
+  issueRefreshToken: async (_ctx, client, source) => client.grantTypeAllowed('refresh_token')
+    && (source.scopes.has('offline_access') || client.grantTypeAllowed('authorization_code')),
   ttl: {
     AccessToken: cfg.ttl,
     ClientCredentials: cfg.ttl,
@@ -84,6 +98,15 @@ const provider = new Provider(issuer, {
   // token (the library's default policy).
 });
 provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+if (cfg.token_log) {
+  // Every token the IdP hands out (access, refresh, ID token), for the tests' leak checks.
+  provider.on('grant.success', (ctx) => {
+    const b = ctx.body || {};
+    const line = { grant_type: ctx.oidc.params?.grant_type, client_id: ctx.oidc.client?.clientId };
+    for (const k of ['access_token', 'refresh_token', 'id_token']) if (b[k]) line[k] = b[k];
+    appendFileSync(cfg.token_log, `${JSON.stringify(line)}\n`);
+  });
+}
 
 provider.listen(cfg.port, '127.0.0.1', () => {
   console.log(`oidc-provider listening ${issuer}`);
