@@ -87,6 +87,7 @@ impl Slot {
                 .iter()
                 .map(|r| r.as_str().to_string())
                 .collect(),
+            ws: None,
         };
         serde_json::to_vec(&entry).ok()
     }
@@ -138,6 +139,24 @@ struct Entry {
     tenant: String,
     subject: String,
     roles: Vec<String>,
+    /// `tenant_isolation=workspace`: the tenant's workspace and when it was last confirmed to
+    /// exist (a copy of `ws:v1:<name>`), so a cached token settles its workspace without a
+    /// second key-value read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ws: Option<(String, u64)>,
+}
+
+/// The workspace a stored entry remembers as confirmed, with the time it was confirmed.
+pub fn workspace_seen(stored: &[u8]) -> Option<(String, u64)> {
+    serde_json::from_slice::<Entry>(stored).ok()?.ws
+}
+
+/// `stored` with the workspace `name` remembered as confirmed at `at`; `None` when `stored`
+/// is not an entry.
+pub fn with_workspace(stored: &[u8], name: &str, at: u64) -> Option<Vec<u8>> {
+    let mut e: Entry = serde_json::from_slice(stored).ok()?;
+    e.ws = Some((name.to_string(), at));
+    serde_json::to_vec(&e).ok()
 }
 
 #[cfg(test)]

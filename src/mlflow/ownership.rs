@@ -121,6 +121,18 @@ pub enum Fact {
 pub struct CachedFact {
     pub fact: Fact,
     pub at: u64,
+    /// For a resource in one experiment (`InExperiment`): that experiment's tenant tag and the
+    /// time it was learned, so the owner of a run is one key-value read instead of two (the
+    /// run's experiment, then the experiment's tag). Only a tenant is kept, never "untagged".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<KnownOwner>,
+}
+
+/// An experiment's tenant tag as learned at `at` (a copy of the experiment's own fact).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownOwner {
+    pub tenant: String,
+    pub at: u64,
 }
 
 impl CachedFact {
@@ -335,6 +347,7 @@ mod tests {
     #[test]
     fn cache_roundtrip_and_ttl() {
         let c = CachedFact {
+            owner: None,
             fact: Fact::InExperiment("1".into()),
             at: 100,
         };

@@ -121,6 +121,20 @@ pub fn check(
     if status != 200 {
         return Ok(UNCHANGED);
     }
+    if rows::all_kept(filter, body, tenant, tenant_key) == Some(true) {
+        return Ok(UNCHANGED);
+    }
+    full_check(filter, body, tenant, tenant_key)
+}
+
+/// The full check: the answer parsed strictly, rows of another tenant dropped, the body
+/// rewritten when anything was dropped.
+fn full_check(
+    filter: &ResponseFilter,
+    body: &[u8],
+    tenant: &str,
+    tenant_key: &str,
+) -> Result<Checked, GatewayError> {
     let mut v = parse_strict(body).map_err(|_| unusable())?;
     if !v.is_object() {
         return Err(unusable());
@@ -195,6 +209,101 @@ pub fn check(
         dropped,
         replaced: None,
     })
+}
+
+/// The fast path for the searches the UI sends all day (`runs/search`, `experiments/search`):
+/// the rows are read into a typed projection (only the fields the check needs; every other
+/// member is skipped without building a JSON tree), and when every row passes, the answer goes
+/// out unchanged. `None` (an answer that is not a plain object of well-formed rows, a member
+/// the projection sees twice, another filter) and `Some(false)` (a row to drop) take the full
+/// path, which parses strictly and rewrites: the fast path never passes an answer the full
+/// path would change.
+mod rows {
+    use super::ResponseFilter;
+    use serde::Deserialize;
+    use std::borrow::Cow;
+
+    #[derive(Deserialize)]
+    struct Tag<'a> {
+        #[serde(borrow, default)]
+        key: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        value: Option<Cow<'a, str>>,
+    }
+
+    /// `tags::tenant_of` on the projection: the first tag with the key and a string value.
+    fn tenant_of<'t>(tags: &'t Option<Vec<Tag<'_>>>, key: &str) -> Option<&'t str> {
+        tags.as_ref()?.iter().find_map(|t| {
+            (t.key.as_deref() == Some(key))
+                .then_some(t.value.as_deref())
+                .flatten()
+        })
+    }
+
+    #[derive(Deserialize)]
+    struct RunInfo<'a> {
+        #[serde(borrow, default)]
+        experiment_id: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    struct RunData<'a> {
+        #[serde(borrow, default)]
+        tags: Option<Vec<Tag<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Run<'a> {
+        #[serde(borrow, default)]
+        info: Option<RunInfo<'a>>,
+        #[serde(borrow, default)]
+        data: Option<RunData<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Runs<'a> {
+        #[serde(borrow, default)]
+        runs: Option<Vec<Run<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Experiment<'a> {
+        #[serde(borrow, default)]
+        tags: Option<Vec<Tag<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Experiments<'a> {
+        #[serde(borrow, default)]
+        experiments: Option<Vec<Experiment<'a>>>,
+    }
+
+    pub fn all_kept(filter: &ResponseFilter, body: &[u8], tenant: &str, key: &str) -> Option<bool> {
+        // A struct also deserializes from a JSON array; the full path requires an object.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
+        }
+        match filter {
+            ResponseFilter::Runs { experiment_ids } => {
+                let page: Runs = serde_json::from_slice(body).ok()?;
+                Some(page.runs.unwrap_or_default().iter().all(|r| {
+                    let exp = r.info.as_ref().and_then(|i| i.experiment_id.as_deref());
+                    exp.is_some_and(|e| experiment_ids.iter().any(|x| x == e))
+                        && r.data.as_ref().and_then(|d| tenant_of(&d.tags, key)) == Some(tenant)
+                }))
+            }
+            ResponseFilter::Experiments => {
+                let page: Experiments = serde_json::from_slice(body).ok()?;
+                Some(
+                    page.experiments
+                        .unwrap_or_default()
+                        .iter()
+                        .all(|e| tenant_of(&e.tags, key) == Some(tenant)),
+                )
+            }
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -335,5 +444,67 @@ mod tests {
     fn unparsable_success_fails_closed() {
         let e = check(&ResponseFilter::Experiments, 200, b"<html>", "a", "tenant").unwrap_err();
         assert_eq!(e.status(), 502);
+    }
+
+    /// The fast path answers "unchanged" only where the full check would: for answers that
+    /// keep every row, drop some, or are odd in the ways MLflow's answers are not.
+    #[test]
+    fn the_fast_path_never_passes_what_the_full_check_changes() {
+        let runs = ResponseFilter::Runs {
+            experiment_ids: vec!["1".into(), "2".into()],
+        };
+        let run = |exp: serde_json::Value, tags: serde_json::Value| json!({"info": {"run_id": "r", "experiment_id": exp}, "data": {"metrics": [{"key": "m", "value": 1.0}], "tags": tags}});
+        let bodies = vec![
+            json!({"runs": [run(json!("1"), tags("a")), run(json!("2"), tags("a"))], "next_page_token": "x"}).to_string(),
+            json!({"runs": [run(json!("1"), tags("a")), run(json!("3"), tags("a"))]}).to_string(),
+            json!({"runs": [run(json!("1"), tags("b"))]}).to_string(),
+            json!({"runs": [run(json!("1"), json!([]))]}).to_string(),
+            json!({"runs": [run(json!("1"), json!([{"key": "tenant"}, {"key": "tenant", "value": "a"}]))]}).to_string(),
+            json!({"runs": [run(json!("1"), json!([{"key": "tenant", "value": 7}]))]}).to_string(),
+            json!({"runs": [run(json!(1), tags("a"))]}).to_string(),
+            json!({"runs": [{"info": {"experiment_id": "1"}}]}).to_string(),
+            json!({}).to_string(),
+            json!({"runs": "x"}).to_string(),
+            r#"{"runs": [{"info": {"experiment_id": "1", "experiment_id": "1"}, "data": {"tags": [{"key": "tenant", "value": "a"}]}}]}"#.to_string(),
+            r#"{"runs": [{"info": {"experiment_id": "1"}, "data": {"tags": [{"key": "tenant", "value": "b", "value": "a"}]}}]}"#.to_string(),
+            r#"{"runs": [], "runs": [{"info": {"experiment_id": "9"}}]}"#.to_string(),
+            r#"[{"runs": []}]"#.to_string(),
+            r#"{"runs": [{"info": {"experiment_id": "1"}, "data": {"tags": [{"key": "tenant", "value": "a\u0062"}]}}]}"#.to_string(),
+        ];
+        for body in &bodies {
+            let fast = check(&runs, 200, body.as_bytes(), "a", "tenant");
+            let full = full_check(&runs, body.as_bytes(), "a", "tenant");
+            assert_eq!(fast, full, "{body}");
+        }
+        assert_eq!(
+            rows::all_kept(&runs, bodies[0].as_bytes(), "a", "tenant"),
+            Some(true),
+            "the common answer takes the fast path"
+        );
+        let exps = [
+            json!({"experiments": [{"experiment_id": "1", "tags": tags("a")}]}).to_string(),
+            json!({"experiments": [{"experiment_id": "1", "tags": tags("a")}, {"experiment_id": "0"}]}).to_string(),
+            json!({"experiments": [{"experiment_id": "2", "tags": tags("b")}]}).to_string(),
+        ];
+        for body in &exps {
+            let fast = check(
+                &ResponseFilter::Experiments,
+                200,
+                body.as_bytes(),
+                "a",
+                "tenant",
+            );
+            let full = full_check(&ResponseFilter::Experiments, body.as_bytes(), "a", "tenant");
+            assert_eq!(fast, full, "{body}");
+        }
+        assert_eq!(
+            rows::all_kept(
+                &ResponseFilter::Experiments,
+                exps[0].as_bytes(),
+                "a",
+                "tenant"
+            ),
+            Some(true)
+        );
     }
 }

@@ -20,6 +20,9 @@ pub struct Ctx<'h, H: Host> {
     /// The workspace every request to MLflow is pinned to (`tenant_isolation=workspace`), once
     /// it is provisioned.
     workspace: Option<String>,
+    /// The verified-token cache entry this request's principal came from or went to (key,
+    /// stored bytes): the workspace step remembers the tenant's workspace in it.
+    pub token_entry: Option<(String, Vec<u8>)>,
     /// `Set-Cookie` values for the response, whatever it turns out to be (a refreshed session
     /// on a forwarded answer, a cleared one on a refusal).
     pub cookies: Vec<String>,
@@ -38,6 +41,7 @@ impl<'h, H: Host> Ctx<'h, H> {
             deadline_mono: None,
             workspace: None,
             cookies: Vec::new(),
+            token_entry: None,
         }
     }
 

@@ -70,12 +70,12 @@ fn verified_principal<H: Host>(
     let ttl = oidc.token_cache_seconds;
     let slot = (ttl > 0).then(|| Slot::for_token(token, oidc, cfg));
     if let Some(s) = &slot {
-        let cached = ctx
-            .kv_get(&s.key)?
-            .and_then(|b| s.principal(&b, jwk, now, ttl, oidc.clock_skew_seconds));
-        if let Some(p) = cached {
-            ctx.audit.token_check = Some("cached");
-            return Ok(p);
+        if let Some(stored) = ctx.kv_get(&s.key)? {
+            if let Some(p) = s.principal(&stored, jwk, now, ttl, oidc.clock_skew_seconds) {
+                ctx.audit.token_check = Some("cached");
+                ctx.token_entry = Some((s.key.clone(), stored));
+                return Ok(p);
+            }
         }
     }
     let claims = jwt::verify(token, header, jwk, oidc, now)?;
@@ -84,6 +84,7 @@ fn verified_principal<H: Host>(
     if let Some(s) = slot {
         if let Some(entry) = s.entry(&claims, jwk, &principal, now) {
             ctx.kv_set(&s.key, &entry)?;
+            ctx.token_entry = Some((s.key, entry));
         }
     }
     Ok(principal)

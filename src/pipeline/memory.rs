@@ -73,6 +73,8 @@ pub struct MemoryHost {
     pub upstream: HashMap<String, Upstream>,
     /// Every upstream call made, in order.
     pub sent: Vec<UpstreamRequest>,
+    /// Every key read (`kv_get`), in order: the round trips a request costs.
+    pub kv_reads: Vec<String>,
     pub logs: Vec<String>,
     pub now_ms: u64,
     pub mono_ms: u64,
@@ -88,6 +90,7 @@ impl MemoryHost {
             kv_stall_ms: 0,
             upstream: HashMap::new(),
             sent: Vec::new(),
+            kv_reads: Vec::new(),
             logs: Vec::new(),
             now_ms: 1_796_000_000_000,
             mono_ms: 0,
@@ -159,6 +162,7 @@ impl Host for MemoryHost {
     }
 
     fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.kv_reads.push(key.to_string());
         Ok(self.store()?.get(key).cloned())
     }
 

@@ -11,7 +11,7 @@ use crate::error::{GatewayError, Kind, Reason};
 use crate::forward::{gateway_request, UpstreamRequest};
 use crate::identity::Principal;
 use crate::mlflow::locations;
-use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, Resource};
+use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, KnownOwner, Resource};
 use crate::mlflow::responses::registered_model_not_found;
 use crate::policy::plan::{keeps_an_experiment, Verify};
 
@@ -80,17 +80,63 @@ pub fn resolve_owner<H: Host>(
     if res.tagged_itself() {
         return tag_owner(fact(res, cfg, ctx)?);
     }
-    let experiments = match fact(res, cfg, ctx)? {
-        None => return Ok(Owner::Missing),
-        Some(Fact::InExperiment(e)) => vec![e],
-        Some(Fact::InExperiments(list)) => list,
-        Some(Fact::TenantTag(_)) => return Err(GatewayError::internal("fact kind mismatch")),
+    let Some(found) = lookup(res, cfg, ctx)? else {
+        return Ok(Owner::Missing);
+    };
+    let experiments = match found.entry.fact {
+        Fact::InExperiment(ref e) => {
+            let e = e.clone();
+            return in_one_experiment(found, e, cfg, ctx);
+        }
+        Fact::InExperiments(list) => list,
+        Fact::TenantTag(_) => return Err(GatewayError::internal("fact kind mismatch")),
     };
     let mut owners = Vec::with_capacity(experiments.len());
     for e in experiments {
         owners.push(tag_owner(fact(&Resource::Experiment(e), cfg, ctx)?)?);
     }
     Ok(owner_of_all(owners))
+}
+
+/// The owner of a resource in one experiment: the tenant kept with the resource's own fact
+/// while both are fresh (one key-value read), else the experiment's tag, which is then kept
+/// with the resource's fact for the next request.
+fn in_one_experiment<H: Host>(
+    found: Found,
+    experiment: String,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<Owner, GatewayError> {
+    let ttl = cfg.ownership_cache_seconds;
+    let now = ctx.now_s();
+    if let Some(o) = &found.entry.owner {
+        if now.saturating_sub(o.at) < ttl {
+            return Ok(Owner::Tenant(o.tenant.clone()));
+        }
+    }
+    let exp = lookup(&Resource::Experiment(experiment), cfg, ctx)?;
+    if let Some(Found {
+        entry,
+        key: Some(k),
+        fetched: true,
+    }) = &exp
+    {
+        ctx.kv_set(k, &entry.encode())?;
+    }
+    let owner = tag_owner(exp.as_ref().map(|f| f.entry.fact.clone()))?;
+    if let (Some(key), Some(exp), Owner::Tenant(t)) = (&found.key, &exp, &owner) {
+        let entry = CachedFact {
+            owner: Some(KnownOwner {
+                tenant: t.clone(),
+                at: exp.entry.at,
+            }),
+            ..found.entry
+        };
+        ctx.kv_set(key, &entry.encode())?;
+    } else if let (Some(key), true) = (&found.key, found.fetched) {
+        ctx.kv_set(key, &found.entry.encode())?;
+    }
+    Ok(owner)
 }
 
 fn tag_owner(tagged: Option<Fact>) -> Result<Owner, GatewayError> {
@@ -123,13 +169,44 @@ fn fact<H: Host>(
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> Result<Option<Fact>, GatewayError> {
+    let found = lookup(res, cfg, ctx)?;
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    if let (Some(key), true) = (&found.key, found.fetched) {
+        ctx.kv_set(key, &found.entry.encode())?;
+    }
+    Ok(Some(found.entry.fact))
+}
+
+/// A fact, from the cache or just fetched.
+struct Found {
+    entry: CachedFact,
+    /// Where it is cached; `None` when it must not be (a dataset's links, "untagged", or the
+    /// cache is off).
+    key: Option<String>,
+    /// Fetched from MLflow now (not yet in the cache).
+    fetched: bool,
+}
+
+/// The fact from the cache when fresh, else from a pre-flight (not written back: the caller
+/// writes it, once, with anything it learns on top).
+fn lookup<H: Host>(
+    res: &Resource,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<Option<Found>, GatewayError> {
     let ttl = cfg.ownership_cache_seconds;
     let now = ctx.now_s();
     let cache_key = res.cache_key().filter(|_| ttl > 0);
     if let Some(k) = &cache_key {
         if let Some(c) = ctx.kv_get(k)?.and_then(|b| CachedFact::decode(&b)) {
             if c.fresh(now, ttl) {
-                return Ok(Some(c.fact));
+                return Ok(Some(Found {
+                    entry: c,
+                    key: cache_key,
+                    fetched: false,
+                }));
             }
         }
     }
@@ -146,14 +223,16 @@ fn fact<H: Host>(
             })?;
             // Only facts that cannot change through the gateway are cached: a tenant tag
             // (immutable here) and a run's / model's / trace's experiment; never "untagged".
-            if let Some(k) = cache_key.filter(|_| !matches!(f, Fact::TenantTag(None))) {
-                let entry = CachedFact {
-                    fact: f.clone(),
+            let key = cache_key.filter(|_| !matches!(f, Fact::TenantTag(None)));
+            Ok(Some(Found {
+                entry: CachedFact {
+                    fact: f,
                     at: now,
-                };
-                ctx.kv_set(&k, &entry.encode())?;
-            }
-            Ok(Some(f))
+                    owner: None,
+                },
+                key,
+                fetched: true,
+            }))
         }
         400 | 404 => Ok(None),
         s => Err(preflight_failed(format!(

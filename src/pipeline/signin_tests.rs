@@ -24,11 +24,11 @@ fn key() -> &'static ES256KeyPair {
     K.get_or_init(|| ES256KeyPair::generate().with_key_id("ec-1"))
 }
 
-fn now(h: &MemoryHost) -> u64 {
+pub(super) fn now(h: &MemoryHost) -> u64 {
     h.now_ms / 1000
 }
 
-fn answer(status: u16, body: serde_json::Value) -> Upstream {
+pub(super) fn answer(status: u16, body: serde_json::Value) -> Upstream {
     Upstream::Answer(UpstreamResponse {
         status,
         headers: vec![("content-type".into(), b"application/json".to_vec())],
@@ -36,7 +36,7 @@ fn answer(status: u16, body: serde_json::Value) -> Upstream {
     })
 }
 
-fn idp_host() -> MemoryHost {
+pub(super) fn idp_host() -> MemoryHost {
     let mut h = MemoryHost::dev();
     for (k, v) in [
         ("auth_mode", "oidc"),
@@ -81,7 +81,13 @@ fn idp_host() -> MemoryHost {
     h
 }
 
-fn sign(custom: serde_json::Value, aud: &str, nonce: Option<&str>, iat: u64, life: u64) -> String {
+pub(super) fn sign(
+    custom: serde_json::Value,
+    aud: &str,
+    nonce: Option<&str>,
+    iat: u64,
+    life: u64,
+) -> String {
     let mut c = Claims::with_custom_claims(custom, Duration::from_secs(life))
         .with_issuer(ISSUER)
         .with_audience(aud)

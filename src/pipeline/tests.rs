@@ -101,11 +101,29 @@ fn the_owner_is_forwarded_once_and_the_facts_are_cached() {
     assert!(fwd
         .body
         .starts_with(format!(r#"{{"run_id":"{run}""#).as_bytes()));
-    // The second request is decided from the cached facts: no pre-flight.
+    // The second request is decided from the cached facts: no pre-flight, and one key-value
+    // read (the run's fact carries its experiment's tenant).
     host.sent.clear();
+    host.kv_reads.clear();
     let o = run_req(&mut host, log_metric(&run, "team-a"));
     assert_eq!(status(&o), 200);
     assert_eq!(host.calls(), vec!["POST /api/2.0/mlflow/runs/log-metric"]);
+    assert_eq!(host.kv_reads, vec![format!("own:v1:run:{run}")]);
+    // Once the copy of the experiment's tenant is stale, the experiment's own fact decides
+    // again (and a stale experiment fact means a pre-flight).
+    host.now_ms += 301_000;
+    host.kv_reads.clear();
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(status(&o), 200);
+    assert_eq!(
+        host.kv_reads,
+        vec![format!("own:v1:run:{run}"), format!("own:v1:exp:{exp_a}")]
+    );
+    // another tenant is refused from the same one read
+    host.kv_reads.clear();
+    let o = run_req(&mut host, log_metric(&run, "team-b"));
+    assert_eq!(o.audit.record().reason, "tenant_mismatch");
+    assert_eq!(host.kv_reads, vec![format!("own:v1:run:{run}")]);
 }
 
 #[test]
@@ -695,4 +713,129 @@ fn report_mode_forwards_what_it_would_refuse_and_audits_would_deny() {
     mlflow(&mut host);
     let o = run_req(&mut host, get(path, &query, "team-b"));
     assert_eq!((status(&o), o.audit.record().decision), (403, "deny"));
+}
+
+/// A training loop's steady state in workspace mode with a bearer token: the JWKS record, the
+/// token's cached verdict (which remembers the tenant's workspace) and the run's fact (which
+/// carries its experiment's tenant). Three key-value reads, nothing asked of MLflow first.
+#[test]
+fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
+    use super::signin_tests::{idp_host, now, sign};
+    let mut host = idp_host();
+    host.set_var("tenant_isolation", "workspace");
+    host.set_var("token_cache_seconds", "300");
+    let (_, _, run) = mlflow_with_workspaces(&mut host);
+    host.on(
+        "GET",
+        &format!("{WS}/team-a"),
+        Upstream::Answer(recorded("workspace_get")),
+    );
+    let n = now(&host);
+    let claims = serde_json::json!({"tenant_id": "team-a", "roles": ["editor"]});
+    let token = format!("Bearer {}", sign(claims, "mlflow", None, n, 3600));
+    let body = format!(r#"{{"run_id":"{run}","key":"m","value":1.0,"timestamp":1}}"#);
+    let req = || {
+        Incoming::for_test(
+            "POST",
+            "/api/2.0/mlflow/runs/log-metric",
+            "",
+            &[
+                ("authorization", &token),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let o = run_req(&mut host, req());
+    assert_eq!(status(&o), 200, "{:?}", host.logs);
+    assert_eq!(o.audit.record().token_check, Some("verified"));
+    host.kv_reads.clear();
+    host.sent.clear();
+    let o = run_req(&mut host, req());
+    assert_eq!(status(&o), 200);
+    assert_eq!(o.audit.record().token_check, Some("cached"));
+    assert_eq!(o.audit.record().workspace.as_deref(), Some("team-a"));
+    assert_eq!(host.calls(), vec!["POST /api/2.0/mlflow/runs/log-metric"]);
+    assert_eq!(workspace_headers(&host.sent[0]), vec!["team-a"]);
+    let reads: Vec<&str> = host
+        .kv_reads
+        .iter()
+        .map(|k| k.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(reads, vec!["jwks", "tok", "own"], "{:?}", host.kv_reads);
+    assert!(host.kv_reads[2].starts_with("own:v1:run:"));
+    // Past ownership_cache_seconds the workspace is confirmed again (its own fact, then MLflow).
+    host.now_ms += 301_000;
+    host.kv_reads.clear();
+    let o = run_req(&mut host, req());
+    assert_eq!(status(&o), 200);
+    assert!(
+        host.kv_reads.iter().any(|k| k == "ws:v1:team-a"),
+        "{:?}",
+        host.kv_reads
+    );
+}
+
+/// Not a test: the pure pipeline's own cost per log-metric request, natively
+/// (`cargo test --release -- --ignored --nocapture pipeline_cost`).
+#[test]
+#[ignore]
+fn pipeline_cost() {
+    use super::signin_tests::{idp_host, now, sign};
+    for mode in ["dev-tag", "oidc-tag", "oidc-workspace"] {
+        let mut host = if mode == "dev-tag" {
+            MemoryHost::dev()
+        } else {
+            let mut h = idp_host();
+            h.set_var("token_cache_seconds", "300");
+            h.set_var(
+                "tenant_isolation",
+                if mode == "oidc-tag" {
+                    "tag"
+                } else {
+                    "workspace"
+                },
+            );
+            h
+        };
+        let (_, _, run) = mlflow_with_workspaces(&mut host);
+        host.on(
+            "GET",
+            &format!("{WS}/team-a"),
+            Upstream::Answer(recorded("workspace_get")),
+        );
+        let n = now(&host);
+        let claims = serde_json::json!({"tenant_id": "team-a", "roles": ["editor"]});
+        let token = format!("Bearer {}", sign(claims, "mlflow", None, n, 3600));
+        let body = format!(r#"{{"run_id":"{run}","key":"m","value":1.0,"timestamp":1}}"#);
+        let req = || {
+            let mut h = vec![("content-type", "application/json")];
+            if mode == "dev-tag" {
+                h.push(("x-tenant", "team-a"));
+            } else {
+                h.push(("authorization", token.as_str()));
+            }
+            Incoming::for_test(
+                "POST",
+                "/api/2.0/mlflow/runs/log-metric",
+                "",
+                &h,
+                body.as_bytes(),
+            )
+        };
+        for _ in 0..10 {
+            assert_eq!(status(&run_req(&mut host, req())), 200);
+        }
+        let t = std::time::Instant::now();
+        let n = 5000;
+        for _ in 0..n {
+            let o = run_req(&mut host, req());
+            let _ = o.audit.line(0);
+        }
+        host.sent.clear();
+        println!(
+            "{mode}: {:.1} µs per request (native)",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+    }
 }

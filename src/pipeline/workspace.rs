@@ -9,7 +9,7 @@ use super::host::Host;
 use crate::config::{Config, WorkspaceConfig};
 use crate::error::{GatewayError, Kind, Reason};
 use crate::forward::{gateway_request, UpstreamRequest};
-use crate::identity::Principal;
+use crate::identity::{token_cache, Principal};
 
 /// MLflow's capability endpoint; `workspaces_enabled` says whether the header is honoured.
 pub const SERVER_INFO: &str = "/api/3.0/mlflow/server-info";
@@ -29,11 +29,22 @@ pub fn settle<H: Host>(
     let key = format!("ws:v1:{name}");
     let ttl = cfg.ownership_cache_seconds;
     let now = ctx.now_s();
+    let fresh = |at: u64| now.saturating_sub(at) < ttl;
     if ttl > 0 {
+        // A cached bearer token remembers its tenant's workspace: no read of its own.
+        let seen = ctx
+            .token_entry
+            .as_ref()
+            .and_then(|(_, stored)| token_cache::workspace_seen(stored));
+        if seen.is_some_and(|(n, at)| n == name && fresh(at)) {
+            ctx.pin(name);
+            return Ok(());
+        }
         let known = ctx
             .kv_get(&key)?
             .and_then(|b| std::str::from_utf8(&b).ok()?.parse::<u64>().ok());
-        if known.is_some_and(|at| now.saturating_sub(at) < ttl) {
+        if let Some(at) = known.filter(|at| fresh(*at)) {
+            remember_in_token(ctx, &name, at)?;
             ctx.pin(name);
             return Ok(());
         }
@@ -41,8 +52,20 @@ pub fn settle<H: Host>(
     ensure(wcfg, &name, &principal.tenant, cfg, ctx)?;
     if ttl > 0 {
         ctx.kv_set(&key, now.to_string().as_bytes())?;
+        remember_in_token(ctx, &name, now)?;
     }
     ctx.pin(name);
+    Ok(())
+}
+
+/// Copies the workspace fact into the request's verified-token entry, for the token's next
+/// requests.
+fn remember_in_token<H: Host>(ctx: &mut Ctx<H>, name: &str, at: u64) -> Result<(), GatewayError> {
+    if let Some((key, stored)) = ctx.token_entry.take() {
+        if let Some(updated) = token_cache::with_workspace(&stored, name, at) {
+            ctx.kv_set(&key, &updated)?;
+        }
+    }
     Ok(())
 }
 
