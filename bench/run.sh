@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for the side-by-side benchmark (see docs/performance.md):
 #   bench/run.sh [--duration SECONDS] [--backends postgres,sqlite]
-# Installs what is missing (wasm target, PostgreSQL and wrk from Debian, a cached venv with
+# Installs what is missing (wasm target, PostgreSQL, wrk and redis-server from Debian, a cached venv with
 # MLflow + psycopg2 + Flask-WTF), builds the gateway and the bare forwarder in release mode,
 # then runs bench/bench.py, which writes docs/performance.md. Loopback only; every load run is
 # bounded in time.
@@ -18,7 +18,7 @@ need_deb() {
 }
 
 find_spin
-need_deb postgresql wrk
+need_deb postgresql wrk redis-server
 build_component
 log "building the bare forwarder (release)"
 (cd "$REPO_ROOT/bench/forwarder" && cargo build --target wasm32-wasip2 --release >&2)

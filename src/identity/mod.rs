@@ -22,6 +22,13 @@ pub struct Principal {
     pub roles: Vec<Role>,
 }
 
+impl Principal {
+    /// The canonical role names, as sessions and verdict caches store them.
+    pub fn role_names(&self) -> Vec<String> {
+        self.roles.iter().map(|r| r.as_str().to_string()).collect()
+    }
+}
+
 /// Tenant ids are restricted, never escaped: they are written into MLflow filter strings
 /// (`tags.\`tenant\` = '<id>'`) and KV keys, so quotes, `%`, `_`-wildcards in LIKE, spaces and
 /// `+` must be impossible. (`_` is allowed: the gateway only ever builds `=` clauses.)

@@ -96,11 +96,7 @@ impl Session {
         Session {
             tenant: principal.tenant.clone(),
             subject: principal.subject.clone(),
-            roles: principal
-                .roles
-                .iter()
-                .map(|r| r.as_str().to_string())
-                .collect(),
+            roles: principal.role_names(),
             access_issued_at: issued_at,
             access_expires_at: expires_at.min(ends_at),
             ends_at,

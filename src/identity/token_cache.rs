@@ -82,11 +82,7 @@ impl Slot {
             at: now,
             tenant: principal.tenant.clone(),
             subject: principal.subject.clone(),
-            roles: principal
-                .roles
-                .iter()
-                .map(|r| r.as_str().to_string())
-                .collect(),
+            roles: principal.role_names(),
             ws: None,
         };
         serde_json::to_vec(&entry).ok()

@@ -715,37 +715,43 @@ fn report_mode_forwards_what_it_would_refuse_and_audits_would_deny() {
     assert_eq!((status(&o), o.audit.record().decision), (403, "deny"));
 }
 
-/// A training loop's steady state in workspace mode with a bearer token: the JWKS record, the
-/// token's cached verdict (which remembers the tenant's workspace) and the run's fact (which
-/// carries its experiment's tenant). Three key-value reads, nothing asked of MLflow first.
-#[test]
-fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
-    use super::signin_tests::{idp_host, now, sign};
-    let mut host = idp_host();
-    host.set_var("tenant_isolation", "workspace");
-    host.set_var("token_cache_seconds", "300");
-    let (_, _, run) = mlflow_with_workspaces(&mut host);
+/// MLflow with team-a's workspace in place, and a team-a editor's bearer token for `host`'s IdP
+/// (`signin_tests::idp_host`); returns the run id and the `Authorization` value.
+fn bearer_and_run(host: &mut MemoryHost) -> (String, String) {
+    use super::signin_tests::{now, sign};
+    let (_, _, run) = mlflow_with_workspaces(host);
     host.on(
         "GET",
         &format!("{WS}/team-a"),
         Upstream::Answer(recorded("workspace_get")),
     );
-    let n = now(&host);
     let claims = serde_json::json!({"tenant_id": "team-a", "roles": ["editor"]});
-    let token = format!("Bearer {}", sign(claims, "mlflow", None, n, 3600));
+    let token = format!("Bearer {}", sign(claims, "mlflow", None, now(host), 3600));
+    (run, token)
+}
+
+/// A log-metric to `run`, with the given identity headers.
+fn log_metric_with(run: &str, identity: (&str, &str)) -> Incoming {
     let body = format!(r#"{{"run_id":"{run}","key":"m","value":1.0,"timestamp":1}}"#);
-    let req = || {
-        Incoming::for_test(
-            "POST",
-            "/api/2.0/mlflow/runs/log-metric",
-            "",
-            &[
-                ("authorization", &token),
-                ("content-type", "application/json"),
-            ],
-            body.as_bytes(),
-        )
-    };
+    Incoming::for_test(
+        "POST",
+        "/api/2.0/mlflow/runs/log-metric",
+        "",
+        &[identity, ("content-type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+/// A training loop's steady state in workspace mode with a bearer token: the JWKS record, the
+/// token's cached verdict (which remembers the tenant's workspace) and the run's fact (which
+/// carries its experiment's tenant). Three key-value reads, nothing asked of MLflow first.
+#[test]
+fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
+    let mut host = super::signin_tests::idp_host();
+    host.set_var("tenant_isolation", "workspace");
+    host.set_var("token_cache_seconds", "300");
+    let (run, token) = bearer_and_run(&mut host);
+    let req = || log_metric_with(&run, ("authorization", &token));
     let o = run_req(&mut host, req());
     assert_eq!(status(&o), 200, "{:?}", host.logs);
     assert_eq!(o.audit.record().token_check, Some("verified"));
@@ -781,7 +787,7 @@ fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
 #[test]
 #[ignore]
 fn pipeline_cost() {
-    use super::signin_tests::{idp_host, now, sign};
+    use super::signin_tests::idp_host;
     for mode in ["dev-tag", "oidc-tag", "oidc-workspace"] {
         let mut host = if mode == "dev-tag" {
             MemoryHost::dev()
@@ -798,31 +804,13 @@ fn pipeline_cost() {
             );
             h
         };
-        let (_, _, run) = mlflow_with_workspaces(&mut host);
-        host.on(
-            "GET",
-            &format!("{WS}/team-a"),
-            Upstream::Answer(recorded("workspace_get")),
-        );
-        let n = now(&host);
-        let claims = serde_json::json!({"tenant_id": "team-a", "roles": ["editor"]});
-        let token = format!("Bearer {}", sign(claims, "mlflow", None, n, 3600));
-        let body = format!(r#"{{"run_id":"{run}","key":"m","value":1.0,"timestamp":1}}"#);
-        let req = || {
-            let mut h = vec![("content-type", "application/json")];
-            if mode == "dev-tag" {
-                h.push(("x-tenant", "team-a"));
-            } else {
-                h.push(("authorization", token.as_str()));
-            }
-            Incoming::for_test(
-                "POST",
-                "/api/2.0/mlflow/runs/log-metric",
-                "",
-                &h,
-                body.as_bytes(),
-            )
+        let (run, token) = bearer_and_run(&mut host);
+        let identity = if mode == "dev-tag" {
+            ("x-tenant", "team-a")
+        } else {
+            ("authorization", token.as_str())
         };
+        let req = || log_metric_with(&run, identity);
         for _ in 0..10 {
             assert_eq!(status(&run_req(&mut host, req())), 200);
         }
