@@ -445,7 +445,9 @@ NOTES = [
     "its idle CPU, divided by the requests answered: the host's and the component's work per request, "
     "independent of MLflow's latency. On these 2 cores, shared with MLflow (and its background job "
     "consumers), PostgreSQL and wrk, it varies by about ±0.2 ms between 10-second runs: compare "
-    "medians, and rerun before drawing conclusions from a difference that small.",
+    "medians, and rerun before drawing conclusions from a difference that small. It also drifts "
+    "between phases of one run (the attribution runs after the workloads, against a fuller "
+    "database): compare rows within a table, not across tables.",
     "* MLflow runs with one worker (the tests' flags); its own latency varies by several milliseconds "
     "between runs, so latency and throughput differences of a few percent between direct, forwarder "
     "and gateway are within the noise. Throughput targets are measured against the forwarder (the "
