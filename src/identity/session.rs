@@ -86,12 +86,13 @@ impl Session {
     }
 
     /// A session for `principal`, whose access token was issued at `issued_at` and expires at
-    /// `expires_at`.
+    /// `expires_at`, keeping the IdP's refresh token and ID token.
     pub fn new(
         principal: &Principal,
         (issued_at, expires_at): (u64, u64),
         ends_at: u64,
-        tokens: &Tokens,
+        refresh_token: Option<String>,
+        id_token: Option<String>,
     ) -> Session {
         Session {
             tenant: principal.tenant.clone(),
@@ -100,8 +101,8 @@ impl Session {
             access_issued_at: issued_at,
             access_expires_at: expires_at.min(ends_at),
             ends_at,
-            refresh_token: tokens.refresh_token.clone(),
-            id_token: tokens.id_token.clone(),
+            refresh_token,
+            id_token,
         }
     }
 

@@ -138,21 +138,47 @@ pub fn session_principal<H: Host>(
     }
 }
 
+/// The session cookie of a request, as found.
+enum CookieSession {
+    Absent,
+    /// Sent, but it does not open (tampered, sealed with an unknown key) or was sent twice.
+    Unusable,
+    Open(Session),
+}
+
+impl CookieSession {
+    fn of(inc: &Incoming, b: &BrowserConfig) -> CookieSession {
+        match session::cookie_value(&inc.header_values("cookie"), SESSION_COOKIE) {
+            Ok(None) => CookieSession::Absent,
+            Ok(Some(v)) => {
+                session::open_session(b, &v).map_or(CookieSession::Unusable, CookieSession::Open)
+            }
+            Err(session::DuplicateCookie) => CookieSession::Unusable,
+        }
+    }
+
+    fn open(self) -> Option<Session> {
+        match self {
+            CookieSession::Open(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// The sealed session from the request's cookie; a cookie that does not open ends the session.
 fn current_session<H: Host>(
     inc: &Incoming,
     b: &BrowserConfig,
     ctx: &mut Ctx<H>,
 ) -> Result<Option<Session>, GatewayError> {
-    let value = match session::cookie_value(&inc.header_values("cookie"), SESSION_COOKIE) {
-        Ok(None) => return Ok(None),
-        Ok(Some(v)) => Some(v),
-        Err(session::DuplicateCookie) => None,
-    };
-    ctx.audit.auth = Some("session");
-    match value.and_then(|v| session::open_session(b, &v)) {
-        Some(s) => Ok(Some(s)),
-        None => Err(end_session(
+    let found = CookieSession::of(inc, b);
+    if !matches!(found, CookieSession::Absent) {
+        ctx.audit.auth = Some("session");
+    }
+    match found {
+        CookieSession::Absent => Ok(None),
+        CookieSession::Open(s) => Ok(Some(s)),
+        CookieSession::Unusable => Err(end_session(
             ctx,
             Reason::SessionInvalid,
             "the session cookie is not valid here; sign in again at /oauth2/sign_in",
@@ -304,7 +330,8 @@ fn callback<H: Host>(
         &principal,
         lifetime,
         now.saturating_add(b.session_max_seconds),
-        &tokens,
+        tokens.refresh_token,
+        tokens.id_token,
     );
     store_session(b, &s, now, ctx)?;
     ctx.audit.auth = Some("session");
@@ -322,15 +349,11 @@ fn sign_out<H: Host>(
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> HttpResponse {
-    let id_token = session::cookie_value(&inc.header_values("cookie"), SESSION_COOKIE)
-        .ok()
-        .flatten()
-        .and_then(|v| session::open_session(b, &v))
-        .and_then(|s| {
-            ctx.audit.auth = Some("session");
-            record_principal(ctx, &s.principal());
-            s.id_token
-        });
+    let id_token = CookieSession::of(inc, b).open().and_then(|s| {
+        ctx.audit.auth = Some("session");
+        record_principal(ctx, &s.principal());
+        s.id_token
+    });
     ctx.cookies.push(session::clear_cookie(SESSION_COOKIE));
     match endpoints(oidc, cfg, ctx) {
         Ok(Endpoints {
@@ -365,11 +388,7 @@ fn userinfo<H: Host>(
         "auth": ctx.audit.auth.unwrap_or("bearer"),
     });
     if ctx.audit.auth == Some("session") {
-        let ends = session::cookie_value(&inc.header_values("cookie"), SESSION_COOKIE)
-            .ok()
-            .flatten()
-            .and_then(|v| session::open_session(b, &v))
-            .map(|s| s.ends_at);
+        let ends = CookieSession::of(inc, b).open().map(|s| s.ends_at);
         body["session_expires_at"] = json!(ends);
     }
     if let Some(w) = cfg.isolation.workspace() {
@@ -479,12 +498,13 @@ fn refresh<H: Host>(
                 e.reason.as_str()
             ))
         })?;
-    let kept = Tokens {
-        refresh_token: tokens.refresh_token.or_else(|| s.refresh_token.clone()),
-        id_token: tokens.id_token.or_else(|| s.id_token.clone()),
-        access_token: String::new(),
-    };
-    Ok(Session::new(&principal, lifetime, s.ends_at, &kept))
+    Ok(Session::new(
+        &principal,
+        lifetime,
+        s.ends_at,
+        tokens.refresh_token.or_else(|| s.refresh_token.clone()),
+        tokens.id_token.or_else(|| s.id_token.clone()),
+    ))
 }
 
 /// The principal from an access token, checked exactly as a bearer token is (audience, issuer,
