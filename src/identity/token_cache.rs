@@ -99,6 +99,19 @@ impl Slot {
         ttl: u64,
         skew: u64,
     ) -> Option<Principal> {
+        self.verdict(stored, jwk, now, ttl, skew)
+            .map(|v| v.principal)
+    }
+
+    /// `principal`, with the workspace the entry remembers as confirmed (read in the same pass).
+    pub fn verdict(
+        &self,
+        stored: &[u8],
+        jwk: &Jwk,
+        now: u64,
+        ttl: u64,
+        skew: u64,
+    ) -> Option<Verdict> {
         let e: Entry = serde_json::from_slice(stored).ok()?;
         let fresh = e.at <= now && now < e.at.saturating_add(ttl);
         let in_window = now <= e.exp.saturating_add(skew)
@@ -111,12 +124,23 @@ impl Slot {
             .iter()
             .map(|r| Role::parse(r))
             .collect::<Option<Vec<_>>>()?;
-        Some(Principal {
-            tenant: e.tenant,
-            subject: e.subject,
-            roles,
+        Some(Verdict {
+            principal: Principal {
+                tenant: e.tenant,
+                subject: e.subject,
+                roles,
+            },
+            workspace: e.ws,
         })
     }
+}
+
+/// A cached verdict that stands: the principal, and the tenant's workspace with the time it
+/// was last confirmed to exist, when the entry remembers one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub principal: Principal,
+    pub workspace: Option<(String, u64)>,
 }
 
 /// SHA-256 over the key's JSON form: a rotated or replaced key (even under the same `kid`)
@@ -140,11 +164,6 @@ struct Entry {
     /// second key-value read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ws: Option<(String, u64)>,
-}
-
-/// The workspace a stored entry remembers as confirmed, with the time it was confirmed.
-pub fn workspace_seen(stored: &[u8]) -> Option<(String, u64)> {
-    serde_json::from_slice::<Entry>(stored).ok()?.ws
 }
 
 /// `stored` with the workspace `name` remembered as confirmed at `at`; `None` when `stored`

@@ -8,6 +8,14 @@ use crate::config::{Config, Origin};
 use crate::error::{GatewayError, Kind, Reason};
 use crate::forward::{pin_workspace, UpstreamRequest};
 
+/// A verified-token cache entry as this request found or wrote it.
+pub struct TokenEntry {
+    pub key: String,
+    pub stored: Vec<u8>,
+    /// The workspace the entry remembers as confirmed, with the time (`Verdict::workspace`).
+    pub workspace: Option<(String, u64)>,
+}
+
 pub struct Ctx<'h, H: Host> {
     pub host: &'h mut H,
     pub rid: String,
@@ -20,9 +28,9 @@ pub struct Ctx<'h, H: Host> {
     /// The workspace every request to MLflow is pinned to (`tenant_isolation=workspace`), once
     /// it is provisioned.
     workspace: Option<String>,
-    /// The verified-token cache entry this request's principal came from or went to (key,
-    /// stored bytes): the workspace step remembers the tenant's workspace in it.
-    pub token_entry: Option<(String, Vec<u8>)>,
+    /// The verified-token cache entry this request's principal came from or went to: the
+    /// workspace step reads and remembers the tenant's workspace in it.
+    pub token_entry: Option<TokenEntry>,
     /// `Set-Cookie` values for the response, whatever it turns out to be (a refreshed session
     /// on a forwarded answer, a cleared one on a refusal).
     pub cookies: Vec<String>,

@@ -4,7 +4,7 @@
 //! rules of `identity::jwks`, and reuses an earlier full check when `identity::token_cache`
 //! says it still stands.
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, TokenEntry};
 use super::host::{Host, SendFailure};
 use crate::config::{AuthMode, Config, OidcConfig};
 use crate::error::{GatewayError, Reason};
@@ -71,10 +71,14 @@ fn verified_principal<H: Host>(
     let slot = (ttl > 0).then(|| Slot::for_token(token, oidc, cfg));
     if let Some(s) = &slot {
         if let Some(stored) = ctx.kv_get(&s.key)? {
-            if let Some(p) = s.principal(&stored, jwk, now, ttl, oidc.clock_skew_seconds) {
+            if let Some(v) = s.verdict(&stored, jwk, now, ttl, oidc.clock_skew_seconds) {
                 ctx.audit.token_check = Some("cached");
-                ctx.token_entry = Some((s.key.clone(), stored));
-                return Ok(p);
+                ctx.token_entry = Some(TokenEntry {
+                    key: s.key.clone(),
+                    stored,
+                    workspace: v.workspace,
+                });
+                return Ok(v.principal);
             }
         }
     }
@@ -84,7 +88,11 @@ fn verified_principal<H: Host>(
     if let Some(s) = slot {
         if let Some(entry) = s.entry(&claims, jwk, &principal, now) {
             ctx.kv_set(&s.key, &entry)?;
-            ctx.token_entry = Some((s.key, entry));
+            ctx.token_entry = Some(TokenEntry {
+                key: s.key,
+                stored: entry,
+                workspace: None,
+            });
         }
     }
     Ok(principal)

@@ -32,11 +32,8 @@ pub fn settle<H: Host>(
     let fresh = |at: u64| now.saturating_sub(at) < ttl;
     if ttl > 0 {
         // A cached bearer token remembers its tenant's workspace: no read of its own.
-        let seen = ctx
-            .token_entry
-            .as_ref()
-            .and_then(|(_, stored)| token_cache::workspace_seen(stored));
-        if seen.is_some_and(|(n, at)| n == name && fresh(at)) {
+        let seen = ctx.token_entry.as_ref().and_then(|e| e.workspace.as_ref());
+        if seen.is_some_and(|(n, at)| *n == name && fresh(*at)) {
             ctx.pin(name);
             return Ok(());
         }
@@ -61,9 +58,9 @@ pub fn settle<H: Host>(
 /// Copies the workspace fact into the request's verified-token entry, for the token's next
 /// requests.
 fn remember_in_token<H: Host>(ctx: &mut Ctx<H>, name: &str, at: u64) -> Result<(), GatewayError> {
-    if let Some((key, stored)) = ctx.token_entry.take() {
-        if let Some(updated) = token_cache::with_workspace(&stored, name, at) {
-            ctx.kv_set(&key, &updated)?;
+    if let Some(entry) = ctx.token_entry.take() {
+        if let Some(updated) = token_cache::with_workspace(&entry.stored, name, at) {
+            ctx.kv_set(&entry.key, &updated)?;
         }
     }
     Ok(())
