@@ -41,6 +41,8 @@ pub enum Reason {
     SessionRefreshRefused,
     CsrfRefused,
     IdpUnavailable,
+    HeaderCookieRefused,
+    CredentialsConflict,
     // --- request parsing (parser parity with MLflow) ---
     BadJson,
     DuplicateKey,
@@ -122,6 +124,8 @@ impl Reason {
             SessionRefreshRefused => "session_refresh_refused",
             CsrfRefused => "csrf_refused",
             IdpUnavailable => "idp_unavailable",
+            HeaderCookieRefused => "header_cookie_refused",
+            CredentialsConflict => "credentials_conflict",
             BadJson => "bad_json",
             DuplicateKey => "duplicate_key",
             CamelCaseAlias => "camel_case_alias",
@@ -165,48 +169,23 @@ impl Reason {
     }
 }
 
-impl Reason {
-    /// Whether `enforcement=report` forwards a request refused for this reason: the
-    /// authorization refusals (no valid credentials, route, role, ownership, scope). Everything
-    /// else stays enforced in report mode: protected tags and parser safety (they guard the
-    /// gateway's own state and what it judges); locations and sources that could reach files
-    /// outside every tenant (`artifact_location`, model-version `source`, trace locations);
-    /// workspace and rate-limit refusals; and every failure of a dependency (a check that
-    /// cannot be made).
-    pub fn reportable(self) -> bool {
-        use Reason::*;
-        matches!(
-            self,
-            TokenMissing
-                | TokenMalformed
-                | TokenTooLarge
-                | TokenExpired
-                | TokenNotYetValid
-                | BadSignature
-                | UnknownKid
-                | AlgNotAllowed
-                | WrongIssuer
-                | WrongAudience
-                | MissingExp
-                | CritUnsupported
-                | TenantClaimInvalid
-                | SubjectClaimInvalid
-                | TenantHeaderMissing
-                | TenantHeaderInvalid
-                | IdentityHeaderInOidcMode
-                | RolesHeaderInvalid
-                | SessionInvalid
-                | SessionExpired
-                | SessionRefreshRefused
-                | RouteNotAllowed
-                | RouteDenied
-                | Rbac
-                | TenantMismatch
-                | ResourceNotFound
-                | ScopeRequired
-        )
-    }
-}
+/// The refusals `enforcement=report` forwards instead of enforcing (audited `would_deny`), and
+/// only where they arise: the caller's role (`rbac`), and the owner of the object the request
+/// itself acts on (`tenant_mismatch`, `resource_not_found`; also an answer check that would
+/// have hidden a foreign row or object). The forward is the request enforce mode would have
+/// sent, pinned to the caller's own workspace in workspace mode, so report mode never reaches
+/// anything enforce mode could not. Every other refusal is enforced in every mode: missing or
+/// invalid credentials (a request without an identity has no workspace to be pinned to), route
+/// refusals (refused families such as the workspace API are server-wide), parsing, protected
+/// tags, locations and sources, references to other objects (what a store cannot check:
+/// a link from the caller's object to another tenant's), workspace and rate-limit refusals,
+/// and every failed dependency. The same reasons raised anywhere else (a path naming another
+/// workspace, a reference) stay enforced: see `pipeline::decision`.
+pub const REPORTABLE: &[Reason] = &[
+    Reason::Rbac,
+    Reason::TenantMismatch,
+    Reason::ResourceNotFound,
+];
 
 /// The class of a failure; it alone decides the HTTP status and MLflow error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

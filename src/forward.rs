@@ -203,19 +203,6 @@ pub fn upstream_request(
     )
 }
 
-/// The upstream request for a request forwarded unchecked (`enforcement=report`): the client's
-/// path, query and body as sent, with the same headers dropped as on every forward.
-pub fn passthrough_request(
-    req: &Incoming,
-    body: Vec<u8>,
-    base_path: &str,
-    request_id: &str,
-) -> UpstreamRequest {
-    build(
-        req, &req.path, &req.query, body, false, base_path, request_id,
-    )
-}
-
 /// The one place a forwarded request's head is made: the client's headers that may cross,
 /// `Content-Type: application/json` for a body the gateway re-serialised (`json`), the peer as
 /// `X-Forwarded-For`, the request id, and an explicit length.
@@ -314,6 +301,8 @@ mod tests {
         Plan {
             row: &ROWS[0],
             checks: vec![],
+            references: vec![],
+            waived: None,
             absent_or_own: vec![],
             verify: vec![],
             path: path.into(),

@@ -26,8 +26,8 @@ use crate::audit::{rfc3339, AuditRecord, Verdict};
 use crate::config::Config;
 use crate::error::{GatewayError, HttpResponse, Kind, Reason};
 use crate::forward::{
-    body_intake, body_too_large, declared_length, passthrough_request, response_headers, streamed,
-    upstream_request, BodyIntake, MAX_BUFFERED_BODY_BYTES,
+    body_intake, body_too_large, declared_length, response_headers, streamed, upstream_request,
+    BodyIntake,
 };
 use crate::mlflow::ownership::Resource;
 use crate::mlflow::responses::{self, ResponseFilter};
@@ -168,30 +168,22 @@ fn run<H: Host>(
     if inc.path.starts_with(signin::PREFIX) {
         return signin::endpoint(inc, &cfg, ctx).map(Reply::Full);
     }
-    let mut body = body;
-    match checked(inc, &cfg, ctx, &mut body) {
+    match checked(inc, &cfg, ctx, body) {
         // A browser without a session, loading a page: sent to sign-in.
         Err(e) if signin::redirects_to_sign_in(&e, inc, &cfg) => {
             ctx.audit.record(Verdict::Denied(e.reason));
             Ok(Reply::Full(signin::to_sign_in(inc, &ctx.rid)))
         }
-        // Never a second send: only a refusal made before anything was forwarded is reported.
-        Err(e)
-            if cfg.report_only && e.reason.reportable() && ctx.audit.upstream_status.is_none() =>
-        {
-            report(inc, e, &cfg, ctx, body)
-        }
         result => result,
     }
 }
 
-/// The request's checks and, when they pass, its forward and response check. The client's body
-/// stays in `body` until it is read or piped, so a refusal in report mode can still forward it.
+/// The request's checks and, when they pass, its forward and response check.
 fn checked<H: Host>(
     inc: &mut Incoming,
     cfg: &Config,
     ctx: &mut Ctx<H>,
-    body: &mut Option<H::ClientBody>,
+    mut body: Option<H::ClientBody>,
 ) -> Result<Reply<H::Answer>, GatewayError> {
     // identity
     let principal = identity::authenticate(inc, cfg, ctx)?;
@@ -230,6 +222,16 @@ fn checked<H: Host>(
 
     // decision
     let permit = decide(inc, &matched, principal, cfg, ctx)?;
+    if let Some(refusal) = permit.would_deny() {
+        ctx.log(
+            "warn",
+            &format!(
+                "enforcement=report: forwarding a request the policy refuses ({}: {})",
+                refusal.reason.as_str(),
+                refusal.message
+            ),
+        );
+    }
 
     // forward
     let pending = match (pending, body.take()) {
@@ -261,58 +263,6 @@ fn read_buffered<H: Host>(
 fn unreadable(detail: String) -> GatewayError {
     GatewayError::bad_request(Reason::BodyUnreadable, "the request body could not be read")
         .with_log_detail(detail)
-}
-
-/// `enforcement=report`: forwards a request the checks refused for an authorization reason, as
-/// the client sent it (credentials and spoofable headers still dropped, the workspace pinned
-/// when one was settled), unchecked and unfiltered, and audits it as `would_deny` with the
-/// reason it would have been given. A request with no identity in workspace mode reaches
-/// MLflow's `default` workspace, as it would without the gateway.
-fn report<H: Host>(
-    inc: &mut Incoming,
-    refusal: GatewayError,
-    cfg: &Config,
-    ctx: &mut Ctx<H>,
-    body: Option<H::ClientBody>,
-) -> Result<Reply<H::Answer>, GatewayError> {
-    ctx.log(
-        "warn",
-        &format!(
-            "enforcement=report: forwarding a request the policy refuses ({}: {})",
-            refusal.reason.as_str(),
-            refusal.message
-        ),
-    );
-    let declared = declared_length(&inc.headers);
-    let mut stream = None;
-    if let Some(b) = body {
-        if streamed(declared) {
-            stream = Some((b, declared.unwrap_or(0)));
-        } else {
-            inc.body = read_buffered(ctx, b, declared, MAX_BUFFERED_BODY_BYTES)?;
-        }
-    }
-    let sent = std::mem::take(&mut inc.body);
-    let mut up = passthrough_request(inc, sent, &cfg.upstream.base_path, &ctx.rid);
-    let out = match stream {
-        Some((b, len)) => {
-            up.set_length(len);
-            OutBody::Stream(b)
-        }
-        None => OutBody::Bytes,
-    };
-    let answer = if ctx.pinned() {
-        ctx.start(cfg, up, out)?
-    } else {
-        ctx.start_unpinned(cfg, &up, out)?
-    };
-    ctx.audit.upstream_status = Some(answer.status());
-    ctx.audit.record(Verdict::WouldDeny(refusal.reason));
-    Ok(Reply::Piped {
-        status: answer.status(),
-        headers: response_headers(answer.headers(), &ctx.rid),
-        answer,
-    })
 }
 
 /// The configuration, from the component's variables in one read; an invalid value fails the
@@ -367,7 +317,7 @@ fn check_answer<H: Host>(
         && plan.filter.is_none()
         && declared_length(answer.headers()).is_none_or(|n| streamed(Some(n)))
     {
-        ctx.audit.record(Verdict::Allowed);
+        ctx.audit.record(permitted(permit));
         return Ok(Reply::Piped {
             status,
             headers: response_headers(answer.headers(), &ctx.rid),
@@ -421,12 +371,19 @@ fn check_answer<H: Host>(
             }));
         }
     }
-    ctx.audit.record(Verdict::Allowed);
+    ctx.audit.record(permitted(permit));
     Ok(Reply::Full(HttpResponse {
         status,
         headers,
         body,
     }))
+}
+
+/// The verdict of a forwarded request: allowed, or in report mode what enforce would have said.
+fn permitted(permit: &Permit) -> Verdict {
+    permit
+        .would_deny()
+        .map_or(Verdict::Allowed, |e| Verdict::WouldDeny(e.reason))
 }
 
 fn json_response(status: u16, body: serde_json::Value, rid: &str) -> HttpResponse {

@@ -677,7 +677,6 @@ fn report_mode_forwards_what_it_would_refuse_and_audits_would_deny() {
     // Another tenant's read: forwarded unchecked, MLflow's answer returned.
     let o = run_req(&mut host, get(path, &query, "team-b"));
     assert_eq!(status(&o), 200);
-    assert!(matches!(o.reply, Reply::Piped { .. }));
     let audit = o.audit.record();
     assert_eq!(
         (audit.decision, audit.reason),
@@ -686,14 +685,17 @@ fn report_mode_forwards_what_it_would_refuse_and_audits_would_deny() {
     assert_eq!(audit.upstream_status, Some(200));
     assert_eq!(host.calls().last().unwrap(), &format!("GET {path}?{query}"));
     assert!(host.logs.iter().any(|l| l.contains("enforcement=report")));
-    // No identity at all: forwarded too, audited as such.
+    // No identity at all: refused as in enforce mode, and nothing is sent.
+    let sent = host.calls().len();
     let anon = Incoming::for_test("GET", path, &query, &[], b"");
     let o = run_req(&mut host, anon);
-    assert_eq!(status(&o), 200);
-    assert_eq!(o.audit.record().reason, "tenant_header_missing");
-    assert_eq!(o.audit.record().decision, "would_deny");
+    assert_eq!(status(&o), 400);
+    assert_eq!(
+        (o.audit.record().decision, o.audit.record().reason),
+        ("deny", "tenant_header_missing")
+    );
+    assert_eq!(host.calls().len(), sent);
     // A protected tag stays refused, and nothing is sent.
-    let sent = host.calls().len();
     let body = format!(r#"{{"experiment_id":"{exp_a}","key":"tenant","value":"team-b"}}"#);
     let o = run_req(
         &mut host,
@@ -713,6 +715,251 @@ fn report_mode_forwards_what_it_would_refuse_and_audits_would_deny() {
     mlflow(&mut host);
     let o = run_req(&mut host, get(path, &query, "team-b"));
     assert_eq!((status(&o), o.audit.record().decision), (403, "deny"));
+}
+
+/// Report mode in workspace mode: a request as `tenant` (with `roles`), on a host where both
+/// tenants' workspaces exist.
+fn as_tenant(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &str,
+    tenant: &str,
+    roles: &str,
+) -> Incoming {
+    let headers = [
+        ("x-tenant", tenant),
+        ("x-roles", roles),
+        ("content-type", "application/json"),
+    ];
+    Incoming::for_test(method, path, query, &headers, body.as_bytes())
+}
+
+fn report_host() -> (MemoryHost, String, String, String) {
+    let mut host = MemoryHost::dev_workspaces();
+    host.set_var("enforcement", "report");
+    let (exp_a, exp_b, run) = mlflow_with_workspaces(&mut host);
+    for ws in ["team-a", "team-b"] {
+        host.on(
+            "GET",
+            &format!("{WS}/{ws}"),
+            Upstream::Answer(recorded("workspace_get")),
+        );
+    }
+    (host, exp_a, exp_b, run)
+}
+
+/// Every refusal report mode forwards (`error::REPORTABLE`), each where it arises: the request
+/// enforce mode would have sent is forwarded, pinned to the caller's own workspace (never
+/// unpinned, never another's), and audited `would_deny` with its reason.
+#[test]
+fn report_mode_forwards_each_reportable_refusal_pinned_to_the_callers_workspace() {
+    use crate::error::REPORTABLE;
+    let (_, exp_a, _, run) = report_host();
+    let exp = "/api/2.0/mlflow/experiments/get";
+    let cases = [
+        // A viewer's write on its own run: the role.
+        (
+            "rbac",
+            as_tenant(
+                "POST",
+                "/api/2.0/mlflow/runs/log-metric",
+                "",
+                &format!(r#"{{"run_id":"{run}","key":"m","value":1.0,"timestamp":1}}"#),
+                "team-a",
+                "viewer",
+            ),
+            "team-a",
+        ),
+        // Another tenant's experiment as the request's target.
+        (
+            "tenant_mismatch",
+            as_tenant(
+                "GET",
+                exp,
+                &format!("experiment_id={exp_a}"),
+                "",
+                "team-b",
+                "editor",
+            ),
+            "team-b",
+        ),
+        // A target that does not exist.
+        (
+            "resource_not_found",
+            as_tenant("GET", exp, "experiment_id=999", "", "team-a", "editor"),
+            "team-a",
+        ),
+    ];
+    let mut walked = Vec::new();
+    for (reason, req, tenant) in cases {
+        let (mut host, ..) = report_host();
+        let path = req.path.clone();
+        let o = run_req(&mut host, req);
+        let rec = o.audit.record();
+        assert_eq!(
+            (rec.decision, rec.reason),
+            ("would_deny", reason),
+            "{reason}"
+        );
+        let fwd = host.sent.last().expect("forwarded");
+        assert!(
+            fwd.path_and_query.starts_with(&path),
+            "{reason}: {}",
+            fwd.path_and_query
+        );
+        assert_eq!(workspace_headers(fwd), vec![tenant.to_string()], "{reason}");
+        // Every call on the caller's behalf is pinned to its own workspace.
+        for r in host
+            .sent
+            .iter()
+            .filter(|r| !r.path_and_query.starts_with(WS))
+        {
+            if r.path_and_query.ends_with("server-info") {
+                continue;
+            }
+            assert_eq!(
+                workspace_headers(r),
+                vec![tenant.to_string()],
+                "{}",
+                r.path_and_query
+            );
+        }
+        walked.push(reason);
+    }
+    let mut all: Vec<&str> = REPORTABLE.iter().map(|r| r.as_str()).collect();
+    all.sort();
+    walked.sort();
+    assert_eq!(walked, all, "every reportable reason walked");
+}
+
+/// What report mode never forwards: no identity, a refused or unknown route (the workspace API
+/// first of all), a reference to another tenant's object. Each is refused as in enforce mode,
+/// and MLflow is asked nothing on the request's behalf.
+#[test]
+fn report_mode_enforces_identity_routes_and_references() {
+    let (_, _, exp_b, _) = report_host();
+    let cases = [
+        (
+            "tenant_header_missing",
+            400,
+            Incoming::for_test("GET", "/api/3.0/mlflow/workspaces", "", &[], b""),
+        ),
+        (
+            "tenant_header_missing",
+            400,
+            Incoming::for_test(
+                "GET",
+                "/api/2.0/mlflow-artifacts/artifacts/workspaces/team-a/1/r/artifacts/f",
+                "",
+                &[],
+                b"",
+            ),
+        ),
+        (
+            "route_denied",
+            403,
+            as_tenant(
+                "DELETE",
+                "/api/3.0/mlflow/workspaces/team-a",
+                "mode=CASCADE",
+                "",
+                "team-b",
+                "viewer",
+            ),
+        ),
+        (
+            "route_denied",
+            403,
+            as_tenant(
+                "PATCH",
+                "/ajax-api/3.0/mlflow/workspaces/team-a",
+                "",
+                "{}",
+                "team-b",
+                "admin",
+            ),
+        ),
+        (
+            "route_denied",
+            403,
+            as_tenant(
+                "POST",
+                "/api/3.0/mlflow/workspaces",
+                "",
+                r#"{"name":"team-c"}"#,
+                "team-b",
+                "admin",
+            ),
+        ),
+        (
+            "route_denied",
+            403,
+            as_tenant("POST", "/v1/traces", "", "", "team-a", "admin"),
+        ),
+        (
+            "route_not_allowed",
+            403,
+            as_tenant(
+                "POST",
+                "/api/2.0/mlflow/no-such-route",
+                "",
+                "{}",
+                "team-a",
+                "admin",
+            ),
+        ),
+        // The workspace list: the caller's own only, even for a viewer in report mode.
+        (
+            "tenant_mismatch",
+            404,
+            as_tenant(
+                "GET",
+                "/api/3.0/mlflow/workspaces/team-a",
+                "",
+                "",
+                "team-b",
+                "viewer",
+            ),
+        ),
+        // A new dataset linked to another tenant's experiment: a reference.
+        (
+            "tenant_mismatch",
+            403,
+            as_tenant(
+                "POST",
+                "/api/3.0/mlflow/datasets/create",
+                "",
+                &format!(r#"{{"name":"d","experiment_ids":["{exp_b}"]}}"#),
+                "team-a",
+                "editor",
+            ),
+        ),
+    ];
+    for (reason, code, req) in cases {
+        let (mut host, ..) = report_host();
+        let what = format!("{} {}", req.method, req.path);
+        let o = run_req(&mut host, req);
+        let rec = o.audit.record();
+        assert_eq!(
+            (status(&o), rec.decision, rec.reason),
+            (code, "deny", reason),
+            "{what}"
+        );
+        let forwarded: Vec<String> = host
+            .calls()
+            .into_iter()
+            .filter(|c| {
+                c.contains("datasets/create") || c.starts_with(&what) || c.contains("v1/traces")
+            })
+            .collect();
+        assert!(forwarded.is_empty(), "{what} reached MLflow: {forwarded:?}");
+        assert!(
+            host.sent.iter().all(|r| r.method == "GET"),
+            "{what}: {:?}",
+            host.calls()
+        );
+    }
 }
 
 /// MLflow with team-a's workspace in place, and a team-a editor's bearer token for `host`'s IdP

@@ -116,16 +116,18 @@ pub(super) fn run(d: &mut Draft, ids: RunIds, extra: RunExtra) -> Result<(), Gat
         }
         RunExtra::MetricModel => {
             if let Some(id) = d.input.str_field("model_id")? {
-                d.checks.push(model_id_check(&id)?);
+                d.refer(model_id_check(&id)?);
             }
         }
         RunExtra::Batch => {
             let body = d.input.body_mut().ok_or_else(|| missing("run_id"))?;
-            d.checks.extend(list_model_ids(body, "metrics")?);
+            let models = list_model_ids(body, "metrics")?;
+            d.refer_all(models);
         }
         RunExtra::Models => {
             let body = d.input.body_mut().ok_or_else(|| missing("run_id"))?;
-            d.checks.extend(list_model_ids(body, "models")?);
+            let models = list_model_ids(body, "models")?;
+            d.refer_all(models);
         }
     }
     Ok(())

@@ -31,7 +31,8 @@ pub(super) fn create_issue(d: &mut Draft) -> Result<(), GatewayError> {
     let principal = d.principal;
     d.checks
         .push(Resource::Experiment(experiment_id(&d.input)?));
-    d.checks.extend(optional_run(&d.input, "source_run_id")?);
+    let source = optional_run(&d.input, "source_run_id")?;
+    d.refer_all(source);
     let body = d.input.body_mut().ok_or_else(|| missing("experiment_id"))?;
     body.insert(
         "created_by".into(),
@@ -63,6 +64,13 @@ pub(super) fn review_item_status(d: &mut Draft) -> Result<(), GatewayError> {
 pub(super) fn scoped(d: &mut Draft) -> Result<(), GatewayError> {
     let ids = experiment_scope(d.input.str_list("experiment_ids")?)?;
     d.checks.extend(ids.into_iter().map(Resource::Experiment));
+    Ok(())
+}
+
+/// `datasets/create`: as `scoped`, and the experiments are links the new dataset keeps.
+pub(super) fn create_dataset(d: &mut Draft) -> Result<(), GatewayError> {
+    let ids = experiment_scope(d.input.str_list("experiment_ids")?)?;
+    d.refer_all(ids.into_iter().map(Resource::Experiment));
     Ok(())
 }
 
@@ -117,6 +125,6 @@ pub(super) fn dataset_experiments(d: &mut Draft, remove: bool) -> Result<(), Gat
         });
     }
     d.checks.push(dataset);
-    d.checks.extend(ids.into_iter().map(Resource::Experiment));
+    d.refer_all(ids.into_iter().map(Resource::Experiment));
     Ok(())
 }

@@ -58,6 +58,14 @@ pub struct Plan {
     pub row: &'static Row,
     /// Every resource that must belong to the caller's tenant before forwarding.
     pub checks: Vec<Resource>,
+    /// The checks that name an object the request links to rather than the one it acts on
+    /// (a version's source run, a dataset's experiments, a metric's model): a subset of
+    /// `checks`, refused in every enforcement mode, because once stored such a link crosses
+    /// the tenant wall where no store-level isolation looks.
+    pub references: Vec<Resource>,
+    /// The role refusal `enforcement=report` waived (forwarded and audited `would_deny`);
+    /// always `None` in enforce mode, where it refuses the plan.
+    pub waived: Option<GatewayError>,
     /// Resources that must be absent or the caller's (an upsert may create them).
     pub absent_or_own: Vec<Resource>,
     /// Checks on MLflow's state made after the ownership checks.
@@ -109,6 +117,7 @@ struct Draft<'a> {
     cfg: &'a Config,
     input: Input,
     checks: Vec<Resource>,
+    references: Vec<Resource>,
     absent_or_own: Vec<Resource>,
     verify: Vec<Verify>,
     filter: Option<ResponseFilter>,
@@ -122,6 +131,17 @@ impl<'a> Draft<'a> {
     }
     fn tag_key(&self) -> &'a str {
         self.cfg.tenant_tag_key.as_str()
+    }
+    /// A resource the request links to (see `Plan::references`): judged like every check,
+    /// never waived.
+    fn refer(&mut self, res: Resource) {
+        self.references.push(res.clone());
+        self.checks.push(res);
+    }
+    fn refer_all(&mut self, all: impl IntoIterator<Item = Resource>) {
+        for res in all {
+            self.refer(res);
+        }
     }
     /// The caller's workspace in workspace mode (`None` in tag mode).
     fn own_workspace(&self) -> Result<Option<String>, GatewayError> {
@@ -208,7 +228,12 @@ pub fn plan(
             format!("the gateway policy does not permit this route: {why}"),
         ));
     }
-    check_rbac(row, principal)?;
+    // Report mode forwards a request the role alone refuses, planned as enforce mode would.
+    let waived = match check_rbac(row, principal) {
+        Ok(()) => None,
+        Err(e) if cfg.report_only => Some(e),
+        Err(e) => return Err(e),
+    };
 
     let input = read_input(req, row.strategy)?;
     if let Some(kind) = row.strategy.tags() {
@@ -221,6 +246,7 @@ pub fn plan(
         cfg,
         input,
         checks: Vec::new(),
+        references: Vec::new(),
         absent_or_own: Vec::new(),
         verify: Vec::new(),
         filter: None,
@@ -258,7 +284,8 @@ pub fn plan(
         Strategy::TraceList(field) => traces::trace_list(&mut d, field),
         Strategy::SearchTracesV3 => traces::search_v3(&mut d),
         Strategy::SearchTracesV2 => traces::search_v2(&mut d),
-        Strategy::ExperimentScope | Strategy::CreateDataset => genai::scoped(&mut d),
+        Strategy::ExperimentScope => genai::scoped(&mut d),
+        Strategy::CreateDataset => genai::create_dataset(&mut d),
         Strategy::ScorerList => genai::scorer_list(&mut d),
         Strategy::Object(child) => genai::object(&mut d, child),
         Strategy::OnlineConfigs => genai::online_configs(&mut d),
@@ -285,9 +312,14 @@ pub fn plan(
     let mut checks = d.checks;
     checks.sort();
     checks.dedup();
+    let mut references = d.references;
+    references.sort();
+    references.dedup();
     Ok(Plan {
         row,
         checks,
+        references,
+        waived,
         absent_or_own: d.absent_or_own,
         verify: d.verify,
         path: d.path,

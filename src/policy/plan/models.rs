@@ -53,6 +53,14 @@ pub fn source_check(
     }
     if let Some(rest) = source.strip_prefix("mlflow-artifacts:/") {
         let ap = artifacts::from_decoded(rest).map_err(|_| refused())?;
+        if !ap.in_workspace(workspace) && workspace.is_none() {
+            // Tag mode in front of an MLflow started with workspaces: its artifact URIs are
+            // rooted at `workspaces/default/`, which tag mode cannot judge.
+            return Err(GatewayError::forbidden(
+                Reason::SourceRefused,
+                "model version `source` names an MLflow workspace, but the gateway runs with                  tenant_isolation=tag: start MLflow without --enable-workspaces for tag mode, or                  use tenant_isolation=workspace",
+            ));
+        }
         if !ap.in_workspace(workspace) {
             return Err(refused());
         }
@@ -76,7 +84,8 @@ pub fn source_check(
 pub(super) fn create_logged_model(d: &mut Draft) -> Result<(), GatewayError> {
     d.checks
         .push(Resource::Experiment(experiment_id(&d.input)?));
-    d.checks.extend(optional_run(&d.input, "source_run_id")?);
+    let source = optional_run(&d.input, "source_run_id")?;
+    d.refer_all(source);
     Ok(())
 }
 
@@ -166,20 +175,22 @@ pub(super) fn create_model_version(d: &mut Draft) -> Result<(), GatewayError> {
     let (tenant, key) = (d.tenant(), d.tag_key());
     d.checks
         .push(Resource::RegisteredModel(model_name(&d.input, "name")?));
-    d.checks.extend(optional_run(&d.input, "run_id")?);
+    let run = optional_run(&d.input, "run_id")?;
+    d.refer_all(run);
     if let Some(id) = d.input.str_field("model_id")? {
-        d.checks.push(model_id_check(&id)?);
+        d.refer(model_id_check(&id)?);
     }
     let source = d
         .input
         .str_field("source")?
         .ok_or_else(|| missing("source"))?;
-    d.checks.extend(source_check(
+    let sources = source_check(
         &source,
         tenant,
         d.own_workspace()?.as_deref(),
         &d.cfg.model_source_prefixes,
-    )?);
+    )?;
+    d.refer_all(sources);
     let body = d.input.body_mut().ok_or_else(|| missing("name"))?;
     let tags = with_tenant(parse_tags(body.get("tags"))?, key, tenant)?;
     body.insert("tags".into(), to_json(&tags));

@@ -177,23 +177,23 @@ pub(super) fn delete_traces(d: &mut Draft) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// `link-to-run`: `run_id` (the only spelling MLflow reads) and every trace owned.
+/// `link-to-run`: `run_id` (the only spelling MLflow reads) and every trace owned; both sides
+/// of a link are references.
 pub(super) fn link_to_run(d: &mut Draft) -> Result<(), GatewayError> {
-    d.checks
-        .push(Resource::Run(run_id(&d.input, RunIds::IdOnly)?));
+    d.refer(Resource::Run(run_id(&d.input, RunIds::IdOnly)?));
     let body = d.input.body_mut().ok_or_else(|| missing("trace_ids"))?;
-    d.checks
-        .extend(trace_ids(&opt_str_list(body, "trace_ids")?, "trace_ids")?);
+    let traces = trace_ids(&opt_str_list(body, "trace_ids")?, "trace_ids")?;
+    d.refer_all(traces);
     Ok(())
 }
 
-/// `link-prompts`: the trace and every prompt owned.
+/// `link-prompts`: the trace and every prompt owned; both sides of a link are references.
 pub(super) fn link_prompts(d: &mut Draft) -> Result<(), GatewayError> {
     let id = d
         .input
         .str_field("trace_id")?
         .ok_or_else(|| missing("trace_id"))?;
-    d.checks.push(trace_resource(&id)?);
+    d.refer(trace_resource(&id)?);
     let body = d.input.body_mut().ok_or_else(|| missing("trace_id"))?;
     let versions = body
         .get("prompt_versions")
@@ -201,13 +201,16 @@ pub(super) fn link_prompts(d: &mut Draft) -> Result<(), GatewayError> {
         .filter(|v| !v.is_empty())
         .ok_or_else(|| missing("prompt_versions"))?;
     bounded(versions.len(), "prompt_versions")?;
-    for v in versions {
-        let name = v
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| valid_model_name(n))
-            .ok_or_else(|| invalid("prompt_versions[].name"))?;
-        d.checks.push(Resource::RegisteredModel(name.to_string()));
-    }
+    let names = versions
+        .iter()
+        .map(|v| {
+            v.get("name")
+                .and_then(Value::as_str)
+                .filter(|n| valid_model_name(n))
+                .map(|n| Resource::RegisteredModel(n.to_string()))
+                .ok_or_else(|| invalid("prompt_versions[].name"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    d.refer_all(names);
     Ok(())
 }
