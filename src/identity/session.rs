@@ -283,6 +283,57 @@ pub fn cookie_value(headers: &[&[u8]], name: &str) -> Result<Option<String>, Dup
     Ok(found.filter(|v| !v.is_empty()))
 }
 
+/// The MLflow UI copies every cookie whose name starts with this into a request header of the
+/// rest of the name (`mlflow-request-header-Authorization` → `Authorization`), on every call it
+/// makes. Such a cookie needs no `__Host-` prefix, so a sibling host or any plain-http answer
+/// can plant one: the gateway never sets them and refuses requests that carry them.
+pub const HEADER_COOKIE_PREFIX: &str = "mlflow-request-header-";
+
+/// The names of the request's cookies that the MLflow UI would turn into request headers (the
+/// prefix matched without regard to case, a superset of what the UI matches).
+pub fn header_cookies(headers: &[&[u8]]) -> Vec<String> {
+    let mut found = Vec::new();
+    for h in headers {
+        let Ok(s) = std::str::from_utf8(h) else {
+            continue;
+        };
+        for part in s.split(';') {
+            let name = part.split_once('=').map_or(part, |(k, _)| k).trim();
+            let planted = name
+                .get(..HEADER_COOKIE_PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(HEADER_COOKIE_PREFIX));
+            if planted && !found.iter().any(|f: &String| f == name) {
+                found.push(name.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// `Set-Cookie` values that delete cookie `name` wherever this gateway's answers can reach it:
+/// host-only, and with `Domain=` set to `host` and to each parent domain of it (a sibling host
+/// plants its cookie on a shared parent). Path `/` only: a cookie planted on another path keeps
+/// being refused, never honoured.
+pub fn delete_everywhere(name: &str, host: Option<&str>) -> Vec<String> {
+    let clear = |domain: Option<&str>| {
+        let domain = domain.map(|d| format!("; Domain={d}")).unwrap_or_default();
+        format!("{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT{domain}")
+    };
+    let mut out = vec![clear(None)];
+    let named = host.filter(|h| {
+        h.contains('.')
+            && !h.starts_with('[')
+            && !h.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    });
+    if let Some(h) = named {
+        let labels: Vec<&str> = h.split('.').collect();
+        for i in 0..labels.len().saturating_sub(1) {
+            out.push(clear(Some(&labels[i..].join("."))));
+        }
+    }
+    out
+}
+
 /// The return path after sign-in: a path on this gateway, never another origin. `None`
 /// refuses it: absolute URLs, scheme-relative `//host`, `/\host` (browsers read `\` as `/`),
 /// controls and whitespace.

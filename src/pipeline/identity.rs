@@ -10,6 +10,7 @@ use crate::config::{AuthMode, Config, OidcConfig};
 use crate::error::{GatewayError, Reason};
 use crate::forward::UpstreamRequest;
 use crate::identity::jwks::{self, DiscoveryError, JwksRecord};
+use crate::identity::session::{self, SESSION_COOKIE};
 use crate::identity::token_cache::Slot;
 use crate::identity::{claims, dev, jwt, Principal};
 use crate::request::Incoming;
@@ -30,6 +31,7 @@ pub fn authenticate<H: Host>(
             dev::authenticate(inc, cfg)
         }
         (AuthMode::Oidc, Some(oidc)) => {
+            refuse_header_cookies(inc, oidc, ctx)?;
             for h in ["x-tenant", "x-subject", "x-roles"] {
                 if inc.has_header(h) {
                     return Err(GatewayError::bad_request(
@@ -38,8 +40,20 @@ pub fn authenticate<H: Host>(
                     ));
                 }
             }
-            // A bearer token wins over a session cookie sent alongside it.
             if inc.has_header("authorization") {
+                // A browser's session and a bearer token in one request: one of them is not
+                // the caller's choice (an extension or a planted header), so neither is used.
+                let with_session = oidc.browser.is_some()
+                    && !matches!(
+                        session::cookie_value(&inc.header_values("cookie"), SESSION_COOKIE),
+                        Ok(None)
+                    );
+                if with_session {
+                    return Err(GatewayError::forbidden(
+                        Reason::CredentialsConflict,
+                        "the request carries both the browser's session cookie and an Authorization header; send one of them: the session (the MLflow UI) or a bearer token (clients)",
+                    ));
+                }
                 ctx.audit.auth = Some("bearer");
             } else if let Some(b) = &oidc.browser {
                 if let Some(p) = super::signin::session_principal(inc, oidc, b, cfg, ctx)? {
@@ -54,6 +68,38 @@ pub fn authenticate<H: Host>(
         }
         (AuthMode::Oidc, None) => Err(GatewayError::internal("oidc mode without oidc config")),
     }
+}
+
+/// Refuses a request that carries cookies the MLflow UI turns into request headers
+/// (`mlflow-request-header-*`): the gateway never sets them, so they were planted (a sibling
+/// host, any plain-http answer) and would put another principal's token, tenant or workspace
+/// into a signed-in person's every call. The answer deletes them from the browser.
+fn refuse_header_cookies<H: Host>(
+    inc: &Incoming,
+    oidc: &OidcConfig,
+    ctx: &mut Ctx<H>,
+) -> Result<(), GatewayError> {
+    let planted = session::header_cookies(&inc.header_values("cookie"));
+    if planted.is_empty() {
+        return Ok(());
+    }
+    let host = oidc.browser.as_ref().map(|b| {
+        let a = b.public_origin.authority.as_str();
+        a.rsplit_once(':')
+            .filter(|(h, _)| !h.starts_with('['))
+            .map_or(a, |(h, _)| h)
+    });
+    for name in &planted {
+        ctx.cookies.extend(session::delete_everywhere(name, host));
+    }
+    Err(GatewayError::forbidden(
+        Reason::HeaderCookieRefused,
+        format!(
+            "the browser sent cookies the MLflow UI turns into request headers ({}); the gateway never sets them, so another site may have planted them: they were deleted, reload the page",
+            planted.join(", ")
+        ),
+    )
+    .with_log_detail(format!("refused planted header cookies: {}", planted.join(", "))))
 }
 
 /// The signature and claims checks, or the verdict of an earlier full check of the same token

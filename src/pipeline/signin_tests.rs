@@ -251,7 +251,8 @@ fn the_session_identifies_the_caller_as_a_bearer_token_would() {
     assert_eq!(v["roles"], serde_json::json!(["editor"]));
     assert_eq!(v["auth"], "session");
     assert!(v["session_expires_at"].as_u64().unwrap() > now(&h));
-    // a bearer token sent with the cookie wins
+    // A bearer token sent with the cookie: neither is used (the header may have been put
+    // there by something other than the person, issue 29).
     let o = run(
         &mut h,
         get(
@@ -260,8 +261,69 @@ fn the_session_identifies_the_caller_as_a_bearer_token_would() {
             &[("cookie", &session), ("authorization", "Bearer x.y.z")],
         ),
     );
-    assert_eq!(o.reply.status(), 401);
-    assert_eq!(o.audit.record().auth, Some("bearer"));
+    assert_eq!(
+        (o.reply.status(), reason(&o)),
+        (403, "credentials_conflict")
+    );
+    assert_eq!(o.audit.record().tenant, None);
+}
+
+/// A cookie the MLflow UI turns into a request header (`mlflow-request-header-*`), planted by
+/// another site, never switches who the caller is: refused whether or not a session comes
+/// with it, and deleted from the browser by the answer.
+#[test]
+fn planted_header_cookies_are_refused_and_deleted() {
+    let mut h = idp_host();
+    let session = sign_in(&mut h, 300);
+    let other = sign(
+        serde_json::json!({"tenant_id": "team-b", "roles": ["admin"]}),
+        "mlflow",
+        None,
+        now(&h),
+        300,
+    );
+    let planted_bearer = format!("mlflow-request-header-Authorization=Bearer {other}");
+    let bearer = format!("Bearer {other}");
+    let cases: [(&str, Option<&str>); 4] = [
+        (&planted_bearer, Some(&bearer)),
+        ("mlflow-request-header-X-Tenant=team-b", None),
+        ("mlflow-request-header-X-MLFLOW-WORKSPACE=team-b", None),
+        ("MLFLOW-REQUEST-HEADER-x_roles=admin", None),
+    ];
+    for (planted, authorization) in cases {
+        let name = planted.split('=').next().unwrap_or_default();
+        for cookie in [format!("{session}; {planted}"), planted.to_string()] {
+            for path in ["/api/2.0/mlflow/experiments/search", "/oauth2/userinfo"] {
+                let mut headers = vec![("cookie", cookie.as_str())];
+                if let Some(a) = authorization {
+                    headers.push(("authorization", a));
+                }
+                let sent = h.calls().len();
+                let o = run(&mut h, get(path, "max_results=1", &headers));
+                assert_eq!(
+                    (o.reply.status(), reason(&o)),
+                    (403, "header_cookie_refused"),
+                    "{planted} {path}"
+                );
+                assert_ne!(o.audit.record().tenant.as_deref(), Some("team-b"));
+                let cleared = set_cookie(&o, name).expect("the planted cookie is deleted");
+                assert!(cleared.contains("Max-Age=0") && cleared.contains("Path=/"));
+                assert_eq!(h.calls().len(), sent, "nothing reaches MLflow");
+                assert!(!body(&o).to_string().contains(&other));
+            }
+        }
+    }
+    // Dev mode's identity headers are the caller's word anyway: the rule is oidc mode's.
+    let mut dev = MemoryHost::dev();
+    let o = run(
+        &mut dev,
+        get(
+            "/api/2.0/mlflow/experiments/search",
+            "",
+            &[("cookie", "mlflow-request-header-X-Tenant=team-a")],
+        ),
+    );
+    assert_ne!(reason(&o), "header_cookie_refused");
 }
 
 #[test]

@@ -412,3 +412,42 @@ fn secrets_never_show_in_debug_output() {
         "{shown}"
     );
 }
+
+#[test]
+fn header_cookies_are_found_by_prefix_whatever_the_case() {
+    let headers: Vec<&[u8]> = vec![
+        b"a=1; mlflow-request-header-Authorization=Bearer x; __Host-mlflow-session=s",
+        b"MLFLOW-REQUEST-HEADER-x_tenant=t;mlflow-request-header-Authorization=again",
+        b"mlflow-request-header-X-MLFLOW-WORKSPACE",
+    ];
+    assert_eq!(
+        header_cookies(&headers),
+        vec![
+            "mlflow-request-header-Authorization",
+            "MLFLOW-REQUEST-HEADER-x_tenant",
+            "mlflow-request-header-X-MLFLOW-WORKSPACE"
+        ]
+    );
+    let clean: Vec<&[u8]> = vec![b"__Host-mlflow-session=s; mlflow_user=x; mlflow-request-header"];
+    assert!(header_cookies(&clean).is_empty());
+}
+
+#[test]
+fn planted_cookies_are_deleted_host_only_and_on_every_parent_domain() {
+    let all = delete_everywhere(
+        "mlflow-request-header-Authorization",
+        Some("ml.corp.example.com"),
+    );
+    assert_eq!(all.len(), 4);
+    assert!(all[0].starts_with("mlflow-request-header-Authorization=; Path=/; Max-Age=0"));
+    assert!(!all[0].contains("Domain"));
+    for d in ["ml.corp.example.com", "corp.example.com", "example.com"] {
+        assert!(
+            all.iter().any(|c| c.ends_with(&format!("; Domain={d}"))),
+            "{d}"
+        );
+    }
+    for host in [None, Some("localhost"), Some("127.0.0.1"), Some("[::1]")] {
+        assert_eq!(delete_everywhere("n", host).len(), 1, "{host:?}");
+    }
+}
