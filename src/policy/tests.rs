@@ -393,6 +393,8 @@ mod planning {
         for ws in [None, Some("ws-u")] {
             let e = source_check(own, "t", ws, &none).unwrap_err();
             assert_eq!(e.reason, Reason::SourceRefused);
+            // Tag mode says what to change (MLflow runs with workspaces it does not use).
+            assert_eq!(e.message.contains("tenant_isolation=tag"), ws.is_none());
         }
         for bad in [
             "s3://bucket/x",
