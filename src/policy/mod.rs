@@ -6,11 +6,10 @@
 pub mod plan;
 pub mod route;
 pub mod table;
+mod version;
 
 pub use crate::vocab::rbac::{Action, Role};
-
-/// Version of the policy table, written into every audit line.
-pub const POLICY_VERSION: &str = "2026-11-22.1";
+pub use version::POLICY_VERSION;
 
 pub use plan::{plan, Plan};
 pub use route::{match_route, Matched};

@@ -148,6 +148,55 @@ fn table_json() -> String {
     out
 }
 
+/// The table as one canonical text: every row with its full strategy (denial messages, id
+/// rules and tag kinds included) and every denied family.
+fn table_fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for r in ROWS {
+        h.update(format!(
+            "{}|{:?}|{}|{}|{}|{:?}|{:?}\n",
+            r.id,
+            r.mount,
+            r.method,
+            r.path,
+            r.action.as_str(),
+            r.strategy,
+            r.strategy.tags()
+        ));
+    }
+    for (prefix, why) in super::table::DENIED_FAMILIES {
+        h.update(format!("deny {prefix}|{why}\n"));
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("p-{}", &hex[..12])
+}
+
+#[test]
+fn policy_version_tracks_the_table() {
+    let expected = table_fingerprint();
+    if super::POLICY_VERSION != expected {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/policy/version.rs");
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            let src = std::fs::read_to_string(path).expect("read version.rs");
+            let line = format!(
+                "pub const POLICY_VERSION: &str = \"{}\";",
+                super::POLICY_VERSION
+            );
+            let updated = src.replace(
+                &line,
+                &format!("pub const POLICY_VERSION: &str = \"{expected}\";"),
+            );
+            std::fs::write(path, updated).expect("write version.rs");
+        } else {
+            panic!(
+                "the policy table changed but POLICY_VERSION did not ({} != {expected}); run UPDATE_DOCS=1 cargo test",
+                super::POLICY_VERSION
+            );
+        }
+    }
+}
+
 #[test]
 fn table_json_matches_the_table() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/policy_table.json");
