@@ -95,7 +95,7 @@ impl Origin {
 
 /// Where allowed requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upstream {
+pub struct UpstreamTarget {
     pub origin: Origin,
     /// Path prefix without trailing slash ("" for none).
     pub base_path: String,
@@ -231,7 +231,7 @@ pub struct Config {
     /// `enforcement=report`: authorization refusals are forwarded and audited as `would_deny`.
     pub report_only: bool,
     pub rate_limits: RateLimits,
-    pub upstream: Upstream,
+    pub upstream: UpstreamTarget,
     pub tenant_tag_key: String,
     pub request_timeout_seconds: u64,
     pub ownership_cache_seconds: u64,
@@ -427,7 +427,7 @@ fn parse_source_prefixes(raw: &str) -> Result<Vec<String>, ConfigError> {
 }
 
 impl Config {
-    /// Reads every variable through `lookup` (the shell passes the component variables it read
+    /// Reads every variable through `lookup` (the pipeline passes the component variables it read
     /// with one `wasi:config/store.get-all` call).
     /// A lookup failure is a configuration error naming that variable.
     pub fn from_lookup<F>(lookup: F) -> Result<Config, ConfigError>
@@ -563,7 +563,7 @@ impl Config {
             isolation,
             report_only,
             rate_limits,
-            upstream: Upstream {
+            upstream: UpstreamTarget {
                 origin: upstream_origin,
                 base_path,
             },

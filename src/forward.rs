@@ -125,7 +125,7 @@ pub fn streamed(declared: Option<u64>) -> bool {
 /// JSON parse limit (`mlflow::MAX_JSON_BODY_BYTES`): no buffered route needs more.
 pub const MAX_BUFFERED_BODY_BYTES: u64 = crate::mlflow::MAX_JSON_BODY_BYTES as u64;
 
-/// How the shell takes a request body in, decided from the head alone (method, matched route,
+/// How the pipeline takes a request body in, decided from the head alone (method, matched route,
 /// declared length) before a byte of the body is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyIntake {

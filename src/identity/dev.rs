@@ -1,6 +1,6 @@
 //! `auth_mode=off`: identity from trusted headers, for local development and demos only.
 //! `X-Tenant` is required, `X-Subject` and `X-Roles` optional; any `Authorization` header is
-//! ignored (and never forwarded), which the shell notes in a warning log line.
+//! ignored (and never forwarded), which the identity step notes in a warning log line.
 
 use super::{normalize_roles, valid_subject, valid_tenant, Principal};
 use crate::config::Config;

@@ -1,5 +1,5 @@
 //! Who is calling: turns request headers (dev mode) or a validated bearer JWT (oidc mode) into
-//! a `Principal`. Pure: JWKS bytes and "now" are passed in by the shell; nothing here performs
+//! a `Principal`. Pure: JWKS bytes and "now" are passed in by the pipeline; nothing here performs
 //! I/O, and no token material is ever copied into an error, a log line or the principal.
 
 pub mod claims;

@@ -111,7 +111,7 @@ impl Slot {
         now: u64,
         ttl: u64,
         skew: u64,
-    ) -> Option<Verdict> {
+    ) -> Option<CachedVerdict> {
         let e: Entry = serde_json::from_slice(stored).ok()?;
         let fresh = e.at <= now && now < e.at.saturating_add(ttl);
         let in_window = now <= e.exp.saturating_add(skew)
@@ -124,7 +124,7 @@ impl Slot {
             .iter()
             .map(|r| Role::parse(r))
             .collect::<Option<Vec<_>>>()?;
-        Some(Verdict {
+        Some(CachedVerdict {
             principal: Principal {
                 tenant: e.tenant,
                 subject: e.subject,
@@ -138,7 +138,7 @@ impl Slot {
 /// A cached verdict that stands: the principal, and the tenant's workspace with the time it
 /// was last confirmed to exist, when the entry remembers one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub struct CachedVerdict {
     pub principal: Principal,
     pub workspace: Option<(String, u64)>,
 }

@@ -1,4 +1,4 @@
-//! OIDC bearer-token validation, end to end through the pure functions the shell calls:
+//! OIDC bearer-token validation, end to end through the pure functions the pipeline calls:
 //! `jwt::bearer_token` → `jwt::peek_header` → `jwt::select_key` → `jwt::verify` →
 //! `claims::principal_from_claims`.
 //!
@@ -228,7 +228,7 @@ fn ed_signed(header: &str, payload: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The flow the shell runs
+// The flow the pipeline runs
 // ---------------------------------------------------------------------------------------------
 
 fn config_with(extra: &[(&str, &str)]) -> Config {
@@ -382,7 +382,7 @@ fn hand_built_token_passes() {
 #[test]
 fn jwks_document_as_published_by_an_idp_verifies() {
     // The same keys serialised by an independent JWK encoder (jwt-simple's `to_jwk`), read
-    // through `parse_jwks` as the shell does with the IdP's answer.
+    // through `parse_jwks` as the pipeline does with the IdP's answer.
     let doc = format!(
         r#"{{"keys":[{},{},{},{}]}}"#,
         rsa().public_key().to_jwk(),
@@ -740,7 +740,7 @@ fn key_with_use_enc_is_ignored() {
         auth_with(&token, &with_enc, &cfg, NOW),
         Reason::AlgNotAllowed,
     );
-    // As the shell gets it (through `parse_jwks`), the key is not even kept.
+    // As the pipeline gets it (through `parse_jwks`), the key is not even kept.
     let parsed = jwks::parse_jwks(&serde_json::to_vec(&with_enc).unwrap()).unwrap();
     assert_eq!(parsed.keys.len(), 1);
     assert_unauth(auth_with(&token, &parsed, &cfg, NOW), Reason::UnknownKid);

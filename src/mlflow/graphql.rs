@@ -143,13 +143,13 @@ struct Field {
 
 /// The checked document.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Checked {
+struct CheckedDocument {
     operation: Operation,
     variable: String,
     selections: Vec<Field>,
 }
 
-impl Checked {
+impl CheckedDocument {
     /// Prints the document MLflow will execute: one query operation, one variable, one root
     /// field taking it, and the checked selections. Every piece is a checked GraphQL name, so
     /// nothing needs escaping.
@@ -265,7 +265,7 @@ fn check_selections(
 }
 
 /// Parses `query` with a spec-conformant parser and checks it is exactly the shape of `op`.
-fn check_document(query: &str, op: Operation) -> Result<Checked, GatewayError> {
+fn check_document(query: &str, op: Operation) -> Result<CheckedDocument, GatewayError> {
     if query.len() > MAX_QUERY_BYTES {
         return Err(refuse("query is too large"));
     }
@@ -336,7 +336,7 @@ fn check_document(query: &str, op: Operation) -> Result<Checked, GatewayError> {
     }
     let mut count = 1;
     let selections = check_selections(f.selection_set().ok_or_else(shape)?, 2, &mut count)?;
-    Ok(Checked {
+    Ok(CheckedDocument {
         operation: op,
         variable,
         selections,

@@ -7,7 +7,7 @@
 //! MLflow host. Before forwarding such a read the gateway requires the location to be exactly
 //! the one MLflow gives a trace when it is created: `<experiment artifact location>/traces/
 //! <trace id>/artifacts`, compared as parsed URIs (scheme, authority, path segments), never
-//! as string prefixes. Pure: the shell fetches the two answers.
+//! as string prefixes. Pure: the pipeline fetches the two answers.
 
 use super::json::parse_strict;
 use crate::error::{GatewayError, Reason};

@@ -30,7 +30,7 @@ pub enum ResponseFilter {
     /// `traces` (v2 search): keep traces of the checked experiments.
     TracesV2 { experiment_ids: Vec<String> },
     /// `scorers/online-configs`: the request names scorers by id only, so the experiments are
-    /// learned from the answer (`online_config_experiments`), resolved by the shell, and only
+    /// learned from the answer (`online_config_experiments`), resolved by the pipeline, and only
     /// configs in `owned` experiments are kept. Dropping here is expected, not a fault; an
     /// unfilled `owned` drops everything (fails closed).
     OnlineConfigs { owned: Vec<String> },
@@ -42,14 +42,14 @@ pub enum ResponseFilter {
 /// A checked answer: the (possibly rewritten) body, how many foreign rows were dropped, and,
 /// when the answer had to be replaced by MLflow's own "absent" answer, its status and reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
+pub struct CheckedAnswer {
     pub body: Option<Vec<u8>>,
     pub dropped: usize,
     /// `Some((404, reason))` when a foreign object is answered as absent.
     pub replaced: Option<(u16, Reason)>,
 }
 
-const UNCHANGED: Checked = Checked {
+const UNCHANGED: CheckedAnswer = CheckedAnswer {
     body: None,
     dropped: 0,
     replaced: None,
@@ -117,7 +117,7 @@ pub fn check(
     body: &[u8],
     tenant: &str,
     tenant_key: &str,
-) -> Result<Checked, GatewayError> {
+) -> Result<CheckedAnswer, GatewayError> {
     if status != 200 {
         return Ok(UNCHANGED);
     }
@@ -134,7 +134,7 @@ fn full_check(
     body: &[u8],
     tenant: &str,
     tenant_key: &str,
-) -> Result<Checked, GatewayError> {
+) -> Result<CheckedAnswer, GatewayError> {
     let mut v = parse_strict(body).map_err(|_| unusable())?;
     if !v.is_object() {
         return Err(unusable());
@@ -144,7 +144,7 @@ fn full_check(
         ResponseFilter::WorkspaceList => {
             let ws = v.get("workspace").ok_or_else(unusable)?;
             let list = serde_json::json!({ "workspaces": [ws] });
-            return Ok(Checked {
+            return Ok(CheckedAnswer {
                 body: Some(list.to_string().into_bytes()),
                 dropped: 0,
                 replaced: None,
@@ -156,7 +156,7 @@ fn full_check(
             if own(exp.get("tags")) {
                 return Ok(UNCHANGED);
             }
-            return Ok(Checked {
+            return Ok(CheckedAnswer {
                 body: Some(experiment_name_not_found(name)),
                 dropped: 0,
                 replaced: Some((404, Reason::TenantMismatch)),
@@ -194,7 +194,7 @@ fn full_check(
             if n == 0 {
                 return Ok(UNCHANGED);
             }
-            return Ok(Checked {
+            return Ok(CheckedAnswer {
                 body: Some(v.to_string().into_bytes()),
                 dropped: 0,
                 replaced: None,
@@ -204,7 +204,7 @@ fn full_check(
     if dropped == 0 {
         return Ok(UNCHANGED);
     }
-    Ok(Checked {
+    Ok(CheckedAnswer {
         body: Some(v.to_string().into_bytes()),
         dropped,
         replaced: None,
@@ -316,7 +316,7 @@ mod tests {
     }
 
     /// Checks `body` as tenant `a` answered 200.
-    fn checked(filter: ResponseFilter, body: Value) -> Checked {
+    fn checked(filter: ResponseFilter, body: Value) -> CheckedAnswer {
         check(&filter, 200, body.to_string().as_bytes(), "a", "tenant").unwrap()
     }
 

@@ -4,7 +4,7 @@
 //! `tests/e2e/test_signin.py`.
 
 use super::host::UpstreamResponse;
-use super::memory::{MemoryAnswer, MemoryHost, Upstream};
+use super::memory::{MemoryAnswer, MemoryHost, Scripted};
 use super::{handle, Outcome, Reply};
 use crate::identity::session::{SESSION_COOKIE, SIGNIN_COOKIE};
 use crate::request::Incoming;
@@ -28,8 +28,8 @@ pub(super) fn now(h: &MemoryHost) -> u64 {
     h.now_ms / 1000
 }
 
-pub(super) fn answer(status: u16, body: serde_json::Value) -> Upstream {
-    Upstream::Answer(UpstreamResponse {
+pub(super) fn answer(status: u16, body: serde_json::Value) -> Scripted {
+    Scripted::Answer(UpstreamResponse {
         status,
         headers: vec![("content-type".into(), b"application/json".to_vec())],
         body: body.to_string().into_bytes(),
@@ -103,7 +103,7 @@ pub(super) fn sign(
 
 /// The IdP's token answer: an ID token for `nonce`, an access token for team-a (editor) living
 /// `life` seconds from `iat`, and a refresh token.
-fn tokens(nonce: &str, iat: u64, life: u64, refresh: &str) -> Upstream {
+fn tokens(nonce: &str, iat: u64, life: u64, refresh: &str) -> Scripted {
     let claims = serde_json::json!({"tenant_id": "team-a", "roles": ["editor"]});
     answer(
         200,
@@ -600,7 +600,7 @@ fn no_token_cookie_or_code_reaches_an_audit_line_or_the_log() {
     let (q, signin) = start(&mut h, "");
     let n = now(&h);
     let answer_tokens = tokens(&q["nonce"], n, 300, "refresh-token-secret");
-    let Upstream::Answer(a) = &answer_tokens else {
+    let Scripted::Answer(a) = &answer_tokens else {
         unreachable!()
     };
     let t: serde_json::Value = serde_json::from_slice(&a.body).unwrap();

@@ -4,7 +4,7 @@
 //! audit record. MLflow's answers are recorded from the real MLflow 3.17.2.
 
 use super::host::SendFailure;
-use super::memory::{recorded, recorded_meta, MemoryHost, Upstream};
+use super::memory::{recorded, recorded_meta, MemoryHost, Scripted};
 use super::{handle, Outcome, Reply};
 use crate::request::Incoming;
 
@@ -46,29 +46,29 @@ fn mlflow(host: &mut MemoryHost) -> (String, String, String) {
     host.on(
         "GET",
         &exp(&exp_a),
-        Upstream::Answer(recorded("experiments_get_team_a")),
+        Scripted::Answer(recorded("experiments_get_team_a")),
     );
     host.on(
         "GET",
         &exp(&exp_b),
-        Upstream::Answer(recorded("experiments_get_team_b")),
+        Scripted::Answer(recorded("experiments_get_team_b")),
     );
     host.on(
         "GET",
         &exp("0"),
-        Upstream::Answer(recorded("experiments_get_default")),
+        Scripted::Answer(recorded("experiments_get_default")),
     );
     host.on(
         "GET",
         &exp("999"),
-        Upstream::Answer(recorded("experiments_get_missing")),
+        Scripted::Answer(recorded("experiments_get_missing")),
     );
     let run_get = format!("/api/2.0/mlflow/runs/get?run_id={run}");
-    host.on("GET", &run_get, Upstream::Answer(recorded("runs_get")));
+    host.on("GET", &run_get, Scripted::Answer(recorded("runs_get")));
     host.on(
         "POST",
         "/api/2.0/mlflow/runs/log-metric",
-        Upstream::Answer(recorded("runs_log_metric")),
+        Scripted::Answer(recorded("runs_log_metric")),
     );
     (exp_a, exp_b, run)
 }
@@ -189,7 +189,7 @@ fn mlflow_down_during_a_preflight_is_a_502() {
     host.on(
         "GET",
         &run_get,
-        Upstream::Fail(SendFailure::Unreachable("refused".into())),
+        Scripted::Fail(SendFailure::Unreachable("refused".into())),
     );
     let o = run_req(&mut host, log_metric(&run, "team-a"));
     assert_eq!(status(&o), 502);
@@ -201,19 +201,19 @@ fn mlflow_down_during_a_preflight_is_a_502() {
 fn an_unexpected_preflight_answer_fails_closed() {
     for answer in [
         // An answer about another run.
-        Upstream::Answer(crate::pipeline::host::UpstreamResponse {
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
             status: 200,
             headers: Vec::new(),
             body: br#"{"run":{"info":{"run_id":"other","experiment_id":"1"}}}"#.to_vec(),
         }),
         // Not JSON.
-        Upstream::Answer(crate::pipeline::host::UpstreamResponse {
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
             status: 200,
             headers: Vec::new(),
             body: b"<html>".to_vec(),
         }),
         // A server error.
-        Upstream::Answer(crate::pipeline::host::UpstreamResponse {
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
             status: 500,
             headers: Vec::new(),
             body: b"{}".to_vec(),
@@ -253,7 +253,7 @@ fn upstream_failures_while_forwarding_are_named() {
         host.on(
             "POST",
             "/api/2.0/mlflow/runs/log-metric",
-            Upstream::FailBody(200, failure),
+            Scripted::FailBody(200, failure),
         );
         let o = run_req(&mut host, log_metric(&run, "team-a"));
         assert_eq!((status(&o), o.audit.record().reason), (code, reason));
@@ -327,12 +327,12 @@ fn health_and_readiness() {
     host.on(
         "GET",
         "/health",
-        Upstream::Fail(SendFailure::Unreachable("down".into())),
+        Scripted::Fail(SendFailure::Unreachable("down".into())),
     );
     let o = run_req(&mut host, get("/readyz", "", ""));
     assert_eq!(status(&o), 503);
     assert_eq!(body_json(&o)["mlflow"], "unavailable");
-    host.on("GET", "/health", Upstream::Answer(recorded("health")));
+    host.on("GET", "/health", Scripted::Answer(recorded("health")));
     let o = run_req(&mut host, get("/readyz", "", ""));
     assert_eq!(status(&o), 200);
 }
@@ -364,14 +364,14 @@ fn mlflow_with_workspaces(host: &mut MemoryHost) -> (String, String, String) {
     host.on(
         "GET",
         "/api/3.0/mlflow/server-info",
-        Upstream::Answer(recorded("server_info_workspaces")),
+        Scripted::Answer(recorded("server_info_workspaces")),
     );
     host.on(
         "GET",
         &format!("{WS}/team-a"),
-        Upstream::Answer(recorded("workspace_get_missing")),
+        Scripted::Answer(recorded("workspace_get_missing")),
     );
-    host.on("POST", WS, Upstream::Answer(recorded("workspace_create")));
+    host.on("POST", WS, Scripted::Answer(recorded("workspace_create")));
     ids
 }
 
@@ -443,7 +443,7 @@ fn a_workspace_created_by_another_instance_meanwhile_is_used() {
     host.on(
         "POST",
         WS,
-        Upstream::Answer(recorded("workspace_create_exists")),
+        Scripted::Answer(recorded("workspace_create_exists")),
     );
     assert_eq!(status(&run_req(&mut host, log_metric(&run, "team-a"))), 200);
 }
@@ -466,7 +466,7 @@ fn manual_provisioning_refuses_a_tenant_without_a_workspace() {
     host.on(
         "GET",
         &format!("{WS}/team-a"),
-        Upstream::Answer(recorded("workspace_get")),
+        Scripted::Answer(recorded("workspace_get")),
     );
     assert_eq!(status(&run_req(&mut host, log_metric(&run, "team-a"))), 200);
 }
@@ -478,7 +478,7 @@ fn an_mlflow_without_workspaces_is_refused_never_served_open() {
     host.on(
         "GET",
         "/api/3.0/mlflow/server-info",
-        Upstream::Answer(recorded("server_info_tag")),
+        Scripted::Answer(recorded("server_info_tag")),
     );
     let o = run_req(&mut host, log_metric(&run, "team-a"));
     assert_eq!(status(&o), 503);
@@ -487,7 +487,7 @@ fn an_mlflow_without_workspaces_is_refused_never_served_open() {
     assert!(host.logs.iter().any(|l| l.contains("--enable-workspaces")));
 
     let o = run_req(&mut host, get("/readyz", "", ""));
-    host.on("GET", "/health", Upstream::Answer(recorded("health")));
+    host.on("GET", "/health", Scripted::Answer(recorded("health")));
     let o2 = run_req(&mut host, get("/readyz", "", ""));
     assert_eq!(status(&o), 503);
     assert_eq!(status(&o2), 503);
@@ -496,7 +496,7 @@ fn an_mlflow_without_workspaces_is_refused_never_served_open() {
     host.on(
         "GET",
         "/api/3.0/mlflow/server-info",
-        Upstream::Answer(recorded("server_info_workspaces")),
+        Scripted::Answer(recorded("server_info_workspaces")),
     );
     let o = run_req(&mut host, get("/readyz", "", ""));
     assert_eq!(status(&o), 200);
@@ -518,7 +518,7 @@ fn a_tenant_id_that_is_no_workspace_name_is_refused_before_any_call() {
     host.on(
         "GET",
         &format!("{WS}/t-default"),
-        Upstream::Answer(recorded("workspace_get")),
+        Scripted::Answer(recorded("workspace_get")),
     );
     let o = run_req(
         &mut host,
@@ -535,7 +535,7 @@ fn the_workspace_api_shows_a_tenant_only_its_own_workspace() {
     host.on(
         "GET",
         &format!("{WS}/team-a"),
-        Upstream::Answer(recorded("workspace_get")),
+        Scripted::Answer(recorded("workspace_get")),
     );
     let o = run_req(&mut host, get(WS, "", "team-a"));
     assert_eq!(status(&o), 200);
@@ -743,7 +743,7 @@ fn report_host() -> (MemoryHost, String, String, String) {
         host.on(
             "GET",
             &format!("{WS}/{ws}"),
-            Upstream::Answer(recorded("workspace_get")),
+            Scripted::Answer(recorded("workspace_get")),
         );
     }
     (host, exp_a, exp_b, run)
@@ -970,7 +970,7 @@ fn bearer_and_run(host: &mut MemoryHost) -> (String, String) {
     host.on(
         "GET",
         &format!("{WS}/team-a"),
-        Upstream::Answer(recorded("workspace_get")),
+        Scripted::Answer(recorded("workspace_get")),
     );
     let claims = serde_json::json!({"tenant_id": "team-a", "roles": ["editor"]});
     let token = format!("Bearer {}", sign(claims, "mlflow", None, now(host), 3600));

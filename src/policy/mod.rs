@@ -1,7 +1,7 @@
 //! The Policy Decision Point: one declarative table (`table::ROWS`) maps (method, MLflow route)
 //! → action class → tenant strategy; anything not in it is refused (default deny). `plan`
 //! turns an allowed request into the ownership checks to make, the rewritten upstream request
-//! and the response filter to apply. Pure: pre-flights are performed by the shell.
+//! and the response filter to apply. Pure: pre-flights are performed by the pipeline (`pipeline::ownership`).
 
 pub mod plan;
 pub mod route;

@@ -40,7 +40,7 @@ pub enum BodyPlan {
     /// The JSON body as checked (and rewritten), re-serialised.
     Replace(Vec<u8>),
 }
-/// A check on MLflow's current state that ownership alone does not cover, made by the shell
+/// A check on MLflow's current state that ownership alone does not cover, made by the pipeline
 /// after the ownership checks pass (its facts are never cached).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verify {
@@ -52,7 +52,7 @@ pub enum Verify {
         removed: Vec<String>,
     },
 }
-/// What the shell must do for an allowed request.
+/// What the pipeline must do for an allowed request.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub row: &'static Row,
