@@ -203,7 +203,7 @@ impl WorkspaceConfig {
     /// be one: the pipeline pins it, the planner compares paths and sources with it.
     pub fn workspace_of(&self, tenant: &str) -> Result<String, GatewayError> {
         crate::vocab::workspace_name::for_tenant(&self.prefix, tenant)
-            .map_err(|why| GatewayError::forbidden(Reason::WorkspaceNameInvalid, why))
+            .map_err(|why| GatewayError::new(Reason::WorkspaceNameInvalid, why))
     }
 }
 

@@ -3,7 +3,7 @@
 //! client. The upstream request is built from a `Plan` only, so nothing is forwarded without a
 //! decision.
 
-use crate::error::{GatewayError, Kind, Reason};
+use crate::error::{GatewayError, Reason};
 use crate::policy::plan::{BodyPlan, Plan};
 use crate::policy::table::{Row, Strategy};
 use crate::request::Incoming;
@@ -139,7 +139,6 @@ pub enum BodyIntake {
 /// The 413 for a body over the limit, in MLflow's error shape.
 pub fn body_too_large(limit: u64) -> GatewayError {
     GatewayError::new(
-        Kind::TooLarge,
         Reason::BodyTooLarge,
         format!("request body is larger than the gateway accepts ({limit} bytes)"),
     )

@@ -58,19 +58,19 @@ pub fn principal_from_claims(
     let tenant = match get_path(claims, &cfg.tenant_claim) {
         Some(Value::String(t)) if valid_tenant(t) => t.clone(),
         Some(Value::String(_)) => {
-            return Err(GatewayError::forbidden(
+            return Err(GatewayError::new(
                 Reason::TenantClaimInvalid,
                 "the token's tenant claim must be 1-63 characters of [A-Za-z0-9._-]",
             ))
         }
         Some(_) => {
-            return Err(GatewayError::forbidden(
+            return Err(GatewayError::new(
                 Reason::TenantClaimInvalid,
                 "the token's tenant claim must be a single string",
             ))
         }
         None => {
-            return Err(GatewayError::forbidden(
+            return Err(GatewayError::new(
                 Reason::TenantClaimInvalid,
                 "the token has no tenant claim",
             ))
@@ -79,7 +79,7 @@ pub fn principal_from_claims(
     let subject = match get_path(claims, &cfg.subject_claim) {
         Some(Value::String(s)) if valid_subject(s) => s.clone(),
         _ => {
-            return Err(GatewayError::forbidden(
+            return Err(GatewayError::new(
                 Reason::SubjectClaimInvalid,
                 "the token's subject claim is missing or not a printable string",
             ))

@@ -19,10 +19,10 @@ fn single_header<'a>(
     let values = req.header_values(name);
     match values.as_slice() {
         [] => Ok(None),
-        [v] => std::str::from_utf8(v).map(|s| Some(s.trim())).map_err(|_| {
-            GatewayError::bad_request(reason, format!("header {name} is not valid UTF-8"))
-        }),
-        _ => Err(GatewayError::bad_request(
+        [v] => std::str::from_utf8(v)
+            .map(|s| Some(s.trim()))
+            .map_err(|_| GatewayError::new(reason, format!("header {name} is not valid UTF-8"))),
+        _ => Err(GatewayError::new(
             reason,
             format!("header {name} must appear at most once"),
         )),
@@ -32,13 +32,13 @@ fn single_header<'a>(
 /// Builds the principal from dev-mode headers.
 pub fn authenticate(req: &Incoming, cfg: &Config) -> Result<Principal, GatewayError> {
     let tenant = single_header(req, "x-tenant", Reason::TenantHeaderInvalid)?.ok_or_else(|| {
-        GatewayError::bad_request(
+        GatewayError::new(
             Reason::TenantHeaderMissing,
             "X-Tenant header is required (auth_mode=off)",
         )
     })?;
     if !valid_tenant(tenant) {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::TenantHeaderInvalid,
             "X-Tenant must be 1-63 characters of [A-Za-z0-9._-], starting with a letter or digit",
         ));
@@ -47,7 +47,7 @@ pub fn authenticate(req: &Incoming, cfg: &Config) -> Result<Principal, GatewayEr
         None => ANONYMOUS_SUBJECT.to_string(),
         Some(s) if valid_subject(s) => s.to_string(),
         Some(_) => {
-            return Err(GatewayError::bad_request(
+            return Err(GatewayError::new(
                 Reason::TenantHeaderInvalid,
                 "X-Subject must be 1-256 printable characters",
             ))
@@ -59,7 +59,7 @@ pub fn authenticate(req: &Incoming, cfg: &Config) -> Result<Principal, GatewayEr
             let mut roles = Vec::new();
             for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 roles.push(Role::parse(name).ok_or_else(|| {
-                    GatewayError::bad_request(
+                    GatewayError::new(
                         Reason::RolesHeaderInvalid,
                         "X-Roles must be a comma list of viewer, editor, admin",
                     )

@@ -127,7 +127,7 @@ impl Request {
 }
 
 fn refuse(msg: &str) -> GatewayError {
-    GatewayError::forbidden(
+    GatewayError::new(
         Reason::RouteDenied,
         format!("this GraphQL request is not permitted through the gateway: {msg}"),
     )
@@ -377,7 +377,7 @@ pub fn parse(body: &[u8]) -> Result<Request, GatewayError> {
         .ok_or_else(|| refuse("the query's variable must be an object"))?;
     let (_, _, allowed) = operation.shape();
     if let Some(k) = data.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::InvalidField,
             format!("variables.{variable}.{k} is not accepted for {op_name}"),
         ));

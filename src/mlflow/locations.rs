@@ -57,7 +57,7 @@ fn parse_location(uri: &str) -> Option<Location> {
 }
 
 fn refused(detail: &str) -> GatewayError {
-    GatewayError::forbidden(
+    GatewayError::new(
         Reason::LocationRefused,
         format!(
             "the trace's data location is not its own ({detail}); the gateway does not serve it"
@@ -67,7 +67,6 @@ fn refused(detail: &str) -> GatewayError {
 
 fn unexpected() -> GatewayError {
     GatewayError::new(
-        crate::error::Kind::BadGateway,
         Reason::PreflightFailed,
         "a location check could not be completed",
     )

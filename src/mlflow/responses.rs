@@ -5,7 +5,7 @@
 use super::json::parse_strict;
 use super::ownership::valid_experiment_id;
 use super::tags::tenant_of;
-use crate::error::{GatewayError, Kind, Reason};
+use crate::error::{GatewayError, Reason};
 use serde_json::Value;
 
 /// What to check in a successful (200) answer.
@@ -40,13 +40,13 @@ pub enum ResponseFilter {
 }
 
 /// A checked answer: the (possibly rewritten) body, how many foreign rows were dropped, and,
-/// when the answer had to be replaced by MLflow's own "absent" answer, its status and reason.
+/// when the answer had to be replaced by MLflow's own "absent" answer (404), the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedAnswer {
     pub body: Option<Vec<u8>>,
     pub dropped: usize,
-    /// `Some((404, reason))` when a foreign object is answered as absent.
-    pub replaced: Option<(u16, Reason)>,
+    /// `Some(reason)` when a foreign object is answered as absent.
+    pub replaced: Option<Reason>,
 }
 
 const UNCHANGED: CheckedAnswer = CheckedAnswer {
@@ -57,7 +57,6 @@ const UNCHANGED: CheckedAnswer = CheckedAnswer {
 
 fn unusable() -> GatewayError {
     GatewayError::new(
-        Kind::BadGateway,
         Reason::PreflightFailed,
         "MLflow returned an answer the gateway could not check",
     )
@@ -159,7 +158,7 @@ fn full_check(
             return Ok(CheckedAnswer {
                 body: Some(experiment_name_not_found(name)),
                 dropped: 0,
-                replaced: Some((404, Reason::TenantMismatch)),
+                replaced: Some(Reason::TenantMismatch),
             });
         }
         ResponseFilter::Runs { experiment_ids } => retain(&mut v, "/runs", |r| {
@@ -408,7 +407,7 @@ mod tests {
             name: "x\u{e9}\"".into(),
         };
         let c = check(&f, 200, body.to_string().as_bytes(), "a", "tenant").unwrap();
-        assert_eq!(c.replaced, Some((404, Reason::TenantMismatch)));
+        assert_eq!(c.replaced, Some(Reason::TenantMismatch));
         // Byte-identical to MLflow 3.17.2's own answer for an absent name.
         assert_eq!(
             String::from_utf8(c.body.unwrap()).unwrap(),

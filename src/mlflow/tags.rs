@@ -90,7 +90,7 @@ impl Tagged {
 pub fn guard(kind: Tagged, key: &str, tenant_key: &str) -> Result<(), GatewayError> {
     refuse_reserved(key, tenant_key)?;
     if let Some(p) = kind.protected().iter().find(|p| same_key(key, p)) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::ReservedTag,
             format!(
                 "tag `{p}` is written only by MLflow on a {}: it cannot be set or deleted through the gateway",
@@ -114,7 +114,7 @@ pub fn guard_all(
 /// Refuses a tag write or delete that addresses the reserved key.
 fn refuse_reserved(key: &str, tenant_key: &str) -> Result<(), GatewayError> {
     if is_reserved(key, tenant_key) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::ReservedTag,
             format!("tag `{tenant_key}` is reserved for the gateway and cannot be set or deleted"),
         ));
@@ -125,7 +125,7 @@ fn refuse_reserved(key: &str, tenant_key: &str) -> Result<(), GatewayError> {
 /// Reads tags given as a list of `{key, value}` objects (MLflow's shape) or as a map.
 pub fn parse_tags(v: Option<&Value>) -> Result<Vec<(String, String)>, GatewayError> {
     let bad = || {
-        GatewayError::bad_request(
+        GatewayError::new(
             Reason::InvalidField,
             "`tags` must be a list of {key, value} objects or a map of strings",
         )
@@ -160,7 +160,7 @@ pub fn keys_of(v: Option<&Value>) -> Result<Vec<String>, GatewayError> {
     match v {
         Some(Value::String(s)) => match super::json::parse_strict(s.as_bytes()) {
             Ok(Value::Object(m)) => Ok(m.keys().cloned().collect()),
-            _ => Err(GatewayError::bad_request(
+            _ => Err(GatewayError::new(
                 Reason::InvalidField,
                 "`tags` given as a string must hold a JSON object",
             )),
@@ -183,7 +183,7 @@ pub fn with_tenant(
             if k == tenant_key && v == tenant {
                 continue;
             }
-            return Err(GatewayError::forbidden(
+            return Err(GatewayError::new(
                 Reason::TagConflict,
                 format!("tag `{tenant_key}` conflicts with the caller's tenant"),
             ));

@@ -5,7 +5,7 @@
 use super::host::{Answer, Host, OutBody, SendFailure, UpstreamResponse};
 use crate::audit::{operator_line, rfc3339, AuditRecord};
 use crate::config::{Config, Origin};
-use crate::error::{GatewayError, Kind, Reason};
+use crate::error::{GatewayError, Reason};
 use crate::forward::{pin_workspace, UpstreamRequest};
 
 /// A verified-token cache entry as this request found or wrote it.
@@ -81,7 +81,7 @@ impl<'h, H: Host> Ctx<'h, H> {
     pub fn check_deadline(&self, after: &str) -> Result<(), GatewayError> {
         let now = self.host.monotonic_ms();
         match self.deadline_mono {
-            Some(d) if now > d => Err(GatewayError::unavailable(
+            Some(d) if now > d => Err(GatewayError::new(
                 Reason::DeadlineExceeded,
                 "the gateway could not complete its checks in time; the request was not forwarded",
             )
@@ -208,27 +208,19 @@ impl<'h, H: Host> Ctx<'h, H> {
         let rid = &self.rid;
         match e {
             SendFailure::Denied => GatewayError::config("the platform refused the outbound call to MLflow: upstream_origin must be in allowed_outbound_hosts"),
-            SendFailure::Timeout => GatewayError::new(
-                Kind::GatewayTimeout,
-                Reason::UpstreamTimeout,
+            SendFailure::Timeout => GatewayError::new(Reason::UpstreamTimeout,
                 "the MLflow server did not answer in time",
             )
             .with_log_detail(format!("upstream timeout ({}s) for request {rid}", cfg.request_timeout_seconds)),
-            SendFailure::Unreachable(d) => GatewayError::new(
-                Kind::BadGateway,
-                Reason::UpstreamUnreachable,
+            SendFailure::Unreachable(d) => GatewayError::new(Reason::UpstreamUnreachable,
                 "the MLflow server is unreachable",
             )
             .with_log_detail(format!("upstream unreachable: {d} (request {rid})")),
-            SendFailure::Reset(d) => GatewayError::new(
-                Kind::BadGateway,
-                Reason::UpstreamReset,
+            SendFailure::Reset(d) => GatewayError::new(Reason::UpstreamReset,
                 "the connection to the MLflow server broke before its answer was complete",
             )
             .with_log_detail(format!("upstream connection broke: {d} (request {rid})")),
-            SendFailure::Truncated { got, expected } => GatewayError::new(
-                Kind::BadGateway,
-                Reason::UpstreamTruncated,
+            SendFailure::Truncated { got, expected } => GatewayError::new(Reason::UpstreamTruncated,
                 "the MLflow server's answer was cut off",
             )
             .with_log_detail(format!(

@@ -34,7 +34,7 @@ pub fn authenticate<H: Host>(
             refuse_header_cookies(inc, oidc, ctx)?;
             for h in ["x-tenant", "x-subject", "x-roles"] {
                 if inc.has_header(h) {
-                    return Err(GatewayError::bad_request(
+                    return Err(GatewayError::new(
                         Reason::IdentityHeaderInOidcMode,
                         format!("header {h} is not accepted: in oidc mode identity comes only from the bearer token"),
                     ));
@@ -49,7 +49,7 @@ pub fn authenticate<H: Host>(
                         Ok(None)
                     );
                 if with_session {
-                    return Err(GatewayError::forbidden(
+                    return Err(GatewayError::new(
                         Reason::CredentialsConflict,
                         "the request carries both the browser's session cookie and an Authorization header; send one of them: the session (the MLflow UI) or a bearer token (clients)",
                     ));
@@ -92,7 +92,7 @@ fn refuse_header_cookies<H: Host>(
     for name in &planted {
         ctx.cookies.extend(session::delete_everywhere(name, host));
     }
-    Err(GatewayError::forbidden(
+    Err(GatewayError::new(
         Reason::HeaderCookieRefused,
         format!(
             "the browser sent cookies the MLflow UI turns into request headers ({}); the gateway never sets them, so another site may have planted them: they were deleted, reload the page",
@@ -177,7 +177,7 @@ pub fn current_keys<H: Host>(
     jwks::usable_keys(&record, now, oidc)
         .cloned()
         .ok_or_else(|| {
-            GatewayError::unavailable(
+            GatewayError::new(
                 Reason::JwksUnavailable,
                 "the identity provider's signing keys are unavailable; try again later",
             )

@@ -115,7 +115,7 @@ pub fn handle<H: Host>(
         Ok(r) => r,
         Err(e) => {
             if let Some(detail) = &e.log_detail {
-                let level = if e.kind == Kind::Config {
+                let level = if e.kind() == Kind::Config {
                     "error"
                 } else {
                     "warn"
@@ -261,7 +261,7 @@ fn read_buffered<H: Host>(
 }
 
 fn unreadable(detail: String) -> GatewayError {
-    GatewayError::bad_request(Reason::BodyUnreadable, "the request body could not be read")
+    GatewayError::new(Reason::BodyUnreadable, "the request body could not be read")
         .with_log_detail(detail)
 }
 
@@ -349,7 +349,7 @@ fn check_answer<H: Host>(
             ctx.log("error", &format!("policy fault: {fault}"));
             ctx.audit.policy_fault = Some(fault);
         }
-        if let (Some((_, reason)), true) = (checked.replaced, cfg.report_only) {
+        if let (Some(reason), true) = (checked.replaced, cfg.report_only) {
             // Report mode: MLflow's real answer, audited as what the check would have done.
             ctx.audit.record(Verdict::WouldDeny(reason));
             return Ok(Reply::Full(HttpResponse {
@@ -361,11 +361,11 @@ fn check_answer<H: Host>(
         if let Some(b) = checked.body {
             body = b;
         }
-        if let Some((replaced_status, reason)) = checked.replaced {
+        if let Some(reason) = checked.replaced {
             // A foreign object answered exactly as MLflow answers an absent one.
             ctx.audit.record(Verdict::Denied(reason));
             return Ok(Reply::Full(HttpResponse {
-                status: replaced_status,
+                status: Kind::NotFound.status(),
                 headers,
                 body,
             }));

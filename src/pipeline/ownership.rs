@@ -7,7 +7,7 @@
 use super::ctx::Ctx;
 use super::host::Host;
 use crate::config::Config;
-use crate::error::{GatewayError, Kind, Reason};
+use crate::error::{GatewayError, Reason};
 use crate::forward::{gateway_request, UpstreamRequest};
 use crate::identity::Principal;
 use crate::mlflow::locations;
@@ -50,18 +50,18 @@ pub fn judge(res: &Resource, owner: &Owner, principal: &Principal) -> Result<(),
     };
     if matches!(res, Resource::Experiment(id) if id == "0") {
         // The client's fallback when no experiment is set; say how to fix it.
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             reason,
             "experiment 0 is MLflow's Default experiment, which belongs to no tenant: choose an experiment of your own first (mlflow.set_experiment(\"<name>\") or MLFLOW_EXPERIMENT_NAME)",
         ));
     }
     if let Resource::RegisteredModel(name) = res {
-        return Err(GatewayError::not_found(
+        return Err(GatewayError::as_absent(
             reason,
             registered_model_not_found(name),
         ));
     }
-    Err(GatewayError::forbidden(
+    Err(GatewayError::new(
         reason,
         format!(
             "{} {} does not exist or belongs to another tenant",
@@ -150,7 +150,6 @@ fn tag_owner(tagged: Option<Fact>) -> Result<Owner, GatewayError> {
 
 fn preflight_failed(detail: String) -> GatewayError {
     GatewayError::new(
-        Kind::BadGateway,
         Reason::PreflightFailed,
         "an ownership check could not be completed",
     )

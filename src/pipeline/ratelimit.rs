@@ -13,7 +13,7 @@
 use super::ctx::Ctx;
 use super::host::Host;
 use crate::config::{Config, Quota, RateLimits};
-use crate::error::{GatewayError, Kind, Reason};
+use crate::error::{GatewayError, Reason};
 use crate::identity::Principal;
 use crate::policy::table::{Row, Strategy};
 use crate::vocab::rbac::Action;
@@ -104,9 +104,7 @@ pub fn check<H: Host>(
             } else {
                 "write"
             };
-            return Err(GatewayError::new(
-                Kind::TooManyRequests { retry_after },
-                Reason::RateLimited,
+            return Err(GatewayError::rate_limited(retry_after,
                 format!(
                     "the {holder}'s limit of {limit} {class} requests per {w} s is used up; retry after {retry_after} s",
                     holder = c.holder,

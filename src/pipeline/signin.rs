@@ -42,14 +42,14 @@ pub fn endpoint<H: Host>(
         cfg.oidc.as_ref(),
         cfg.oidc.as_ref().and_then(|o| o.browser.as_ref()),
     ) else {
-        return Err(GatewayError::not_found(
+        return Err(GatewayError::new(
             Reason::SigninNotConfigured,
             "browser sign-in is not configured on this gateway (oidc_client_id); use a bearer token",
         ));
     };
     if inc.method != "GET" {
-        return Err(GatewayError::bad_request(
-            Reason::RouteNotAllowed,
+        return Err(GatewayError::new(
+            Reason::MethodNotAllowed,
             format!("{} answers GET only", inc.path),
         ));
     }
@@ -60,7 +60,7 @@ pub fn endpoint<H: Host>(
         "sign_out" => sign_out(inc, oidc, b, cfg, ctx),
         "userinfo" => userinfo(inc, b, cfg, ctx)?,
         _ => {
-            return Err(GatewayError::not_found(
+            return Err(GatewayError::new(
                 Reason::RouteNotAllowed,
                 format!(
                     "no such sign-in endpoint {}: /oauth2/sign_in, /oauth2/callback, /oauth2/sign_out, /oauth2/userinfo",
@@ -87,7 +87,7 @@ pub fn session_principal<H: Host>(
         return Ok(None);
     };
     if !session::same_origin_or_safe(&inc.method, &inc.headers, &b.public_origin) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::CsrfRefused,
             "a request that changes state with the session cookie must come from the gateway's own pages",
         ));
@@ -189,7 +189,7 @@ fn current_session<H: Host>(
 /// A refusal that also removes the session cookie from the browser.
 fn end_session<H: Host>(ctx: &mut Ctx<H>, reason: Reason, msg: &str) -> GatewayError {
     ctx.cookies.push(session::clear_cookie(SESSION_COOKIE));
-    GatewayError::unauthenticated(reason, msg)
+    GatewayError::new(reason, msg)
 }
 
 fn store_session<H: Host>(
@@ -199,9 +199,7 @@ fn store_session<H: Host>(
     ctx: &mut Ctx<H>,
 ) -> Result<(), GatewayError> {
     let cookie = session::seal_session(b, nonce(ctx), s, now).ok_or_else(|| {
-        GatewayError::new(
-            Kind::Forbidden,
-            Reason::CodeExchangeRefused,
+        GatewayError::new(Reason::CodeExchangeRefused,
             "the identity provider's tokens do not fit a browser cookie",
         )
         .with_log_detail("the refresh token alone makes the session cookie longer than 3800 bytes; see docs/identity.md (Browser sign-in)")
@@ -227,7 +225,7 @@ fn sign_in<H: Host>(
     ctx: &mut Ctx<H>,
 ) -> Result<HttpResponse, GatewayError> {
     let back = session::return_path(query.get("rd")).ok_or_else(|| {
-        GatewayError::bad_request(
+        GatewayError::new(
             Reason::ReturnPathInvalid,
             "rd must be a path on this gateway (starting with a single /)",
         )
@@ -261,7 +259,7 @@ fn callback<H: Host>(
     ctx.cookies.push(session::clear_cookie(SIGNIN_COOKIE));
     let now = ctx.now_s();
     let state_refused = || {
-        GatewayError::forbidden(
+        GatewayError::new(
             Reason::SigninStateInvalid,
             "this sign-in was not started in this browser, was already used, or took longer than 10 minutes; start again at /oauth2/sign_in",
         )
@@ -281,16 +279,16 @@ fn callback<H: Host>(
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
             .take(64)
             .collect();
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::SigninRefusedByIdp,
             format!(
                 "the identity provider did not sign you in ({code}); try again at /oauth2/sign_in"
             ),
         ));
     }
-    let code = query.get("code").ok_or_else(|| {
-        GatewayError::bad_request(Reason::MissingField, "the callback has no `code`")
-    })?;
+    let code = query
+        .get("code")
+        .ok_or_else(|| GatewayError::new(Reason::MissingField, "the callback has no `code`"))?;
     let ep = endpoints(oidc, cfg, ctx)?;
     let grant = Grant::Code {
         code,
@@ -299,7 +297,7 @@ fn callback<H: Host>(
     let tokens = match token_call(&ep, b, &grant, oidc, cfg, ctx) {
         Ok(t) => t,
         Err(Refresh::Refused(detail)) => {
-            return Err(GatewayError::forbidden(
+            return Err(GatewayError::new(
                 Reason::CodeExchangeRefused,
                 "the identity provider refused the sign-in code (used twice, expired, or not for this browser); start again at /oauth2/sign_in",
             )
@@ -308,7 +306,7 @@ fn callback<H: Host>(
         Err(Refresh::Failed(e)) => return Err(e),
     };
     let id_token = tokens.id_token.as_deref().ok_or_else(|| {
-        GatewayError::forbidden(
+        GatewayError::new(
             Reason::CodeExchangeRefused,
             "the identity provider returned no ID token",
         )
@@ -320,7 +318,7 @@ fn callback<H: Host>(
         .and_then(Value::as_str)
         .is_some_and(|n| constant_time_eq(n, &attempt.nonce));
     if !nonce_ok {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::NonceMismatch,
             "the ID token was not issued for this sign-in; start again at /oauth2/sign_in",
         ));
@@ -433,7 +431,7 @@ pub fn to_sign_in(inc: &Incoming, rid: &str) -> HttpResponse {
 pub fn redirects_to_sign_in(e: &GatewayError, inc: &Incoming, cfg: &Config) -> bool {
     let configured = cfg.oidc.as_ref().is_some_and(|o| o.browser.is_some());
     configured
-        && e.kind == Kind::Unauthenticated
+        && e.kind() == Kind::Unauthenticated
         && !inc.has_header("authorization")
         && !session::is_api_path(&inc.path)
         && session::is_navigation(&inc.method, &inc.headers)
@@ -556,7 +554,7 @@ fn endpoints<H: Host>(
 fn idp_failure(e: FetchError, what: &str) -> GatewayError {
     match e {
         FetchError::Config(d) => GatewayError::config(d),
-        FetchError::Transient(d) => GatewayError::unavailable(
+        FetchError::Transient(d) => GatewayError::new(
             Reason::IdpUnavailable,
             "the identity provider cannot be reached for sign-in; try again later",
         )

@@ -7,7 +7,7 @@
 use super::ctx::Ctx;
 use super::host::Host;
 use crate::config::{Config, WorkspaceConfig};
-use crate::error::{GatewayError, Kind, Reason};
+use crate::error::{GatewayError, Reason};
 use crate::forward::{gateway_request, UpstreamRequest};
 use crate::identity::{token_cache, Principal};
 
@@ -77,7 +77,7 @@ fn ensure<H: Host>(
 ) -> Result<(), GatewayError> {
     if !workspaces_enabled(cfg, ctx)? {
         ctx.log("error", DISABLED_HINT);
-        return Err(GatewayError::unavailable(
+        return Err(GatewayError::new(
             Reason::WorkspacesDisabled,
             "the MLflow server does not have workspaces enabled, so tenants cannot be kept apart; the gateway refuses to serve until it has",
         )
@@ -122,7 +122,7 @@ fn ensure<H: Host>(
                 )))
             }
         }
-        404 => Err(GatewayError::forbidden(
+        404 => Err(GatewayError::new(
             Reason::WorkspaceMissing,
             format!("the MLflow workspace `{name}` of tenant `{tenant}` does not exist; workspaces are created by an operator here (workspace_provisioning=manual)"),
         )),
@@ -149,7 +149,6 @@ pub const DISABLED_HINT: &str = "tenant_isolation=workspace, but MLflow's server
 
 fn provisioning_failed(detail: String) -> GatewayError {
     GatewayError::new(
-        Kind::BadGateway,
         Reason::WorkspaceProvisioningFailed,
         "the tenant's MLflow workspace could not be checked or created",
     )

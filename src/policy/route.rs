@@ -44,7 +44,7 @@ fn mount_accepts(row_mount: Mount, prefix_mount: Mount, ajax: bool) -> bool {
 }
 
 fn invalid(msg: &str) -> GatewayError {
-    GatewayError::bad_request(Reason::InvalidPath, msg.to_string())
+    GatewayError::new(Reason::InvalidPath, msg.to_string())
 }
 
 /// Rejects paths MLflow would route differently from a literal reading. Only the tail of a
@@ -150,7 +150,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, GatewayError> {
         return Ok(m);
     }
     if let Some((_, why)) = DENIED_FAMILIES.iter().find(|(f, _)| rest.starts_with(f)) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::RouteDenied,
             format!("the gateway policy does not permit this route: {why}"),
         ));
@@ -160,7 +160,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, GatewayError> {
     } else {
         "the gateway policy does not permit this route".to_string()
     };
-    Err(GatewayError::forbidden(Reason::RouteNotAllowed, message))
+    Err(GatewayError::new(Reason::RouteNotAllowed, message))
 }
 
 #[cfg(test)]

@@ -282,7 +282,7 @@ mod planning {
             .unwrap_err();
         assert_eq!(e.reason, Reason::TenantMismatch);
         let e = plan_in_workspace("DELETE", &format!("{up}workspaces/ws-t/7"), "").unwrap_err();
-        assert_eq!(e.reason, Reason::InvalidPath);
+        assert_eq!(e.reason, Reason::RootDeleteRefused);
         let list = "/api/2.0/mlflow-artifacts/artifacts";
         let p = plan_in_workspace("GET", list, "path=workspaces%2Fws-t%2F7%2Fr").unwrap();
         assert_eq!(p.checks, vec![Resource::Experiment("7".into())]);
@@ -399,7 +399,7 @@ mod planning {
         let res = Resource::RegisteredModel("m".into());
         let foreign = judge(&res, &Owner::Tenant("other".into()), &who).unwrap_err();
         let absent = judge(&res, &Owner::Missing, &who).unwrap_err();
-        assert_eq!(foreign.kind, Kind::NotFound);
+        assert_eq!(foreign.kind(), Kind::NotFound);
         assert_eq!(
             foreign.to_response("r1").body,
             absent.to_response("r2").body
@@ -698,7 +698,7 @@ mod planning {
         .unwrap_err();
         assert_eq!(e.reason, Reason::ScopeRequired);
         let e = plan_of("GET", "/api/3.0/mlflow/datasets/..%2Fx", "", "").unwrap_err();
-        assert_eq!(e.kind, Kind::BadRequest);
+        assert_eq!(e.kind(), Kind::BadRequest);
     }
 
     #[test]

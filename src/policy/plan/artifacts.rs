@@ -18,8 +18,8 @@ pub(super) fn artifact_path(d: &mut Draft) -> Result<(), GatewayError> {
     let ap: ArtifactPath = artifacts::from_url_path(tail)?;
     in_own_workspace(d, &ap)?;
     if req.method == "DELETE" && ap.within_workspace().len() < 2 {
-        return Err(GatewayError::forbidden(
-            Reason::InvalidPath,
+        return Err(GatewayError::new(
+            Reason::RootDeleteRefused,
             "deleting an experiment's whole artifact root is refused",
         ));
     }
@@ -56,7 +56,7 @@ fn in_own_workspace(d: &Draft, ap: &ArtifactPath) -> Result<(), GatewayError> {
     if ap.in_workspace(d.own_workspace()?.as_deref()) {
         return Ok(());
     }
-    Err(GatewayError::forbidden(
+    Err(GatewayError::new(
         Reason::TenantMismatch,
         "artifact path names a workspace that is not the caller's",
     ))

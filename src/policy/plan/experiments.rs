@@ -19,7 +19,7 @@ pub(super) fn create_experiment(d: &mut Draft) -> Result<(), GatewayError> {
     let (tenant, key) = (d.tenant(), d.tag_key());
     let body = d.input.body_mut().ok_or_else(|| missing("name"))?;
     if opt_str(body, "artifact_location")?.is_some_and(|s| !s.is_empty()) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::ArtifactLocationRefused,
             "`artifact_location` is refused: experiments store artifacts under the server's proxied artifact root",
         ));

@@ -17,7 +17,7 @@ pub fn keeps_an_experiment(
     removed: &[String],
 ) -> Result<(), GatewayError> {
     if linked.iter().all(|e| removed.contains(e)) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::OrphanRefused,
             format!(
                 "removing these experiments would leave dataset {dataset} linked to none, and so owned by nobody; delete the dataset instead (admin)"
@@ -79,7 +79,7 @@ pub(super) fn scorer_list(d: &mut Draft) -> Result<(), GatewayError> {
     let many = d.input.str_list("experiment_ids")?;
     let ids = match d.input.str_field("experiment_id")? {
         Some(_) if !many.is_empty() => {
-            return Err(GatewayError::bad_request(
+            return Err(GatewayError::new(
                 Reason::ConflictingIds,
                 "give either `experiment_id` or `experiment_ids`, not both",
             ))

@@ -99,7 +99,7 @@ pub fn check_rbac(row: &Row, principal: &Principal) -> Result<(), GatewayError> 
                 .join(", ")
         )
     };
-    Err(GatewayError::forbidden(
+    Err(GatewayError::new(
         Reason::Rbac,
         format!(
             "{held} does not permit the `{}` action on {}; it requires {}",
@@ -172,7 +172,7 @@ fn read_input(req: &Incoming, strategy: Strategy) -> Result<Input, GatewayError>
     let input = match req.method.as_str() {
         "GET" => {
             if !req.body.is_empty() {
-                return Err(GatewayError::bad_request(
+                return Err(GatewayError::new(
                     Reason::BodyOnRead,
                     "a GET request must not carry a body (MLflow would read it instead of the query)",
                 ));
@@ -181,7 +181,7 @@ fn read_input(req: &Incoming, strategy: Strategy) -> Result<Input, GatewayError>
         }
         method => {
             if !req.query.is_empty() {
-                return Err(GatewayError::bad_request(
+                return Err(GatewayError::new(
                     Reason::QueryOnBodyMethod,
                     format!("{method} requests carry their fields in the body; the query string must be empty"),
                 ));
@@ -223,7 +223,7 @@ pub fn plan(
 ) -> Result<Plan, GatewayError> {
     let row = m.row;
     if let Strategy::Deny(why) = row.strategy {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::RouteDenied,
             format!("the gateway policy does not permit this route: {why}"),
         ));

@@ -25,7 +25,7 @@ pub fn source_check(
     prefixes: &[String],
 ) -> Result<Vec<Resource>, GatewayError> {
     let refused = || {
-        GatewayError::forbidden(
+        GatewayError::new(
             Reason::SourceRefused,
             "model version `source` must be runs:/<your run>/<path>, models:/<your logged model>, \
              mlflow-artifacts:/<your experiment>/<path> or a prefix allowed by the operator",
@@ -56,7 +56,7 @@ pub fn source_check(
         if !ap.in_workspace(workspace) && workspace.is_none() {
             // Tag mode in front of an MLflow started with workspaces: its artifact URIs are
             // rooted at `workspaces/default/`, which tag mode cannot judge.
-            return Err(GatewayError::forbidden(
+            return Err(GatewayError::new(
                 Reason::SourceRefused,
                 "model version `source` names an MLflow workspace, but the gateway runs with                  tenant_isolation=tag: start MLflow without --enable-workspaces for tag mode, or                  use tenant_isolation=workspace",
             ));
@@ -110,7 +110,7 @@ pub(super) fn logged_model(d: &mut Draft) -> Result<(), GatewayError> {
     let id = m.param("model_id").ok_or_else(|| missing("model_id"))?;
     d.checks.push(model_id_check(id)?);
     if d.input.str_field("model_id")?.is_some_and(|b| b != id) {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::ConflictingIds,
             "`model_id` in the body differs from the one in the path",
         ));

@@ -19,7 +19,7 @@ pub(super) fn trace_location(loc: Option<&Value>) -> Result<String, GatewayError
         .ok_or_else(|| missing("trace_location"))?;
     let kind = loc.get("type").and_then(Value::as_str).unwrap_or("");
     if kind != "MLFLOW_EXPERIMENT" {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::LocationRefused,
             "only MLFLOW_EXPERIMENT trace locations are allowed through the gateway",
         ));
@@ -53,7 +53,7 @@ pub(super) fn start_v3(d: &mut Draft) -> Result<(), GatewayError> {
         for a in list {
             let own = a.get("trace_id").and_then(Value::as_str);
             if own.is_some_and(|t| !t.is_empty() && Some(t) != id) {
-                return Err(GatewayError::bad_request(
+                return Err(GatewayError::new(
                     Reason::ConflictingIds,
                     "an assessment names another trace than the one being started",
                 ));
@@ -82,7 +82,7 @@ pub(super) fn trace(d: &mut Draft, at: TraceIdAt, tag_key: bool) -> Result<(), G
             .and_then(|a| a.get("trace_id"))
             .and_then(Value::as_str);
         if named.is_some_and(|t| !t.is_empty() && t != id) {
-            return Err(GatewayError::bad_request(
+            return Err(GatewayError::new(
                 Reason::ConflictingIds,
                 "`assessment.trace_id` differs from the trace in the path",
             ));
@@ -128,14 +128,14 @@ pub(super) fn search_v3(d: &mut Draft) -> Result<(), GatewayError> {
             }
         }
         _ => {
-            return Err(GatewayError::bad_request(
+            return Err(GatewayError::new(
                 Reason::ScopeRequired,
                 "`locations` must name at least one of your experiments",
             ))
         }
     }
     if body.contains_key("experiment_ids") {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::InvalidField,
             "give the experiments to search as `locations`, not `experiment_ids`",
         ));

@@ -10,7 +10,7 @@ use crate::mlflow::responses::ResponseFilter;
 /// The caller's workspace, or the refusal when the gateway does not use workspaces.
 fn own(d: &Draft) -> Result<String, GatewayError> {
     d.own_workspace()?.ok_or_else(|| {
-        GatewayError::forbidden(
+        GatewayError::new(
             Reason::RouteDenied,
             "the gateway policy does not permit this route: workspaces are not used here (tenant_isolation=tag keeps tenants apart by tags)",
         )
@@ -32,7 +32,7 @@ pub(super) fn get(d: &mut Draft) -> Result<(), GatewayError> {
     let ws = own(d)?;
     let asked = d.m.param("workspace_name").unwrap_or_default();
     if asked != ws {
-        return Err(GatewayError::not_found(
+        return Err(GatewayError::as_absent(
             Reason::TenantMismatch,
             format!("Workspace '{asked}' not found"),
         ));
