@@ -22,6 +22,35 @@ pub struct Principal {
     pub roles: Vec<Role>,
 }
 
+/// How the caller proved who it is; the audit line's `auth` names it (never the credential).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// Dev mode: the `X-Tenant` / `X-Subject` / `X-Roles` headers, taken at their word.
+    Headers,
+    /// An `Authorization: Bearer` token.
+    Bearer,
+    /// The browser's sealed session cookie, valid until `ends_at` (Unix seconds).
+    Session { ends_at: u64 },
+}
+
+impl Credential {
+    /// The audit line's `auth` field (oidc mode only).
+    pub fn audit_name(self) -> Option<&'static str> {
+        match self {
+            Credential::Headers => None,
+            Credential::Bearer => Some("bearer"),
+            Credential::Session { .. } => Some("session"),
+        }
+    }
+}
+
+/// The identity step's result: who, and by which credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identified {
+    pub principal: Principal,
+    pub credential: Credential,
+}
+
 impl Principal {
     /// The canonical role names, as sessions and verdict caches store them.
     pub fn role_names(&self) -> Vec<String> {

@@ -283,6 +283,18 @@ pub fn cookie_value(headers: &[&[u8]], name: &str) -> Result<Option<String>, Dup
     Ok(found.filter(|v| !v.is_empty()))
 }
 
+/// A sign-in endpoint's query (`rd`, and the IdP's `code`, `state`, `error` on the callback),
+/// form-decoded; a name given twice is refused (`Err` names it) rather than one value picked.
+pub fn query_params(raw: &str) -> Result<std::collections::HashMap<String, String>, String> {
+    let mut out = std::collections::HashMap::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(k.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// The MLflow UI copies every cookie whose name starts with this into a request header of the
 /// rest of the name (`mlflow-request-header-Authorization` → `Authorization`), on every call it
 /// makes. Such a cookie needs no `__Host-` prefix, so a sibling host or any plain-http answer

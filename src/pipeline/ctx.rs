@@ -1,12 +1,20 @@
 //! Per-request state shared by the pipeline's steps (Pingora's CTX): the platform, the request
-//! id, the audit record being filled in, and the deadline. Every key-value call and every
-//! outgoing call goes through here, so the deadline is checked in one place.
+//! id, the audit record being filled in, and the deadline. The platform is private: every
+//! key-value call and every outgoing call goes through a method here, so the deadline is
+//! checked in one place, and there are exactly four doors out, each named for whose call it is:
+//!
+//! * `forward`: a client's request to MLflow, only as a `ClientRequest` (which only a
+//!   `decision::Permit` makes), pinned to the caller's workspace;
+//! * `preflight`: the gateway's own `GET` about the caller's data, pinned the same way;
+//! * `own_call`: the gateway's own calls outside any workspace (MLflow's health, `server-info`,
+//!   the workspace API while provisioning), never with a client's header or body;
+//! * `call_idp`: the identity provider (keys, discovery, token endpoint).
 
-use super::host::{Answer, Host, OutBody, SendFailure, UpstreamResponse};
+use super::host::{Answer, BodyError, Host, OutBody, SendFailure, UpstreamResponse};
 use crate::audit::{operator_line, rfc3339, AuditRecord};
 use crate::config::{Config, Origin};
 use crate::error::{GatewayError, Reason};
-use crate::forward::{pin_workspace, UpstreamRequest};
+use crate::forward::{ClientRequest, UpstreamRequest};
 
 /// A verified-token cache entry as this request found or wrote it.
 pub struct TokenEntry {
@@ -17,7 +25,7 @@ pub struct TokenEntry {
 }
 
 pub struct Ctx<'h, H: Host> {
-    pub host: &'h mut H,
+    host: &'h mut H,
     pub rid: String,
     pub audit: AuditRecord,
     /// Wall-clock start (the audit line's `ts`).
@@ -126,6 +134,13 @@ impl<'h, H: Host> Ctx<'h, H> {
         })
     }
 
+    /// The caller, in the audit record.
+    pub fn record_principal(&mut self, p: &crate::identity::Principal) {
+        self.audit.tenant = Some(p.tenant.clone());
+        self.audit.subject = Some(p.subject.clone());
+        self.audit.roles = p.roles.iter().map(|r| r.as_str()).collect();
+    }
+
     /// Whether calls to MLflow are pinned to a workspace (workspace mode, once settled).
     pub fn pinned(&self) -> bool {
         self.workspace.is_some()
@@ -137,11 +152,85 @@ impl<'h, H: Host> Ctx<'h, H> {
         self.workspace = Some(workspace);
     }
 
-    /// Sends to MLflow and returns once its head is in (the body unread). Every request to
-    /// MLflow on a tenant's behalf leaves here, so this is where the workspace is pinned: any
-    /// workspace header in `req` is dropped and the caller's added; in `workspace` mode a
-    /// request without a pin is never sent (it would act in MLflow's `default` workspace).
-    pub fn start(
+    /// Wall-clock milliseconds now.
+    pub fn now_ms(&self) -> u64 {
+        self.host.now_ms()
+    }
+
+    pub fn random_u64(&mut self) -> u64 {
+        self.host.random_u64()
+    }
+
+    /// Every component variable, in one read.
+    pub fn variables(&mut self) -> Result<Vec<(String, String)>, String> {
+        self.host.variables()
+    }
+
+    /// Reads the client's body, holding at most `limit + 1` bytes.
+    pub fn read_body(
+        &mut self,
+        body: H::ClientBody,
+        declared: Option<u64>,
+        limit: u64,
+    ) -> Result<Vec<u8>, BodyError> {
+        self.host.read_body(body, declared, limit)
+    }
+
+    /// The door for a client's request: the permitted request, sent once its head is in (the
+    /// body unread). Pinned to the caller's workspace; in `workspace` mode nothing is sent
+    /// without a pin (it would act in MLflow's `default` workspace).
+    pub fn forward(
+        &mut self,
+        cfg: &Config,
+        req: ClientRequest,
+        body: OutBody<H::ClientBody>,
+    ) -> Result<H::Answer, GatewayError> {
+        self.start_pinned(cfg, req.into_request(), body)
+    }
+
+    /// The gateway's own `GET` about the caller's data (ownership pre-flights, state checks),
+    /// pinned like a forward, read whole.
+    pub fn preflight(
+        &mut self,
+        cfg: &Config,
+        path: &str,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        let req =
+            UpstreamRequest::to_mlflow("GET", &cfg.upstream.base_path, path, Vec::new(), &self.rid);
+        let answer = self.start_pinned(cfg, req, OutBody::Bytes)?;
+        answer.read_all().map_err(|e| self.send_error(cfg, e))
+    }
+
+    /// The gateway's own call outside any workspace, read whole: only for calls that are not
+    /// on a tenant's data (MLflow's health, `server-info`, the workspace API while
+    /// provisioning). `body` is JSON or empty.
+    pub fn own_call(
+        &mut self,
+        cfg: &Config,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        let req =
+            UpstreamRequest::to_mlflow(method, &cfg.upstream.base_path, path, body, &self.rid);
+        let answer = self.send(cfg, &req, OutBody::Bytes)?;
+        answer.read_all().map_err(|e| self.send_error(cfg, e))
+    }
+
+    /// A complete call to the identity provider, without MLflow's error mapping.
+    pub fn call_idp(
+        &mut self,
+        origin: &Origin,
+        req: &UpstreamRequest,
+        timeout_secs: u64,
+    ) -> Result<UpstreamResponse, SendFailure> {
+        self.host
+            .send(origin, req, OutBody::Bytes, timeout_secs)?
+            .read_all()
+    }
+
+    /// Pins `req` (any workspace header in it dropped, the caller's added) and sends it.
+    fn start_pinned(
         &mut self,
         cfg: &Config,
         mut req: UpstreamRequest,
@@ -153,13 +242,11 @@ impl<'h, H: Host> Ctx<'h, H> {
                 req.path_and_query
             )));
         }
-        pin_workspace(&mut req.headers, self.workspace.as_deref());
-        self.start_unpinned(cfg, &req, body)
+        req.pin_workspace(self.workspace.as_deref());
+        self.send(cfg, &req, body)
     }
 
-    /// Sends to MLflow outside any workspace: only for the gateway's own calls that are not
-    /// on a tenant's data (health, `server-info`, the workspace API while provisioning).
-    pub fn start_unpinned(
+    fn send(
         &mut self,
         cfg: &Config,
         req: &UpstreamRequest,
@@ -169,38 +256,6 @@ impl<'h, H: Host> Ctx<'h, H> {
         self.host
             .send(&cfg.upstream.origin, req, body, cfg.request_timeout_seconds)
             .map_err(|e| self.send_error(cfg, e))
-    }
-
-    /// Sends to MLflow (pinned, as `start`) and reads the whole answer.
-    pub fn send(
-        &mut self,
-        cfg: &Config,
-        req: UpstreamRequest,
-    ) -> Result<UpstreamResponse, GatewayError> {
-        let answer = self.start(cfg, req, OutBody::Bytes)?;
-        answer.read_all().map_err(|e| self.send_error(cfg, e))
-    }
-
-    /// Sends to MLflow outside any workspace (as `start_unpinned`) and reads the whole answer.
-    pub fn send_unpinned(
-        &mut self,
-        cfg: &Config,
-        req: &UpstreamRequest,
-    ) -> Result<UpstreamResponse, GatewayError> {
-        let answer = self.start_unpinned(cfg, req, OutBody::Bytes)?;
-        answer.read_all().map_err(|e| self.send_error(cfg, e))
-    }
-
-    /// A complete GET to another origin (the IdP), without MLflow's error mapping.
-    pub fn fetch(
-        &mut self,
-        origin: &Origin,
-        req: &UpstreamRequest,
-        timeout_secs: u64,
-    ) -> Result<UpstreamResponse, SendFailure> {
-        self.host
-            .send(origin, req, OutBody::Bytes, timeout_secs)?
-            .read_all()
     }
 
     /// Maps a transport failure to 502/504 without upstream internals.

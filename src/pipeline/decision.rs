@@ -14,6 +14,7 @@ use super::host::Host;
 use super::ownership::{judge, resolve_owner, verify, Owner};
 use crate::config::Config;
 use crate::error::GatewayError;
+use crate::forward::{client_request, ClientRequest};
 use crate::identity::Principal;
 use crate::policy::{self, Matched, Plan};
 use crate::request::Incoming;
@@ -36,6 +37,12 @@ impl Permit {
     /// The refusal report mode waived for this request, if any.
     pub fn would_deny(&self) -> Option<&GatewayError> {
         self.would_deny.as_ref()
+    }
+    /// The client's request as this permit allows it: the planned path, query, headers and
+    /// body (`body` is the client's, moved in; sent unless the plan rewrote it). The only
+    /// maker of a `ClientRequest`, the only thing `Ctx::forward` sends.
+    pub fn request(&self, inc: &Incoming, body: Vec<u8>, cfg: &Config, rid: &str) -> ClientRequest {
+        client_request(inc, &self.plan, body, &cfg.upstream.base_path, rid)
     }
 }
 

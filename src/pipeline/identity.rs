@@ -1,26 +1,28 @@
-//! The identity step: who is calling. Dev mode trusts the `X-Tenant` headers; OIDC mode takes
-//! a browser's session cookie through `pipeline::signin` when no `Authorization` header is
-//! sent, and otherwise checks the bearer token against the IdP's keys, kept in the key-value store and refreshed by the
-//! rules of `identity::jwks`, and reuses an earlier full check when `identity::token_cache`
+//! The identity step: who is calling, and by which credential. Dev mode trusts the `X-Tenant`
+//! headers. OIDC mode refuses cookies that would smuggle in a header and a session cookie sent
+//! with a bearer token, then takes the browser's session cookie (`pipeline::signin::session`)
+//! when no `Authorization` header is sent, and otherwise checks the bearer token through the
+//! IdP's keys (`pipeline::idp`), reusing an earlier full check when `identity::token_cache`
 //! says it still stands.
 
 use super::ctx::{Ctx, TokenEntry};
-use super::host::{Host, SendFailure};
+use super::host::Host;
+use super::idp::Idp;
+use super::signin::session::{session_principal, RelyingParty};
 use crate::config::{AuthMode, Config, OidcConfig};
 use crate::error::{GatewayError, Reason};
-use crate::forward::UpstreamRequest;
-use crate::identity::jwks::{self, DiscoveryError, JwksRecord};
+use crate::identity::jwks::Jwk;
 use crate::identity::session::{self, SESSION_COOKIE};
 use crate::identity::token_cache::Slot;
-use crate::identity::{claims, dev, jwt, Principal};
+use crate::identity::{claims, dev, jwt, Credential, Identified, Principal};
 use crate::request::Incoming;
 
 pub fn authenticate<H: Host>(
     inc: &Incoming,
     cfg: &Config,
     ctx: &mut Ctx<H>,
-) -> Result<Principal, GatewayError> {
-    match (&cfg.auth_mode, &cfg.oidc) {
+) -> Result<Identified, GatewayError> {
+    let oidc = match (&cfg.auth_mode, &cfg.oidc) {
         (AuthMode::Off, _) => {
             if inc.has_header("authorization") {
                 ctx.log(
@@ -28,46 +30,55 @@ pub fn authenticate<H: Host>(
                     "auth_mode=off: Authorization header ignored and not forwarded",
                 );
             }
-            dev::authenticate(inc, cfg)
+            let principal = dev::authenticate(inc, cfg)?;
+            return Ok(Identified {
+                principal,
+                credential: Credential::Headers,
+            });
         }
-        (AuthMode::Oidc, Some(oidc)) => {
-            refuse_header_cookies(inc, oidc, ctx)?;
-            for h in ["x-tenant", "x-subject", "x-roles"] {
-                if inc.has_header(h) {
-                    return Err(GatewayError::new(
-                        Reason::IdentityHeaderInOidcMode,
-                        format!("header {h} is not accepted: in oidc mode identity comes only from the bearer token"),
-                    ));
-                }
-            }
-            if inc.has_header("authorization") {
-                // A browser's session and a bearer token in one request: one of them is not
-                // the caller's choice (an extension or a planted header), so neither is used.
-                let with_session = oidc.browser.is_some()
-                    && !matches!(
-                        session::cookie_value(&inc.header_values("cookie"), SESSION_COOKIE),
-                        Ok(None)
-                    );
-                if with_session {
-                    return Err(GatewayError::new(
-                        Reason::CredentialsConflict,
-                        "the request carries both the browser's session cookie and an Authorization header; send one of them: the session (the MLflow UI) or a bearer token (clients)",
-                    ));
-                }
-                ctx.audit.auth = Some("bearer");
-            } else if let Some(b) = &oidc.browser {
-                if let Some(p) = super::signin::session_principal(inc, oidc, b, cfg, ctx)? {
-                    return Ok(p);
-                }
-            }
-            let token = jwt::bearer_token(&inc.header_values("authorization"))?;
-            let header = jwt::peek_header(&token, oidc)?;
-            let keys = current_keys(oidc, cfg, header.kid.as_deref(), ctx)?;
-            let jwk = jwt::select_key(&header, &keys)?;
-            verified_principal(&token, &header, jwk, oidc, cfg, ctx)
+        (AuthMode::Oidc, Some(oidc)) => oidc,
+        (AuthMode::Oidc, None) => {
+            return Err(GatewayError::internal("oidc mode without oidc config"))
         }
-        (AuthMode::Oidc, None) => Err(GatewayError::internal("oidc mode without oidc config")),
+    };
+    refuse_header_cookies(inc, oidc, ctx)?;
+    for h in ["x-tenant", "x-subject", "x-roles"] {
+        if inc.has_header(h) {
+            return Err(GatewayError::new(
+                Reason::IdentityHeaderInOidcMode,
+                format!("header {h} is not accepted: in oidc mode identity comes only from the bearer token"),
+            ));
+        }
     }
+    let idp = Idp { oidc, cfg };
+    if inc.has_header("authorization") {
+        // A browser's session and a bearer token in one request: one of them is not the
+        // caller's choice (an extension or a planted header), so neither is used.
+        let with_session = oidc.browser.is_some()
+            && !matches!(
+                session::cookie_value(&inc.header_values("cookie"), SESSION_COOKIE),
+                Ok(None)
+            );
+        if with_session {
+            return Err(GatewayError::new(
+                Reason::CredentialsConflict,
+                "the request carries both the browser's session cookie and an Authorization header; send one of them: the session (the MLflow UI) or a bearer token (clients)",
+            ));
+        }
+        ctx.audit.auth = Credential::Bearer.audit_name();
+    } else if let Some(browser) = &oidc.browser {
+        let rp = RelyingParty { idp, browser };
+        if let Some(found) = session_principal(inc, &rp, ctx)? {
+            return Ok(found);
+        }
+    }
+    let token = jwt::bearer_token(&inc.header_values("authorization"))?;
+    let (header, jwk) = idp.signing_key(&token, ctx)?;
+    let principal = verified_principal(&token, &header, &jwk, oidc, cfg, ctx)?;
+    Ok(Identified {
+        principal,
+        credential: Credential::Bearer,
+    })
 }
 
 /// Refuses a request that carries cookies the MLflow UI turns into request headers
@@ -107,7 +118,7 @@ fn refuse_header_cookies<H: Host>(
 fn verified_principal<H: Host>(
     token: &str,
     header: &jwt::Header,
-    jwk: &jwks::Jwk,
+    jwk: &Jwk,
     oidc: &OidcConfig,
     cfg: &Config,
     ctx: &mut Ctx<H>,
@@ -142,104 +153,4 @@ fn verified_principal<H: Host>(
         }
     }
     Ok(principal)
-}
-
-/// The IdP's keys from the KV store, refreshed per the rules in `identity::jwks`.
-pub fn current_keys<H: Host>(
-    oidc: &OidcConfig,
-    cfg: &Config,
-    kid: Option<&str>,
-    ctx: &mut Ctx<H>,
-) -> Result<jwks::JwkSet, GatewayError> {
-    let key = jwks::record_key(oidc);
-    let now = ctx.now_s();
-    let mut record = ctx
-        .kv_get(&key)?
-        .map(|b| JwksRecord::decode(&b))
-        .unwrap_or_default();
-    if jwks::should_fetch(&record, kid, now, oidc) {
-        record.last_attempt_at = now;
-        match fetch_jwks(oidc, cfg, ctx) {
-            Ok(set) => {
-                record.keys = Some(set);
-                record.fetched_at = Some(now);
-            }
-            Err(FetchError::Config(detail)) => {
-                ctx.kv_set(&key, &record.encode())?;
-                return Err(GatewayError::config(detail));
-            }
-            Err(FetchError::Transient(detail)) => {
-                ctx.log("warn", &format!("JWKS refresh failed: {detail}"));
-            }
-        }
-        ctx.kv_set(&key, &record.encode())?;
-    }
-    jwks::usable_keys(&record, now, oidc)
-        .cloned()
-        .ok_or_else(|| {
-            GatewayError::new(
-                Reason::JwksUnavailable,
-                "the identity provider's signing keys are unavailable; try again later",
-            )
-        })
-}
-
-pub(super) enum FetchError {
-    Config(String),
-    Transient(String),
-}
-
-fn fetch_jwks<H: Host>(
-    oidc: &OidcConfig,
-    cfg: &Config,
-    ctx: &mut Ctx<H>,
-) -> Result<jwks::JwkSet, FetchError> {
-    let uri = match &oidc.jwks_uri {
-        Some(u) => u.clone(),
-        None => {
-            let body = fetch_idp(&jwks::discovery_url(&oidc.issuer), oidc, cfg, ctx)?;
-            jwks::parse_discovery(&body, &oidc.idp_origin).map_err(|e| match e {
-                DiscoveryError::Malformed(m) => FetchError::Transient(m),
-                DiscoveryError::OutsideOrigin(m) => FetchError::Config(m),
-            })?
-        }
-    };
-    let body = fetch_idp(&uri, oidc, cfg, ctx)?;
-    jwks::parse_jwks(&body).map_err(FetchError::Transient)
-}
-
-/// GET from the IdP; the URL's origin is `idp_origin` (checked in config / discovery).
-pub(super) fn fetch_idp<H: Host>(
-    url: &str,
-    oidc: &OidcConfig,
-    cfg: &Config,
-    ctx: &mut Ctx<H>,
-) -> Result<Vec<u8>, FetchError> {
-    let (origin, path) =
-        crate::config::parse_url("jwks_uri", url).map_err(|e| FetchError::Config(e.to_string()))?;
-    if origin != oidc.idp_origin {
-        return Err(FetchError::Config(format!("{url} is outside idp_origin")));
-    }
-    ctx.check_deadline("the JWKS read")
-        .map_err(|e| FetchError::Transient(e.log_detail.unwrap_or_default()))?;
-    let req = UpstreamRequest {
-        method: "GET".into(),
-        path_and_query: if path.is_empty() { "/".into() } else { path },
-        headers: vec![("accept".into(), b"application/json".to_vec())],
-        body: Vec::new(),
-    };
-    match ctx.fetch(&origin, &req, cfg.request_timeout_seconds) {
-        Ok(r) if r.status == 200 => Ok(r.body),
-        Ok(r) => Err(FetchError::Transient(format!(
-            "IdP answered {} for {url}",
-            r.status
-        ))),
-        Err(SendFailure::Denied) => Err(FetchError::Config(format!(
-            "the platform refused the outbound call to {url}: is idp_origin in allowed_outbound_hosts?"
-        ))),
-        Err(e) => Err(FetchError::Transient(format!(
-            "{e:?} fetching {url} (request {})",
-            ctx.rid
-        ))),
-    }
 }

@@ -10,6 +10,7 @@ pub mod ctx;
 pub mod decision;
 pub mod host;
 pub mod identity;
+pub mod idp;
 pub mod ownership;
 pub mod ratelimit;
 pub mod signin;
@@ -18,16 +19,13 @@ pub mod workspace;
 #[cfg(test)]
 mod memory;
 #[cfg(test)]
-mod signin_tests;
-#[cfg(test)]
 mod tests;
 
 use crate::audit::{rfc3339, AuditRecord, Verdict};
 use crate::config::Config;
 use crate::error::{GatewayError, HttpResponse, Kind, Reason};
 use crate::forward::{
-    body_intake, body_too_large, declared_length, response_headers, streamed, upstream_request,
-    BodyIntake,
+    body_intake, body_too_large, declared_length, response_headers, streamed, BodyIntake,
 };
 use crate::mlflow::ownership::Resource;
 use crate::mlflow::responses::{self, ResponseFilter};
@@ -166,7 +164,7 @@ fn run<H: Host>(
         return readyz(&cfg, ctx).map(Reply::Full);
     }
     if inc.path.starts_with(signin::PREFIX) {
-        return signin::endpoint(inc, &cfg, ctx).map(Reply::Full);
+        return signin::endpoint(inc, &cfg, ctx, identity::authenticate).map(Reply::Full);
     }
     match checked(inc, &cfg, ctx, body) {
         // A browser without a session, loading a page: sent to sign-in.
@@ -186,10 +184,8 @@ fn checked<H: Host>(
     mut body: Option<H::ClientBody>,
 ) -> Result<Reply<H::Answer>, GatewayError> {
     // identity
-    let principal = identity::authenticate(inc, cfg, ctx)?;
-    ctx.audit.tenant = Some(principal.tenant.clone());
-    ctx.audit.subject = Some(principal.subject.clone());
-    ctx.audit.roles = principal.roles.iter().map(|r| r.as_str()).collect();
+    let principal = identity::authenticate(inc, cfg, ctx)?.principal;
+    ctx.record_principal(&principal);
 
     // route
     let matched = policy::match_route(&inc.method, &inc.path)?;
@@ -252,12 +248,10 @@ fn read_buffered<H: Host>(
     declared: Option<u64>,
     limit: u64,
 ) -> Result<Vec<u8>, GatewayError> {
-    ctx.host
-        .read_body(body, declared, limit)
-        .map_err(|e| match e {
-            BodyError::TooLarge => body_too_large(limit),
-            BodyError::Unreadable(d) => unreadable(format!("request body: {d}")),
-        })
+    ctx.read_body(body, declared, limit).map_err(|e| match e {
+        BodyError::TooLarge => body_too_large(limit),
+        BodyError::Unreadable(d) => unreadable(format!("request body: {d}")),
+    })
 }
 
 fn unreadable(detail: String) -> GatewayError {
@@ -269,7 +263,6 @@ fn unreadable(detail: String) -> GatewayError {
 /// request (500, the log names the variable) rather than falling back to a weaker mode.
 fn config<H: Host>(ctx: &mut Ctx<H>) -> Result<Config, GatewayError> {
     let vars = ctx
-        .host
         .variables()
         .map_err(|e| GatewayError::config(format!("reading the component's variables: {e}")))?;
     Config::from_lookup(|name| {
@@ -292,13 +285,13 @@ fn forward<H: Host>(
 ) -> Result<H::Answer, GatewayError> {
     // The body is moved, not copied: artifact uploads can be large.
     let body = std::mem::take(&mut inc.body);
-    let mut up = upstream_request(inc, permit.plan(), body, &cfg.upstream.base_path, &ctx.rid);
+    let mut up = permit.request(inc, body, cfg, &ctx.rid);
     match pending {
         Some((client_body, len)) => {
             up.set_length(len);
-            ctx.start(cfg, up, OutBody::Stream(client_body))
+            ctx.forward(cfg, up, OutBody::Stream(client_body))
         }
-        None => ctx.start(cfg, up, OutBody::Bytes),
+        None => ctx.forward(cfg, up, OutBody::Bytes),
     }
 }
 
@@ -400,13 +393,8 @@ fn json_response(status: u16, body: serde_json::Value, rid: &str) -> HttpRespons
 /// `/readyz`: MLflow answers its health check and, in OIDC mode, the IdP's keys are usable.
 fn readyz<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<HttpResponse, GatewayError> {
     ctx.audit.record(Verdict::Health);
-    let req = crate::forward::UpstreamRequest {
-        method: "GET".into(),
-        path_and_query: format!("{}/health", cfg.upstream.base_path),
-        headers: vec![("x-request-id".into(), ctx.rid.as_bytes().to_vec())],
-        body: Vec::new(),
-    };
-    let mlflow_ok = matches!(ctx.send_unpinned(cfg, &req), Ok(r) if r.status == 200);
+    let mlflow_ok =
+        matches!(ctx.own_call(cfg, "GET", "/health", Vec::new()), Ok(r) if r.status == 200);
     ctx.audit.upstream_status = None;
     // Workspace mode in front of an MLflow without workspaces would pin a header MLflow
     // ignores or refuses: not ready, and the log says what to fix.
@@ -424,7 +412,7 @@ fn readyz<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<HttpResponse, Gatew
     let keys_ok = cfg
         .oidc
         .as_ref()
-        .map(|oidc| identity::current_keys(oidc, cfg, None, ctx).is_ok());
+        .map(|oidc| idp::Idp { oidc, cfg }.keys(None, ctx).is_ok());
     let ready = mlflow_ok && keys_ok.unwrap_or(true) && workspaces_ok.unwrap_or(true);
     let mut body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },

@@ -8,7 +8,6 @@ use super::ctx::Ctx;
 use super::host::Host;
 use crate::config::Config;
 use crate::error::{GatewayError, Reason};
-use crate::forward::{gateway_request, UpstreamRequest};
 use crate::identity::Principal;
 use crate::mlflow::locations;
 use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, KnownOwner, Resource};
@@ -156,11 +155,6 @@ fn preflight_failed(detail: String) -> GatewayError {
     .with_log_detail(detail)
 }
 
-/// A GET to MLflow for a pre-flight, with the request's id.
-fn preflight_request(cfg: &Config, rid: &str, path: &str) -> UpstreamRequest {
-    gateway_request("GET", &cfg.upstream.base_path, path, Vec::new(), rid)
-}
-
 /// What MLflow says about `res` (cached facts only when they cannot change through the
 /// gateway); `None` when it does not exist.
 fn fact<H: Host>(
@@ -209,8 +203,7 @@ fn lookup<H: Host>(
             }
         }
     }
-    let req = preflight_request(cfg, &ctx.rid, &res.preflight_path());
-    let resp = ctx.send(cfg, req)?;
+    let resp = ctx.preflight(cfg, &res.preflight_path())?;
     match resp.status {
         200 => {
             let f = fact_from_body(res, &resp.body, &cfg.tenant_tag_key).ok_or_else(|| {
@@ -269,8 +262,7 @@ fn preflight_body<H: Host>(
     ctx: &mut Ctx<H>,
     path: &str,
 ) -> Result<Vec<u8>, GatewayError> {
-    let req = preflight_request(cfg, &ctx.rid, path);
-    let resp = ctx.send(cfg, req)?;
+    let resp = ctx.preflight(cfg, path)?;
     if resp.status != 200 {
         return Err(preflight_failed(format!(
             "pre-flight {path} answered {}",

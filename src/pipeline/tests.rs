@@ -965,7 +965,7 @@ fn report_mode_enforces_identity_routes_and_references() {
 /// MLflow with team-a's workspace in place, and a team-a editor's bearer token for `host`'s IdP
 /// (`signin_tests::idp_host`); returns the run id and the `Authorization` value.
 fn bearer_and_run(host: &mut MemoryHost) -> (String, String) {
-    use super::signin_tests::{now, sign};
+    use super::signin::tests::{now, sign};
     let (_, _, run) = mlflow_with_workspaces(host);
     host.on(
         "GET",
@@ -994,7 +994,7 @@ fn log_metric_with(run: &str, identity: (&str, &str)) -> Incoming {
 /// carries its experiment's tenant). Three key-value reads, nothing asked of MLflow first.
 #[test]
 fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
-    let mut host = super::signin_tests::idp_host();
+    let mut host = super::signin::tests::idp_host();
     host.set_var("tenant_isolation", "workspace");
     host.set_var("token_cache_seconds", "300");
     let (run, token) = bearer_and_run(&mut host);
@@ -1034,7 +1034,7 @@ fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
 #[test]
 #[ignore]
 fn pipeline_cost() {
-    use super::signin_tests::idp_host;
+    use super::signin::tests::idp_host;
     for mode in ["dev-tag", "oidc-tag", "oidc-workspace"] {
         let mut host = if mode == "dev-tag" {
             MemoryHost::dev()

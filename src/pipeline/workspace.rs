@@ -8,7 +8,6 @@ use super::ctx::Ctx;
 use super::host::Host;
 use crate::config::{Config, WorkspaceConfig};
 use crate::error::{GatewayError, Reason};
-use crate::forward::{gateway_request, UpstreamRequest};
 use crate::identity::{token_cache, Principal};
 
 /// MLflow's capability endpoint; `workspaces_enabled` says whether the header is honoured.
@@ -85,14 +84,7 @@ fn ensure<H: Host>(
             "refused a request of tenant `{tenant}`: MLflow does not report workspaces enabled"
         )));
     }
-    let get = call(
-        "GET",
-        &format!("{WORKSPACES}/{name}"),
-        Vec::new(),
-        cfg,
-        &ctx.rid,
-    );
-    let found = ctx.send_unpinned(cfg, &get)?;
+    let found = ctx.own_call(cfg, "GET", &format!("{WORKSPACES}/{name}"), Vec::new())?;
     match found.status {
         200 => Ok(()),
         404 if wcfg.auto_provision => {
@@ -100,8 +92,7 @@ fn ensure<H: Host>(
                 "name": name,
                 "description": format!("tenant {tenant} (created by mlflow-enterprise-gateway)"),
             });
-            let create = call("POST", WORKSPACES, body.to_string().into_bytes(), cfg, &ctx.rid);
-            let created = ctx.send_unpinned(cfg, &create)?;
+            let created = ctx.own_call(cfg, "POST", WORKSPACES, body.to_string().into_bytes())?;
             // 400 RESOURCE_ALREADY_EXISTS: another instance created it a moment ago.
             let raced = created.status == 400
                 && serde_json::from_slice::<serde_json::Value>(&created.body)
@@ -135,8 +126,7 @@ fn ensure<H: Host>(
 /// Whether MLflow's `server-info` reports `workspaces_enabled: true`. An answer without the
 /// field (MLflow before 3.10) counts as disabled.
 pub fn workspaces_enabled<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<bool, GatewayError> {
-    let req = call("GET", SERVER_INFO, Vec::new(), cfg, &ctx.rid);
-    let resp = ctx.send_unpinned(cfg, &req)?;
+    let resp = ctx.own_call(cfg, "GET", SERVER_INFO, Vec::new())?;
     Ok(resp.status == 200
         && serde_json::from_slice::<serde_json::Value>(&resp.body)
             .ok()
@@ -153,8 +143,4 @@ fn provisioning_failed(detail: String) -> GatewayError {
         "the tenant's MLflow workspace could not be checked or created",
     )
     .with_log_detail(detail)
-}
-
-fn call(method: &str, path: &str, body: Vec<u8>, cfg: &Config, rid: &str) -> UpstreamRequest {
-    gateway_request(method, &cfg.upstream.base_path, path, body, rid)
 }

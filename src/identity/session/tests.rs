@@ -451,3 +451,13 @@ fn planted_cookies_are_deleted_host_only_and_on_every_parent_domain() {
         assert_eq!(delete_everywhere("n", host).len(), 1, "{host:?}");
     }
 }
+
+#[test]
+fn sign_in_queries_are_form_decoded_and_a_repeated_name_refused() {
+    let q = query_params("code=a%2Bb&state=s+1&rd=%2F%23%2Fexperiments").unwrap();
+    assert_eq!(q["code"], "a+b");
+    assert_eq!(q["state"], "s 1");
+    assert_eq!(q["rd"], "/#/experiments");
+    assert_eq!(query_params("state=a&state=b"), Err("state".to_string()));
+    assert!(query_params("").unwrap().is_empty());
+}

@@ -3,9 +3,9 @@
 //! with a real key. The same flows run against the real `oidc-provider` and Chromium in
 //! `tests/e2e/test_signin.py`.
 
-use super::host::UpstreamResponse;
-use super::memory::{MemoryAnswer, MemoryHost, Scripted};
-use super::{handle, Outcome, Reply};
+use super::super::host::UpstreamResponse;
+use super::super::memory::{MemoryAnswer, MemoryHost, Scripted};
+use super::super::{handle, Outcome, Reply};
 use crate::identity::session::{SESSION_COOKIE, SIGNIN_COOKIE};
 use crate::request::Incoming;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,11 +24,11 @@ fn key() -> &'static ES256KeyPair {
     K.get_or_init(|| ES256KeyPair::generate().with_key_id("ec-1"))
 }
 
-pub(super) fn now(h: &MemoryHost) -> u64 {
+pub(in crate::pipeline) fn now(h: &MemoryHost) -> u64 {
     h.now_ms / 1000
 }
 
-pub(super) fn answer(status: u16, body: serde_json::Value) -> Scripted {
+pub(in crate::pipeline) fn answer(status: u16, body: serde_json::Value) -> Scripted {
     Scripted::Answer(UpstreamResponse {
         status,
         headers: vec![("content-type".into(), b"application/json".to_vec())],
@@ -36,7 +36,7 @@ pub(super) fn answer(status: u16, body: serde_json::Value) -> Scripted {
     })
 }
 
-pub(super) fn idp_host() -> MemoryHost {
+pub(in crate::pipeline) fn idp_host() -> MemoryHost {
     let mut h = MemoryHost::dev();
     for (k, v) in [
         ("auth_mode", "oidc"),
@@ -81,7 +81,7 @@ pub(super) fn idp_host() -> MemoryHost {
     h
 }
 
-pub(super) fn sign(
+pub(in crate::pipeline) fn sign(
     custom: serde_json::Value,
     aud: &str,
     nonce: Option<&str>,
