@@ -93,6 +93,11 @@ impl Origin {
     }
 }
 
+/// A dotted claim path, split (`resource_access.mlflow.roles`).
+pub type ClaimPath = Vec<String>;
+/// An IdP role name and the canonical role it stands for.
+pub type RoleAlias = (String, Role);
+
 /// Where allowed requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamTarget {
@@ -444,19 +449,7 @@ impl Config {
             _ => return Err(err("auth_mode", "must be `oidc` or `off`")),
         };
 
-        let upstream_origin = parse_origin("upstream_origin", &get("upstream_origin")?)?;
-        let (target_origin, base_path) = parse_url("target_base_url", &get("target_base_url")?)?;
-        if target_origin != upstream_origin {
-            return Err(err(
-                "target_base_url",
-                format!(
-                    "origin {} is not `upstream_origin` ({}); Spin would refuse the outbound call",
-                    target_origin.as_string(),
-                    upstream_origin.as_string()
-                ),
-            ));
-        }
-        let base_path = base_path.trim_end_matches('/').to_string();
+        let upstream = Self::upstream_from(&get)?;
 
         let tenant_tag_key = parse_tag_key(&get("tenant_tag_key")?)?;
         let request_timeout_seconds = parse_u64(
@@ -476,8 +469,73 @@ impl Config {
 
         let tenant_claim = parse_claim_path("tenant_claim", &get("tenant_claim")?)?;
         let subject_claim = parse_claim_path("subject_claim", &get("subject_claim")?)?;
-        let role_claim_raw = get("role_claim")?;
+        let (role_claims, role_aliases) = Self::roles_from(&get)?;
+        let default_role = parse_role_opt("default_role", &get("default_role")?)?;
+        let dev_default_role = parse_role_opt("dev_default_role", &get("dev_default_role")?)?;
+
+        let isolation = Self::isolation_from(&get)?;
+
+        let report_only = match get("enforcement")?.trim() {
+            "enforce" => false,
+            "report" => true,
+            _ => return Err(err("enforcement", "must be `enforce` or `report`")),
+        };
+        let rate_limits = Self::rate_limits_from(&get)?;
+
+        let oidc = match auth_mode {
+            AuthMode::Off => None,
+            AuthMode::Oidc => Some(Self::oidc_from(&get)?),
+        };
+
+        Ok(Config {
+            auth_mode,
+            isolation,
+            report_only,
+            rate_limits,
+            upstream,
+            tenant_tag_key,
+            request_timeout_seconds,
+            ownership_cache_seconds,
+            model_source_prefixes,
+            oidc,
+            tenant_claim,
+            subject_claim,
+            role_claims,
+            role_aliases,
+            default_role,
+            dev_default_role,
+        })
+    }
+
+    /// Where allowed requests go: `upstream_origin` and `target_base_url` inside it.
+    fn upstream_from(
+        get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
+    ) -> Result<UpstreamTarget, ConfigError> {
+        let upstream_origin = parse_origin("upstream_origin", &get("upstream_origin")?)?;
+        let (target_origin, base_path) = parse_url("target_base_url", &get("target_base_url")?)?;
+        if target_origin != upstream_origin {
+            return Err(err(
+                "target_base_url",
+                format!(
+                    "origin {} is not `upstream_origin` ({}); Spin would refuse the outbound call",
+                    target_origin.as_string(),
+                    upstream_origin.as_string()
+                ),
+            ));
+        }
+        let base_path = base_path.trim_end_matches('/').to_string();
+        Ok(UpstreamTarget {
+            origin: upstream_origin,
+            base_path,
+        })
+    }
+
+    /// The role claims and the IdP-name → role aliases.
+    fn roles_from(
+        get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
+    ) -> Result<(Vec<ClaimPath>, Vec<RoleAlias>), ConfigError> {
         let mut role_claims = Vec::new();
+        let role_claim_raw = get("role_claim")?;
         for part in role_claim_raw.split(',').filter(|p| !p.trim().is_empty()) {
             role_claims.push(parse_claim_path("role_claim", part)?);
         }
@@ -501,10 +559,14 @@ impl Config {
             }
             role_aliases.push((name.trim().to_string(), role));
         }
-        let default_role = parse_role_opt("default_role", &get("default_role")?)?;
-        let dev_default_role = parse_role_opt("dev_default_role", &get("dev_default_role")?)?;
+        Ok((role_claims, role_aliases))
+    }
 
-        let isolation = match get("tenant_isolation")?.trim() {
+    /// `tenant_isolation` and, in workspace mode, provisioning and the name prefix.
+    fn isolation_from(
+        get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
+    ) -> Result<Isolation, ConfigError> {
+        Ok(match get("tenant_isolation")?.trim() {
             "tag" => Isolation::Tag,
             "workspace" => {
                 let auto_provision = match get("workspace_provisioning")?.trim() {
@@ -521,17 +583,17 @@ impl Config {
                 })
             }
             _ => return Err(err("tenant_isolation", "must be `workspace` or `tag`")),
-        };
+        })
+    }
 
-        let report_only = match get("enforcement")?.trim() {
-            "enforce" => false,
-            "report" => true,
-            _ => return Err(err("enforcement", "must be `enforce` or `report`")),
-        };
+    /// The rate limits (`rate_limit_*`).
+    fn rate_limits_from(
+        get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
+    ) -> Result<RateLimits, ConfigError> {
         let limit = |name: &'static str| -> Result<u64, ConfigError> {
             parse_u64(name, &get(name)?, 0, 1_000_000_000)
         };
-        let rate_limits = RateLimits {
+        Ok(RateLimits {
             window_seconds: parse_u64(
                 "rate_limit_window_seconds",
                 &get("rate_limit_window_seconds")?,
@@ -551,33 +613,6 @@ impl Config {
                 "allow" => true,
                 _ => return Err(err("rate_limit_store_failure", "must be `deny` or `allow`")),
             },
-        };
-
-        let oidc = match auth_mode {
-            AuthMode::Off => None,
-            AuthMode::Oidc => Some(Self::oidc_from(&get)?),
-        };
-
-        Ok(Config {
-            auth_mode,
-            isolation,
-            report_only,
-            rate_limits,
-            upstream: UpstreamTarget {
-                origin: upstream_origin,
-                base_path,
-            },
-            tenant_tag_key,
-            request_timeout_seconds,
-            ownership_cache_seconds,
-            model_source_prefixes,
-            oidc,
-            tenant_claim,
-            subject_claim,
-            role_claims,
-            role_aliases,
-            default_role,
-            dev_default_role,
         })
     }
 

@@ -8,7 +8,7 @@
 
 use crate::error::{GatewayError, Reason};
 use crate::policy::plan::{BodyPlan, Plan};
-use crate::policy::table::{Row, Strategy};
+use crate::policy::table::Row;
 use crate::request::Incoming;
 
 /// Request headers never forwarded. Hop-by-hop headers (RFC 9110 §7.6.1) and `Host` are
@@ -146,7 +146,7 @@ pub fn body_intake(
     row: &Row,
     declared: Option<u64>,
 ) -> Result<BodyIntake, GatewayError> {
-    let upload = method == "PUT" && row.strategy == Strategy::ArtifactPath;
+    let upload = method == "PUT" && row.strategy.shape().streams;
     match declared {
         Some(n) if upload && streamed(Some(n)) => Ok(BodyIntake::Stream(n)),
         Some(n) if n > MAX_BUFFERED_BODY_BYTES => Err(body_too_large(MAX_BUFFERED_BODY_BYTES)),

@@ -34,72 +34,159 @@ pub enum Resource {
     Issue(String),
 }
 
+/// Where a pre-flight answer names a resource's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerIn {
+    /// The object carries the tenant tag itself: `{<object>: {<id_field>: id, "tags": …}}`.
+    OwnTag {
+        object: &'static str,
+        id_field: &'static str,
+    },
+    /// The object lives in one experiment: at `pointer`, `{<id_field>: id, "experiment_id": …}`.
+    OneExperiment {
+        pointer: &'static str,
+        id_field: &'static str,
+    },
+    /// The object is linked to experiments: `{"experiment_ids": [...]}` (an evaluation dataset;
+    /// the answer does not echo the id, and an absent list means none).
+    Experiments,
+}
+
+/// Everything the gateway knows about one kind of resource, declared once per kind
+/// (`Resource::spec`, an exhaustive match): the compiler asks a new kind for each.
+#[derive(Debug)]
+pub struct ResourceSpec {
+    /// What messages call it.
+    pub name: &'static str,
+    /// The key-value cache key's kind (`own:v1:<kind>:<id>`), or `None` when the fact must not
+    /// be cached: a registered-model name can be deleted and created again by another tenant,
+    /// and a dataset's experiments can be added and removed.
+    pub cache: Option<&'static str>,
+    /// The MLflow pre-flight path (and query) that reveals the owner, for an id.
+    pub preflight: fn(&str) -> String,
+    /// Where the pre-flight's answer names the owner.
+    pub owner: OwnerIn,
+}
+
+const EXPERIMENT: ResourceSpec = ResourceSpec {
+    name: "experiment",
+    cache: Some("exp"),
+    preflight: |i| format!("/api/2.0/mlflow/experiments/get?experiment_id={i}"),
+    owner: OwnerIn::OwnTag {
+        object: "experiment",
+        id_field: "experiment_id",
+    },
+};
+const RUN: ResourceSpec = ResourceSpec {
+    name: "run",
+    cache: Some("run"),
+    preflight: |i| format!("/api/2.0/mlflow/runs/get?run_id={i}"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/run/info",
+        id_field: "run_id",
+    },
+};
+const LOGGED_MODEL: ResourceSpec = ResourceSpec {
+    name: "logged model",
+    cache: Some("lm"),
+    preflight: |i| format!("/api/2.0/mlflow/logged-models/{i}"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/model/info",
+        id_field: "model_id",
+    },
+};
+const REGISTERED_MODEL: ResourceSpec = ResourceSpec {
+    name: "registered model",
+    cache: None,
+    preflight: |n| {
+        let name: String = form_urlencoded::byte_serialize(n.as_bytes()).collect();
+        format!("/api/2.0/mlflow/registered-models/get?name={name}")
+    },
+    owner: OwnerIn::OwnTag {
+        object: "registered_model",
+        id_field: "name",
+    },
+};
+const TRACE: ResourceSpec = ResourceSpec {
+    name: "trace",
+    cache: Some("tr"),
+    // The v2 info route answers with the experiment id and never loads spans.
+    preflight: |i| format!("/api/2.0/mlflow/traces/{i}/info"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/trace_info",
+        id_field: "request_id",
+    },
+};
+const DATASET: ResourceSpec = ResourceSpec {
+    name: "dataset",
+    cache: None,
+    // An unknown dataset answers 200 with no ids (read as "missing").
+    preflight: |i| format!("/api/3.0/mlflow/datasets/{i}/experiment-ids"),
+    owner: OwnerIn::Experiments,
+};
+const LABEL_SCHEMA: ResourceSpec = ResourceSpec {
+    name: "label schema",
+    cache: Some("ls"),
+    preflight: |i| format!("/api/3.0/mlflow/label-schemas/get?schema_id={i}"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/label_schema",
+        id_field: "schema_id",
+    },
+};
+const REVIEW_QUEUE: ResourceSpec = ResourceSpec {
+    name: "review queue",
+    cache: Some("rq"),
+    preflight: |i| format!("/api/3.0/mlflow/review-queues/get?queue_id={i}"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/review_queue",
+        id_field: "queue_id",
+    },
+};
+const ISSUE: ResourceSpec = ResourceSpec {
+    name: "issue",
+    cache: Some("iss"),
+    preflight: |i| format!("/api/3.0/mlflow/issues/{i}"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/issue",
+        id_field: "issue_id",
+    },
+};
+
 impl Resource {
-    pub fn kind(&self) -> &'static str {
+    /// The resource's kind and its id: the one match over the kinds.
+    pub fn spec(&self) -> (&'static ResourceSpec, &str) {
         match self {
-            Resource::Experiment(_) => "experiment",
-            Resource::Run(_) => "run",
-            Resource::LoggedModel(_) => "logged model",
-            Resource::RegisteredModel(_) => "registered model",
-            Resource::Trace(_) => "trace",
-            Resource::Dataset(_) => "dataset",
-            Resource::LabelSchema(_) => "label schema",
-            Resource::ReviewQueue(_) => "review queue",
-            Resource::Issue(_) => "issue",
+            Resource::Experiment(i) => (&EXPERIMENT, i),
+            Resource::Run(i) => (&RUN, i),
+            Resource::LoggedModel(i) => (&LOGGED_MODEL, i),
+            Resource::RegisteredModel(n) => (&REGISTERED_MODEL, n),
+            Resource::Trace(i) => (&TRACE, i),
+            Resource::Dataset(i) => (&DATASET, i),
+            Resource::LabelSchema(i) => (&LABEL_SCHEMA, i),
+            Resource::ReviewQueue(i) => (&REVIEW_QUEUE, i),
+            Resource::Issue(i) => (&ISSUE, i),
         }
+    }
+    pub fn kind(&self) -> &'static str {
+        self.spec().0.name
     }
     pub fn id(&self) -> &str {
-        match self {
-            Resource::Experiment(i)
-            | Resource::Run(i)
-            | Resource::LoggedModel(i)
-            | Resource::RegisteredModel(i)
-            | Resource::Trace(i)
-            | Resource::Dataset(i)
-            | Resource::LabelSchema(i)
-            | Resource::ReviewQueue(i)
-            | Resource::Issue(i) => i,
-        }
+        self.spec().1
     }
-    /// KV cache key, or `None` when the fact must not be cached: a registered-model name can be
-    /// deleted and created again by another tenant, and a dataset's experiments can be added
-    /// and removed. Ids are validated before they get here (digits / hex / `m-` / `tr-` / … ).
+    /// KV cache key, or `None` when the fact must not be cached (`ResourceSpec::cache`). Ids
+    /// are validated before they get here (digits / hex / `m-` / `tr-` / … ).
     pub fn cache_key(&self) -> Option<String> {
-        match self {
-            Resource::Experiment(i) => Some(format!("own:v1:exp:{i}")),
-            Resource::Run(i) => Some(format!("own:v1:run:{i}")),
-            Resource::LoggedModel(i) => Some(format!("own:v1:lm:{i}")),
-            Resource::Trace(i) => Some(format!("own:v1:tr:{i}")),
-            Resource::LabelSchema(i) => Some(format!("own:v1:ls:{i}")),
-            Resource::ReviewQueue(i) => Some(format!("own:v1:rq:{i}")),
-            Resource::Issue(i) => Some(format!("own:v1:iss:{i}")),
-            Resource::RegisteredModel(_) | Resource::Dataset(_) => None,
-        }
+        let (spec, id) = self.spec();
+        spec.cache.map(|kind| format!("own:v1:{kind}:{id}"))
     }
     /// The MLflow pre-flight path (and query) that reveals the owner.
     pub fn preflight_path(&self) -> String {
-        match self {
-            Resource::Experiment(i) => format!("/api/2.0/mlflow/experiments/get?experiment_id={i}"),
-            Resource::Run(i) => format!("/api/2.0/mlflow/runs/get?run_id={i}"),
-            Resource::LoggedModel(i) => format!("/api/2.0/mlflow/logged-models/{i}"),
-            Resource::RegisteredModel(n) => format!(
-                "/api/2.0/mlflow/registered-models/get?name={}",
-                form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>()
-            ),
-            // The v2 info route answers with the experiment id and never loads spans.
-            Resource::Trace(i) => format!("/api/2.0/mlflow/traces/{i}/info"),
-            // An unknown dataset answers 200 with no ids (read as "missing").
-            Resource::Dataset(i) => format!("/api/3.0/mlflow/datasets/{i}/experiment-ids"),
-            Resource::LabelSchema(i) => {
-                format!("/api/3.0/mlflow/label-schemas/get?schema_id={i}")
-            }
-            Resource::ReviewQueue(i) => format!("/api/3.0/mlflow/review-queues/get?queue_id={i}"),
-            Resource::Issue(i) => format!("/api/3.0/mlflow/issues/{i}"),
-        }
+        let (spec, id) = self.spec();
+        (spec.preflight)(id)
     }
     /// Whether the resource carries its own tenant tag (rather than living in an experiment).
     pub fn tagged_itself(&self) -> bool {
-        matches!(self, Resource::Experiment(_) | Resource::RegisteredModel(_))
+        matches!(self.spec().0.owner, OwnerIn::OwnTag { .. })
     }
 }
 
@@ -151,29 +238,19 @@ impl CachedFact {
 /// returns for that resource (the caller fails closed).
 pub fn fact_from_body(resource: &Resource, body: &[u8], tenant_key: &str) -> Option<Fact> {
     let v: Value = parse_strict(body).ok()?;
-    match resource {
-        Resource::Experiment(id) => {
-            let exp = v.get("experiment")?;
-            if exp.get("experiment_id")?.as_str()? != id {
+    let (spec, id) = resource.spec();
+    match spec.owner {
+        OwnerIn::OwnTag { object, id_field } => {
+            let obj = v.get(object)?;
+            if obj.get(id_field)?.as_str()? != id {
                 return None;
             }
-            Some(Fact::TenantTag(tenant_of(exp.get("tags"), tenant_key)))
+            Some(Fact::TenantTag(tenant_of(obj.get("tags"), tenant_key)))
         }
-        Resource::Run(id) => in_experiment(v.get("run")?.get("info")?, "run_id", id),
-        Resource::LoggedModel(id) => in_experiment(v.get("model")?.get("info")?, "model_id", id),
-        Resource::RegisteredModel(name) => {
-            let m = v.get("registered_model")?;
-            if m.get("name")?.as_str()? != name {
-                return None;
-            }
-            Some(Fact::TenantTag(tenant_of(m.get("tags"), tenant_key)))
+        OwnerIn::OneExperiment { pointer, id_field } => {
+            in_experiment(v.pointer(pointer)?, id_field, id)
         }
-        Resource::Trace(id) => in_experiment(v.get("trace_info")?, "request_id", id),
-        Resource::LabelSchema(id) => in_experiment(v.get("label_schema")?, "schema_id", id),
-        Resource::ReviewQueue(id) => in_experiment(v.get("review_queue")?, "queue_id", id),
-        Resource::Issue(id) => in_experiment(v.get("issue")?, "issue_id", id),
-        Resource::Dataset(_) => {
-            // The answer does not echo the dataset id; an absent list means "no experiments".
+        OwnerIn::Experiments => {
             let ids = match v.get("experiment_ids") {
                 None => Vec::new(),
                 Some(list) => list

@@ -29,7 +29,6 @@ use crate::forward::{
 };
 use crate::mlflow::ownership::Resource;
 use crate::mlflow::responses::{self, ResponseFilter};
-use crate::policy::table::Strategy;
 use crate::policy::{self, POLICY_VERSION};
 use crate::request::{request_id, Incoming};
 use ctx::Ctx;
@@ -305,7 +304,7 @@ fn check_answer<H: Host>(
 ) -> Result<Reply<H::Answer>, GatewayError> {
     let plan = permit.plan();
     let status = answer.status();
-    if plan.row.strategy == Strategy::ArtifactPath
+    if plan.row.strategy.shape().streams
         && plan.row.method == "GET"
         && plan.filter.is_none()
         && declared_length(answer.headers()).is_none_or(|n| streamed(Some(n)))

@@ -15,7 +15,7 @@ use super::host::Host;
 use crate::config::{Config, Quota, RateLimits};
 use crate::error::{GatewayError, Reason};
 use crate::identity::Principal;
-use crate::policy::table::{Row, Strategy};
+use crate::policy::table::Row;
 use crate::vocab::rbac::Action;
 use sha2::{Digest, Sha256};
 
@@ -79,7 +79,7 @@ pub fn check<H: Host>(
 ) -> Result<(), GatewayError> {
     let limits = &cfg.rate_limits;
     let action = row.action;
-    if row.strategy == Strategy::Open {
+    if !row.strategy.shape().rate_limited {
         return Ok(());
     }
     let now = ctx.now_s();

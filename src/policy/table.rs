@@ -196,76 +196,181 @@ pub enum Strategy {
     WorkspaceGet,
 }
 
+/// How a strategy's requests carry their fields, besides the query of a `GET`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// A strict JSON object; the listed fields are maps whose keys are user data (tag names,
+    /// metadata), exempt from the camelCase rule.
+    Json { maps: &'static [&'static str] },
+    /// Bytes the planner does not parse as JSON: an artifact's content, a GraphQL document
+    /// (checked by `mlflow::graphql`).
+    Raw,
+}
+
+/// Everything a strategy decides outside its planning function, declared once per strategy
+/// (`Strategy::shape`, an exhaustive match): the compiler asks a new strategy for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// How a non-`GET` request carries its fields.
+    pub body: Body,
+    /// The field that may repeat in a `GET` query (MLflow reads it as a list), if any.
+    pub list: Option<&'static str>,
+    /// Artifact bytes: an upload with a large declared length is streamed in, and a download
+    /// without a response check is piped out, unread (`forward::body_intake`,
+    /// `pipeline::check_answer`).
+    pub streams: bool,
+    /// Counted by the rate limits; only the UI shell and capability probes are not (one page
+    /// load fetches dozens of static files).
+    pub rate_limited: bool,
+    /// The kind of object whose tags the rows write or delete, if any: every such tag goes
+    /// through `mlflow::tags::guard` (a test walks the table against MLflow's tag-carrying
+    /// request messages).
+    pub tags: Option<Tagged>,
+    /// The gateway writes the tenant tag itself (creates): an identical tenant tag from the
+    /// client is accepted, any other value is a conflict.
+    pub injects_tenant: bool,
+    /// The gateway sets the run's author tag (`mlflow.user`) to the subject.
+    pub sets_author: bool,
+}
+
+/// A JSON body with no user-data maps, no list, counted, no tags: what most strategies are.
+const JSON: Shape = Shape {
+    body: Body::Json { maps: &[] },
+    list: None,
+    streams: false,
+    rate_limited: true,
+    tags: None,
+    injects_tenant: false,
+    sets_author: false,
+};
+
+/// A JSON strategy whose `GET` query may repeat `field`.
+const fn listing(field: &'static str) -> Shape {
+    Shape {
+        list: Some(field),
+        ..JSON
+    }
+}
+
+/// A JSON strategy whose rows write tags of `kind`.
+const fn tagging(kind: Tagged) -> Shape {
+    Shape {
+        tags: Some(kind),
+        ..JSON
+    }
+}
+
+/// The assessment's user-data maps (metadata, feedback and expectation values).
+const ASSESSMENT_MAPS: &[&str] = &[
+    "assessment.metadata",
+    "assessment.feedback.value",
+    "assessment.expectation.value",
+];
+
 impl Strategy {
-    /// The kind of object whose tags this strategy's rows write or delete, if any. Every such
-    /// row goes through `mlflow::tags::guard` (the planner calls it for every tag the request
-    /// carries); a test walks the table against the routes whose MLflow request has tags.
-    /// Exhaustive on purpose: a new strategy must decide.
-    pub fn tags(self) -> Option<Tagged> {
+    /// This strategy's declaration (`Shape`). Exhaustive on purpose: a new strategy must
+    /// decide every field.
+    pub const fn shape(self) -> Shape {
         use RunExtra as RX;
         match self {
-            Strategy::CreateExperiment | Strategy::Experiment { tag_key: true } => {
-                Some(Tagged::Experiment)
-            }
-            Strategy::CreateRun | Strategy::Run(_, RX::TagKey | RX::Batch) => Some(Tagged::Run),
+            Strategy::Open => Shape {
+                rate_limited: false,
+                ..JSON
+            },
+            Strategy::Deny(_) => JSON,
+            Strategy::CreateExperiment => Shape {
+                body: Body::Json { maps: &["tags"] },
+                injects_tenant: true,
+                ..tagging(Tagged::Experiment)
+            },
+            Strategy::SearchExperiments | Strategy::ExperimentByName => JSON,
+            Strategy::Experiment { tag_key: true } => tagging(Tagged::Experiment),
+            Strategy::Experiment { tag_key: false } => JSON,
+            Strategy::CreateRun => Shape {
+                body: Body::Json { maps: &["tags"] },
+                injects_tenant: true,
+                sets_author: true,
+                ..tagging(Tagged::Run)
+            },
+            Strategy::SearchRuns => JSON,
+            Strategy::Run(_, RX::TagKey | RX::Batch) => tagging(Tagged::Run),
             // `log-inputs`: `datasets[].tags` describe the input, not the run.
-            Strategy::Run(_, RX::Models) => Some(Tagged::RunInput),
-            Strategy::CreateLoggedModel | Strategy::LoggedModel { tags: true } => {
-                Some(Tagged::LoggedModel)
-            }
-            Strategy::CreateRegisteredModel => Some(Tagged::RegisteredModel),
-            Strategy::Registry { tags } => tags,
-            Strategy::CreateModelVersion => Some(Tagged::ModelVersion),
+            Strategy::Run(_, RX::Models) => tagging(Tagged::RunInput),
+            Strategy::Run(_, RX::None | RX::MetricModel) => JSON,
+            Strategy::RunList(field) => listing(field),
+            Strategy::ArtifactPath => Shape {
+                body: Body::Raw,
+                streams: true,
+                ..JSON
+            },
+            Strategy::ArtifactList | Strategy::ArtifactMpu => JSON,
+            Strategy::CreateLoggedModel => tagging(Tagged::LoggedModel),
+            Strategy::SearchLoggedModels => JSON,
+            Strategy::Graphql => Shape {
+                body: Body::Raw,
+                ..JSON
+            },
+            Strategy::LoggedModel { tags: true } => tagging(Tagged::LoggedModel),
+            Strategy::LoggedModel { tags: false } => JSON,
+            Strategy::CreateRegisteredModel => Shape {
+                injects_tenant: true,
+                ..tagging(Tagged::RegisteredModel)
+            },
+            Strategy::SearchRegisteredModels | Strategy::SearchModelVersions => JSON,
+            Strategy::Registry { tags } => Shape {
+                tags,
+                ..listing("stages")
+            },
+            Strategy::CreateModelVersion => Shape {
+                injects_tenant: true,
+                ..tagging(Tagged::ModelVersion)
+            },
             // Start (v2, v3), end (v2) and the tag routes (v2, v3) all carry trace tags.
-            Strategy::StartTraceV3 | Strategy::StartTraceV2 | Strategy::Trace { .. } => {
-                Some(Tagged::Trace)
+            Strategy::StartTraceV3 => Shape {
+                body: Body::Json {
+                    maps: &[
+                        "trace.trace_info.trace_metadata",
+                        "trace.trace_info.tags",
+                        "trace.trace_info.assessments.metadata",
+                        "trace.trace_info.assessments.feedback.value",
+                        "trace.trace_info.assessments.expectation.value",
+                    ],
+                },
+                ..tagging(Tagged::Trace)
+            },
+            Strategy::StartTraceV2 => tagging(Tagged::Trace),
+            Strategy::Trace { .. } => Shape {
+                body: Body::Json {
+                    maps: ASSESSMENT_MAPS,
+                },
+                ..tagging(Tagged::Trace)
+            },
+            Strategy::TraceArtifact => JSON,
+            Strategy::TraceList(field) => listing(field),
+            Strategy::SearchTracesV3 => JSON,
+            Strategy::SearchTracesV2 | Strategy::ExperimentScope | Strategy::ScorerList => {
+                listing("experiment_ids")
             }
-            Strategy::TraceArtifact => None,
-            Strategy::CreateDataset | Strategy::Object(Child::Dataset) => Some(Tagged::Dataset),
-            Strategy::Open
-            | Strategy::Deny(_)
-            | Strategy::SearchExperiments
-            | Strategy::ExperimentByName
-            | Strategy::Experiment { tag_key: false }
-            | Strategy::SearchRuns
-            | Strategy::Run(_, RX::None | RX::MetricModel)
-            | Strategy::RunList(_)
-            | Strategy::ArtifactPath
-            | Strategy::ArtifactList
-            | Strategy::ArtifactMpu
-            | Strategy::SearchLoggedModels
-            | Strategy::Graphql
-            | Strategy::LoggedModel { tags: false }
-            | Strategy::SearchRegisteredModels
-            | Strategy::SearchModelVersions
-            | Strategy::TraceList(_)
-            | Strategy::SearchTracesV3
-            | Strategy::SearchTracesV2
-            | Strategy::ExperimentScope
-            | Strategy::ScorerList
-            | Strategy::Object(Child::LabelSchema | Child::ReviewQueue | Child::Issue)
-            | Strategy::CreateIssue
-            | Strategy::ReviewItemStatus
-            | Strategy::OnlineConfigs
-            | Strategy::DatasetExperiments { .. }
+            Strategy::CreateDataset => Shape {
+                tags: Some(Tagged::Dataset),
+                ..listing("experiment_ids")
+            },
+            Strategy::Object(Child::Dataset) => tagging(Tagged::Dataset),
+            Strategy::Object(Child::LabelSchema | Child::ReviewQueue | Child::Issue) => JSON,
+            Strategy::CreateIssue | Strategy::ReviewItemStatus => JSON,
+            Strategy::OnlineConfigs => listing("scorer_ids"),
+            Strategy::DatasetExperiments { .. }
             | Strategy::DeleteTraces
             | Strategy::LinkTracesToRun
             | Strategy::LinkPrompts
             | Strategy::WorkspaceList
-            | Strategy::WorkspaceGet => None,
+            | Strategy::WorkspaceGet => JSON,
         }
     }
 
-    /// Whether the gateway writes the tenant tag itself on this route (creates): an identical
-    /// tenant tag from the client is accepted there, any other value is a conflict.
-    pub fn injects_tenant(self) -> bool {
-        matches!(
-            self,
-            Strategy::CreateExperiment
-                | Strategy::CreateRun
-                | Strategy::CreateRegisteredModel
-                | Strategy::CreateModelVersion
-        )
+    /// The kind of object whose tags this strategy's rows write or delete (`Shape::tags`).
+    pub const fn tags(self) -> Option<Tagged> {
+        self.shape().tags
     }
 }
 

@@ -149,7 +149,7 @@ fn table_json() -> String {
 }
 
 /// The table as one canonical text: every row with its full strategy (denial messages, id
-/// rules and tag kinds included) and every denied family.
+/// rules) and the strategy's declaration (`Shape`), and every denied family.
 fn table_fingerprint() -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -162,7 +162,7 @@ fn table_fingerprint() -> String {
             r.path,
             r.action.as_str(),
             r.strategy,
-            r.strategy.tags()
+            r.strategy.shape()
         ));
     }
     for (prefix, why) in super::table::DENIED_FAMILIES {
@@ -1023,7 +1023,7 @@ mod tag_guard {
             for key in keys {
                 // A create writes the tenant tag itself (a conflicting one is refused by
                 // `with_tenant`) and replaces the run author: those two are rewrites, not refusals.
-                let rewritten = row.strategy.injects_tenant()
+                let rewritten = row.strategy.shape().injects_tenant
                     && (key == tenant_key || (kind == Tagged::Run && key == "mlflow.user"));
                 let path = format!("{}{}", mount(row.mount), concrete(row.path, key));
                 let tag = serde_json::json!([{"key": key, "value": "v"}]);

@@ -15,7 +15,7 @@ mod traces;
 mod workspaces;
 
 use super::route::Matched;
-use super::table::Strategy;
+use super::table::{Body, Strategy};
 use super::{Role, Row};
 use crate::config::Config;
 use crate::error::{GatewayError, Reason};
@@ -157,18 +157,7 @@ impl<'a> Draft<'a> {
 /// refused, MLflow would read it instead), the body otherwise (a query there is refused),
 /// strict JSON with the camelCase rule, raw bytes for artifact uploads and GraphQL.
 fn read_input(req: &Incoming, strategy: Strategy) -> Result<Input, GatewayError> {
-    // Artifact uploads carry bytes; GraphQL bodies are checked by `mlflow::graphql`.
-    let raw_body = matches!(strategy, Strategy::ArtifactPath | Strategy::Graphql);
-    let list_fields: &[&str] = match strategy {
-        Strategy::RunList(f) | Strategy::TraceList(f) => &[f][..],
-        Strategy::SearchTracesV2
-        | Strategy::ExperimentScope
-        | Strategy::CreateDataset
-        | Strategy::ScorerList => &["experiment_ids"],
-        Strategy::OnlineConfigs => &["scorer_ids"],
-        Strategy::Registry { .. } => &["stages"],
-        _ => &[],
-    };
+    let shape = strategy.shape();
     let input = match req.method.as_str() {
         "GET" => {
             if !req.body.is_empty() {
@@ -177,7 +166,7 @@ fn read_input(req: &Incoming, strategy: Strategy) -> Result<Input, GatewayError>
                     "a GET request must not carry a body (MLflow would read it instead of the query)",
                 ));
             }
-            Input::Query(Query::parse(&req.query, list_fields)?)
+            Input::Query(Query::parse(&req.query, shape.list.as_slice())?)
         }
         method => {
             if !req.query.is_empty() {
@@ -186,31 +175,12 @@ fn read_input(req: &Incoming, strategy: Strategy) -> Result<Input, GatewayError>
                     format!("{method} requests carry their fields in the body; the query string must be empty"),
                 ));
             }
-            if raw_body {
-                Input::Raw
-            } else {
-                // Object-valued fields whose keys are user data, exempt from the camelCase rule.
-                let map_fields: &[&str] = match strategy {
-                    Strategy::CreateExperiment | Strategy::CreateRun => &["tags"],
-                    Strategy::StartTraceV3 => &[
-                        "trace.trace_info.trace_metadata",
-                        "trace.trace_info.tags",
-                        "trace.trace_info.assessments.metadata",
-                        "trace.trace_info.assessments.feedback.value",
-                        "trace.trace_info.assessments.expectation.value",
-                    ],
-                    Strategy::Trace { .. } => &[
-                        "assessment.metadata",
-                        "assessment.feedback.value",
-                        "assessment.expectation.value",
-                    ],
-                    _ => &[],
-                };
-                Input::Body(parse_object_body(&req.body, map_fields)?)
+            match shape.body {
+                Body::Raw => Input::Raw,
+                Body::Json { maps } => Input::Body(parse_object_body(&req.body, maps)?),
             }
         }
     };
-
     Ok(input)
 }
 
