@@ -40,7 +40,7 @@ trap cleanup INT TERM EXIT
 log "starting MLflow $MLFLOW_VERSION on 127.0.0.1:$MLFLOW_PORT (data in $DATA_DIR)"
 "$VENV/bin/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" \
   --backend-store-uri "sqlite:///$DATA_DIR/mlflow.db" \
-  --artifacts-destination "$DATA_DIR/artifacts" --workers 2 --enable-workspaces &
+  --artifacts-destination "$DATA_DIR/artifacts" --workers 2 $([ "${SPIN_VARIABLE_TENANT_ISOLATION:-workspace}" = tag ] || echo --enable-workspaces) &
 pids+=($!)
 for _ in $(seq 1 120); do
   curl -sf "http://127.0.0.1:$MLFLOW_PORT/health" >/dev/null 2>&1 && break
