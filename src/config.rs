@@ -27,9 +27,11 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "oidc_audience", default: "", description: "Audience that must appear in `aud` (required in oidc mode)." },
     VarSpec { name: "jwks_uri", default: "", description: "JWKS URL; empty means discovery from the issuer. Must lie inside `idp_origin`." },
     VarSpec { name: "idp_origin", default: "https://idp.invalid", description: "Origin of the IdP (`scheme://host[:port]`); used in `allowed_outbound_hosts`. Issuer and JWKS URLs must lie inside it." },
-    VarSpec { name: "tenant_claim", default: "tenant_id", description: "Dotted claim path holding the tenant id (e.g. `tenant_id`, `org.tenant`)." },
+    VarSpec { name: "tenant_claim", default: "tenant_id", description: "Dotted claim path holding the tenant id, or a list of tenant ids (e.g. `tenant_id`, `org.tenant`); the roles of `role_claim` apply in each." },
     VarSpec { name: "subject_claim", default: "sub", description: "Dotted claim path holding the subject (e.g. `sub`, `preferred_username`, `email`)." },
     VarSpec { name: "role_claim", default: "roles,groups", description: "Comma list of dotted claim paths whose string or array values are unioned into role names." },
+    VarSpec { name: "group_claim", default: "groups", description: "Comma list of dotted claim paths whose string or array values are the caller's groups (for `group:` grants and `tenant_group_pattern`)." },
+    VarSpec { name: "tenant_group_pattern", default: "", description: "Groups that make the caller a member of a tenant with a role, e.g. `mlflow/{tenant}/{role}` (the role through `role_aliases`); empty: tenants come from `tenant_claim` only." },
     VarSpec { name: "role_aliases", default: "viewer=viewer,editor=editor,admin=admin", description: "Comma list `idp-name=canonical-role` (viewer, editor, admin); exact, case-sensitive; unknown names ignored." },
     VarSpec { name: "default_role", default: "none", description: "Canonical role for a principal with no recognised role (`none` = denied everything)." },
     VarSpec { name: "dev_default_role", default: "admin", description: "Role in `auth_mode=off` when no `X-Roles` header is sent." },
@@ -38,6 +40,7 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "jwks_cache_seconds", default: "300", description: "JWKS older than this is refreshed." },
     VarSpec { name: "jwks_min_refresh_seconds", default: "30", description: "At most one JWKS fetch per this many seconds (unknown `kid`s cannot amplify requests)." },
     VarSpec { name: "jwks_max_stale_seconds", default: "3600", description: "Cached keys keep working this long past `jwks_cache_seconds` while the IdP is unreachable; then 503." },
+    VarSpec { name: "protected_aliases", default: "", description: "Comma list of registered-model alias names (e.g. `champion,production`) that only MANAGE may set, move or delete; a version carrying one cannot be deleted, re-tagged or transitioned below MANAGE." },
     VarSpec { name: "enforcement", default: "enforce", description: "`enforce` refuses what the policy refuses; `report` (phased rollout) forwards, as enforce mode would have sent them (pinned to the caller's workspace), requests refused only for the caller's role or the owner of the object they act on, and audits them as `would_deny`. Credentials, routes, references, protected tags and parsing stay enforced. See docs/operations.md." },
     VarSpec { name: "tenant_isolation", default: "workspace", description: "How tenants are kept apart: `workspace` (each tenant an MLflow workspace pinned by the gateway; MLflow 3.10+ started with `--enable-workspaces`) or `tag` (tenant tags checked by the gateway; any MLflow 3.x, file stores included). See docs/isolation.md." },
     VarSpec { name: "workspace_provisioning", default: "auto", description: "`workspace` mode: `auto` creates a tenant's workspace on its first request; `manual` requires an operator to have created it (403 otherwise)." },
@@ -246,6 +249,10 @@ pub struct Config {
     pub tenant_claim: Vec<String>,
     pub subject_claim: Vec<String>,
     pub role_claims: Vec<Vec<String>>,
+    pub group_claims: Vec<ClaimPath>,
+    pub tenant_group_pattern: Option<crate::identity::claims::GroupPattern>,
+    /// Alias names only MANAGE may set, move or delete (`protected_aliases`).
+    pub protected_aliases: Vec<String>,
     pub role_aliases: Vec<(String, Role)>,
     pub default_role: Option<Role>,
     pub dev_default_role: Option<Role>,
@@ -339,6 +346,14 @@ fn parse_u64(variable: &'static str, raw: &str, min: u64, max: u64) -> Result<u6
 }
 
 /// A dotted claim path: non-empty segments of `[A-Za-z0-9_:-]`.
+/// A comma list of dotted claim paths.
+fn claim_paths(variable: &'static str, raw: &str) -> Result<Vec<ClaimPath>, ConfigError> {
+    raw.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| parse_claim_path(variable, part))
+        .collect()
+}
+
 fn parse_claim_path(variable: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
     let raw = raw.trim();
     let segs: Vec<String> = raw.split('.').map(str::to_string).collect();
@@ -470,6 +485,20 @@ impl Config {
         let tenant_claim = parse_claim_path("tenant_claim", &get("tenant_claim")?)?;
         let subject_claim = parse_claim_path("subject_claim", &get("subject_claim")?)?;
         let (role_claims, role_aliases) = Self::roles_from(&get)?;
+        let group_claims = claim_paths("group_claim", &get("group_claim")?)?;
+        let tenant_group_pattern = match get("tenant_group_pattern")?.trim() {
+            "" => None,
+            raw => Some(
+                crate::identity::claims::GroupPattern::parse(raw)
+                    .map_err(|why| err("tenant_group_pattern", why))?,
+            ),
+        };
+        let protected_aliases = get("protected_aliases")?
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
         let default_role = parse_role_opt("default_role", &get("default_role")?)?;
         let dev_default_role = parse_role_opt("dev_default_role", &get("dev_default_role")?)?;
 
@@ -501,6 +530,9 @@ impl Config {
             tenant_claim,
             subject_claim,
             role_claims,
+            group_claims,
+            tenant_group_pattern,
+            protected_aliases,
             role_aliases,
             default_role,
             dev_default_role,
@@ -534,11 +566,7 @@ impl Config {
     fn roles_from(
         get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
     ) -> Result<(Vec<ClaimPath>, Vec<RoleAlias>), ConfigError> {
-        let mut role_claims = Vec::new();
-        let role_claim_raw = get("role_claim")?;
-        for part in role_claim_raw.split(',').filter(|p| !p.trim().is_empty()) {
-            role_claims.push(parse_claim_path("role_claim", part)?);
-        }
+        let role_claims = claim_paths("role_claim", &get("role_claim")?)?;
 
         let mut role_aliases = Vec::new();
         for pair in get("role_aliases")?

@@ -86,6 +86,7 @@ reasons! {
     RouteDenied => "route_denied",
     Rbac => "rbac",
     TenantMismatch => "tenant_mismatch",
+    GrantDenied => "grant_denied",
     ResourceNotFound => "resource_not_found",
     ReservedTag => "reserved_tag",
     TagConflict => "tag_conflict",
@@ -96,6 +97,8 @@ reasons! {
     OrphanRefused => "orphan_refused",
     RootDeleteRefused => "root_delete_refused",
     // --- workspace isolation ---
+    WorkspaceHeaderInvalid => "workspace_header_invalid",
+    WorkspaceNotMember => "workspace_not_member",
     WorkspaceNameInvalid => "workspace_name_invalid",
     WorkspaceMissing => "workspace_missing",
     WorkspacesDisabled => "workspaces_disabled",
@@ -149,6 +152,7 @@ impl Reason {
             | RouteDenied
             | Rbac
             | TenantMismatch
+            | GrantDenied
             | ResourceNotFound
             | ReservedTag
             | TagConflict
@@ -158,7 +162,8 @@ impl Reason {
             | OrphanRefused
             | RootDeleteRefused
             | WorkspaceNameInvalid
-            | WorkspaceMissing => Kind::Forbidden,
+            | WorkspaceMissing
+            | WorkspaceNotMember => Kind::Forbidden,
             TenantHeaderMissing
             | TenantHeaderInvalid
             | IdentityHeaderInOidcMode
@@ -176,7 +181,8 @@ impl Reason {
             | MissingField
             | InvalidField
             | InvalidPath
-            | ScopeRequired => Kind::BadRequest,
+            | ScopeRequired
+            | WorkspaceHeaderInvalid => Kind::BadRequest,
             MethodNotAllowed => Kind::MethodNotAllowed,
             SigninNotConfigured => Kind::NotFound,
             BodyTooLarge => Kind::TooLarge,
@@ -210,6 +216,7 @@ impl Reason {
 pub const REPORTABLE: &[Reason] = &[
     Reason::Rbac,
     Reason::TenantMismatch,
+    Reason::GrantDenied,
     Reason::ResourceNotFound,
 ];
 

@@ -348,7 +348,7 @@ mod tests {
             row: &ROWS[0],
             checks: vec![],
             references: vec![],
-            waived: None,
+            protect: None,
             absent_or_own: vec![],
             verify: vec![],
             path: path.into(),

@@ -11,10 +11,9 @@
 //! token's lifetime, the refresh token and, when it fits, the ID token for the IdP's logout;
 //! never the access token itself (the gateway does not forward it).
 
-use super::Principal;
+use super::Identity;
 use crate::config::{BrowserConfig, Origin};
 use crate::mlflow::json::parse_strict;
-use crate::vocab::rbac::Role;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,12 +41,9 @@ const NONCE_BYTES: usize = 12;
 /// A browser session, as sealed into `SESSION_COOKIE`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    #[serde(rename = "t")]
-    pub tenant: String,
-    #[serde(rename = "s")]
-    pub subject: String,
-    #[serde(rename = "r")]
-    pub roles: Vec<String>,
+    /// The identity as verified from the access token.
+    #[serde(rename = "id")]
+    pub identity: Identity,
     /// The access token's `iat` (or the time it was received) and `exp`: the refresh point.
     #[serde(rename = "ai")]
     pub access_issued_at: u64,
@@ -75,29 +71,17 @@ pub enum Standing {
 }
 
 impl Session {
-    pub fn principal(&self) -> Principal {
-        Principal {
-            tenant: self.tenant.clone(),
-            subject: self.subject.clone(),
-            roles: super::normalize_roles(
-                self.roles.iter().filter_map(|r| Role::parse(r)).collect(),
-            ),
-        }
-    }
-
-    /// A session for `principal`, whose access token was issued at `issued_at` and expires at
+    /// A session for `identity`, whose access token was issued at `issued_at` and expires at
     /// `expires_at`, keeping the IdP's refresh token and ID token.
     pub fn new(
-        principal: &Principal,
+        identity: &Identity,
         (issued_at, expires_at): (u64, u64),
         ends_at: u64,
         refresh_token: Option<String>,
         id_token: Option<String>,
     ) -> Session {
         Session {
-            tenant: principal.tenant.clone(),
-            subject: principal.subject.clone(),
-            roles: principal.role_names(),
+            identity: identity.clone(),
             access_issued_at: issued_at,
             access_expires_at: expires_at.min(ends_at),
             ends_at,

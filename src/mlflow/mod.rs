@@ -1,9 +1,11 @@
 //! MLflow's wire formats, parsed exactly as MLflow parses them (or refused where MLflow's
 //! parser would read something the gateway did not check): strict JSON bodies, query strings,
-//! tags, search filters, artifact paths, and the ownership facts read from pre-flight answers.
+//! tags and the grants kept in them, search filters, artifact paths, and the ownership facts read
+//! from pre-flight answers.
 //! Pure: no I/O.
 
 pub mod artifacts;
+pub mod grants;
 pub mod graphql;
 pub mod json;
 pub mod locations;

@@ -9,6 +9,7 @@
 //! registered-model names can be deleted and taken again and a dataset's experiments can be
 //! changed, so those two are never cached.
 
+use super::grants::{grants_of, Grant};
 use super::json::parse_strict;
 use super::tags::tenant_of;
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,7 @@ pub enum OwnerIn {
 pub struct ResourceSpec {
     /// What messages call it.
     pub name: &'static str,
-    /// The key-value cache key's kind (`own:v1:<kind>:<id>`), or `None` when the fact must not
+    /// The key-value cache key's kind (`own:v2:<kind>:<id>`), or `None` when the fact must not
     /// be cached: a registered-model name can be deleted and created again by another tenant,
     /// and a dataset's experiments can be added and removed.
     pub cache: Option<&'static str>,
@@ -177,7 +178,7 @@ impl Resource {
     /// are validated before they get here (digits / hex / `m-` / `tr-` / … ).
     pub fn cache_key(&self) -> Option<String> {
         let (spec, id) = self.spec();
-        spec.cache.map(|kind| format!("own:v1:{kind}:{id}"))
+        spec.cache.map(|kind| format!("own:v2:{kind}:{id}"))
     }
     /// The MLflow pre-flight path (and query) that reveals the owner.
     pub fn preflight_path(&self) -> String {
@@ -190,13 +191,28 @@ impl Resource {
     }
 }
 
+/// An alias of a registered model and the version it points to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    #[serde(rename = "a")]
+    pub alias: String,
+    #[serde(rename = "v")]
+    pub version: String,
+}
+
 /// What a pre-flight established.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fact {
-    /// An experiment or registered model and the tenant tag it carries (`None`: untagged,
-    /// belongs to nobody).
-    #[serde(alias = "ExperimentTenant")]
-    TenantTag(Option<String>),
+    /// An experiment or registered model: the tenant tag it carries (`None`: untagged, belongs
+    /// to nobody), its grants (`mlflow::grants`), and a registered model's aliases.
+    Tagged {
+        #[serde(rename = "t")]
+        tenant: Option<String>,
+        #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+        grants: Vec<Grant>,
+        #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+        aliases: Vec<Alias>,
+    },
     /// A run, logged model, trace or GenAI object and the experiment it lives in.
     InExperiment(String),
     /// An evaluation dataset and the experiments it is linked to (empty: unknown dataset).
@@ -207,18 +223,6 @@ pub enum Fact {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedFact {
     pub fact: Fact,
-    pub at: u64,
-    /// For a resource in one experiment (`InExperiment`): that experiment's tenant tag and the
-    /// time it was learned, so the owner of a run is one key-value read instead of two (the
-    /// run's experiment, then the experiment's tag). Only a tenant is kept, never "untagged".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<KnownOwner>,
-}
-
-/// An experiment's tenant tag as learned at `at` (a copy of the experiment's own fact).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KnownOwner {
-    pub tenant: String,
     pub at: u64,
 }
 
@@ -245,7 +249,24 @@ pub fn fact_from_body(resource: &Resource, body: &[u8], tenant_key: &str) -> Opt
             if obj.get(id_field)?.as_str()? != id {
                 return None;
             }
-            Some(Fact::TenantTag(tenant_of(obj.get("tags"), tenant_key)))
+            let aliases = match obj.get("aliases") {
+                None => Vec::new(),
+                Some(list) => list
+                    .as_array()?
+                    .iter()
+                    .map(|a| {
+                        Some(Alias {
+                            alias: a.get("alias")?.as_str()?.to_string(),
+                            version: a.get("version")?.as_str()?.to_string(),
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()?,
+            };
+            Some(Fact::Tagged {
+                tenant: tenant_of(obj.get("tags"), tenant_key),
+                grants: grants_of(obj.get("tags"), tenant_key),
+                aliases,
+            })
         }
         OwnerIn::OneExperiment { pointer, id_field } => {
             in_experiment(v.pointer(pointer)?, id_field, id)
@@ -307,12 +328,49 @@ pub fn valid_model_id(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn tagged(tenant: Option<&str>) -> Fact {
+        Fact::Tagged {
+            tenant: tenant.map(str::to_string),
+            grants: Vec::new(),
+            aliases: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn registered_model_fact_keeps_grants_and_aliases() {
+        let g = crate::mlflow::grants::Grant {
+            subject: "group:ops".into(),
+            level: crate::mlflow::grants::GrantLevel::Deny,
+        };
+        let key = crate::mlflow::grants::tag_key("tenant", &g.subject);
+        let body = serde_json::json!({"registered_model": {"name": "m", "tags": [
+            {"key": "tenant", "value": "a"},
+            {"key": key, "value": crate::mlflow::grants::tag_value(&g)}],
+            "aliases": [{"alias": "champion", "version": "3"}]}});
+        let f = fact_from_body(
+            &Resource::RegisteredModel("m".into()),
+            body.to_string().as_bytes(),
+            "tenant",
+        );
+        assert_eq!(
+            f,
+            Some(Fact::Tagged {
+                tenant: Some("a".into()),
+                grants: vec![g],
+                aliases: vec![Alias {
+                    alias: "champion".into(),
+                    version: "3".into()
+                }],
+            })
+        );
+    }
+
     #[test]
     fn experiment_fact() {
         let body = br#"{"experiment":{"experiment_id":"3","tags":[{"key":"tenant","value":"a"}]}}"#;
         assert_eq!(
             fact_from_body(&Resource::Experiment("3".into()), body, "tenant"),
-            Some(Fact::TenantTag(Some("a".into())))
+            Some(tagged(Some("a")))
         );
         // An answer about another id is not trusted.
         assert_eq!(
@@ -322,7 +380,7 @@ mod tests {
         let untagged = br#"{"experiment":{"experiment_id":"0"}}"#;
         assert_eq!(
             fact_from_body(&Resource::Experiment("0".into()), untagged, "tenant"),
-            Some(Fact::TenantTag(None))
+            Some(tagged(None))
         );
     }
 
@@ -343,10 +401,7 @@ mod tests {
     fn registered_model_and_trace_facts() {
         let rm = br#"{"registered_model":{"name":"m 1","tags":[{"key":"tenant","value":"a"}]}}"#;
         let res = Resource::RegisteredModel("m 1".into());
-        assert_eq!(
-            fact_from_body(&res, rm, "tenant"),
-            Some(Fact::TenantTag(Some("a".into())))
-        );
+        assert_eq!(fact_from_body(&res, rm, "tenant"), Some(tagged(Some("a"))));
         assert_eq!(
             fact_from_body(&Resource::RegisteredModel("m".into()), rm, "tenant"),
             None
@@ -375,7 +430,7 @@ mod tests {
             fact_from_body(&res, ls, "tenant"),
             Some(Fact::InExperiment("2".into()))
         );
-        assert_eq!(res.cache_key().as_deref(), Some("own:v1:ls:ls-1"));
+        assert_eq!(res.cache_key().as_deref(), Some("own:v2:ls:ls-1"));
         assert_eq!(
             fact_from_body(&Resource::LabelSchema("ls-2".into()), ls, "tenant"),
             None
@@ -412,19 +467,24 @@ mod tests {
         );
     }
 
+    /// Facts cached before grants (`own:v1:`, no grants in them) are never read as facts
+    /// that have none: their keys are not read any more, and their shape does not decode.
     #[test]
-    fn old_cache_entries_still_decode() {
-        let old = br#"{"fact":{"ExperimentTenant":"a"},"at":1}"#;
-        assert_eq!(
-            CachedFact::decode(old).map(|c| c.fact),
-            Some(Fact::TenantTag(Some("a".into())))
-        );
+    fn facts_without_grants_are_not_read() {
+        for old in [
+            &br#"{"fact":{"ExperimentTenant":"a"},"at":1}"#[..],
+            br#"{"fact":{"TenantTag":"a"},"at":1}"#,
+        ] {
+            assert_eq!(CachedFact::decode(old), None);
+        }
+        assert!(Resource::Experiment("1".into())
+            .cache_key()
+            .is_some_and(|k| k.starts_with("own:v2:")));
     }
 
     #[test]
     fn cache_roundtrip_and_ttl() {
         let c = CachedFact {
-            owner: None,
             fact: Fact::InExperiment("1".into()),
             at: 100,
         };

@@ -1,5 +1,6 @@
 //! Tags, and the tags no client may write. The tenant tag is the ownership record, so it is
-//! written only by the gateway (on create) and can never be set, changed or deleted through it.
+//! written only by the gateway (on create) and can never be set, changed or deleted through it;
+//! the grant tags (`<tenant tag>.grant.*`, `mlflow::grants`) only by its grants endpoint.
 //! Some MLflow system tags are trusted later as a location or an identity (a trace's
 //! `mlflow.artifactLocation` decides where `get-trace-artifact` reads from, a run's
 //! `mlflow.user` is the author the UI and filters show), yet MLflow refuses client writes of
@@ -111,8 +112,20 @@ pub fn guard_all(
         .try_for_each(|(k, _)| guard(kind, k, tenant_key))
 }
 
-/// Refuses a tag write or delete that addresses the reserved key.
+/// Whether `key` addresses one of the gateway's grant tags (`mlflow::grants`), in any spelling.
+pub fn is_grant(key: &str, tenant_key: &str) -> bool {
+    let norm: String = key.nfkc().collect::<String>().trim().to_lowercase();
+    norm.starts_with(&super::grants::prefix(&tenant_key.to_lowercase()))
+}
+
+/// Refuses a tag write or delete that addresses the reserved key or a grant.
 fn refuse_reserved(key: &str, tenant_key: &str) -> Result<(), GatewayError> {
+    if is_grant(key, tenant_key) {
+        return Err(GatewayError::new(
+            Reason::ReservedTag,
+            format!("tags `{}*` hold grants: they are changed only through the gateway's grants endpoint (/_gateway/v1/grants)", super::grants::prefix(tenant_key)),
+        ));
+    }
     if is_reserved(key, tenant_key) {
         return Err(GatewayError::new(
             Reason::ReservedTag,

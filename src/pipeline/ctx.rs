@@ -15,6 +15,7 @@ use crate::audit::{operator_line, rfc3339, AuditRecord};
 use crate::config::{Config, Origin};
 use crate::error::{GatewayError, Reason};
 use crate::forward::{ClientRequest, UpstreamRequest};
+use crate::identity::{Identity, Principal};
 
 /// A verified-token cache entry as this request found or wrote it.
 pub struct TokenEntry {
@@ -134,11 +135,20 @@ impl<'h, H: Host> Ctx<'h, H> {
         })
     }
 
-    /// The caller, in the audit record.
-    pub fn record_principal(&mut self, p: &crate::identity::Principal) {
+    /// The caller, acting in its tenant, in the audit record.
+    pub fn record_principal(&mut self, p: &Principal) {
         self.audit.tenant = Some(p.tenant.clone());
         self.audit.subject = Some(p.subject.clone());
         self.audit.roles = p.roles.iter().map(|r| r.as_str()).collect();
+    }
+
+    /// The caller as its credentials prove it (no tenant selected: its first).
+    pub fn record_identity(&mut self, id: &Identity) {
+        self.audit.subject = Some(id.subject.clone());
+        if let Some(m) = id.memberships.first() {
+            self.audit.tenant = Some(m.tenant.clone());
+            self.audit.roles = m.roles.iter().map(|r| r.as_str()).collect();
+        }
     }
 
     /// Whether calls to MLflow are pinned to a workspace (workspace mode, once settled).

@@ -16,8 +16,11 @@ use crate::config::Config;
 use crate::error::GatewayError;
 use crate::forward::{client_request, ClientRequest};
 use crate::identity::Principal;
+use crate::policy::access;
+use crate::policy::plan::Protect;
 use crate::policy::{self, Matched, Plan};
 use crate::request::Incoming;
+use crate::vocab::rbac::Level;
 
 /// A positive decision for one request: the checked plan, who it was checked for, and in
 /// report mode the refusal enforce mode would have given.
@@ -47,7 +50,10 @@ impl Permit {
 }
 
 /// Plans the request and makes every check the plan names; a permit only if all pass (in
-/// report mode: all but a waivable one, which the permit carries).
+/// report mode: all but a waivable one, which the permit carries). Each object the request acts
+/// on needs the level of the row's action (`MANAGE` where a protected alias is involved), each
+/// object it links to `READ`; a request that names no object of its own needs the caller's
+/// role in the acting tenant (`policy::access::check_role`).
 pub fn decide<H: Host>(
     inc: &Incoming,
     matched: &Matched,
@@ -55,18 +61,37 @@ pub fn decide<H: Host>(
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> Result<Permit, GatewayError> {
-    let mut plan = policy::plan(inc, matched, &principal, cfg)?;
-    let mut would_deny = plan.waived.take();
+    let plan = policy::plan(inc, matched, &principal, cfg)?;
+    let mut would_deny = None;
+    // Report mode forwards a request refused only for the caller's role or level on the
+    // object it acts on, planned as enforce mode would have sent it.
+    let mut waive = |e: GatewayError, waivable: bool| {
+        if cfg.report_only && waivable {
+            would_deny.get_or_insert(e);
+            Ok(())
+        } else {
+            Err(e)
+        }
+    };
+    let acts_on_objects = plan.checks.iter().any(|r| !plan.references.contains(r));
+    if !acts_on_objects {
+        if let Err(e) = access::check_role(plan.row, &principal) {
+            waive(e, true)?;
+        }
+    }
+    let action = Level::for_action(plan.row.action);
     for res in &plan.checks {
         let owner = resolve_owner(res, cfg, ctx)?;
-        match judge(res, &owner, &principal) {
-            Ok(()) => {}
+        let reference = plan.references.contains(res);
+        let need = if reference {
+            Level::Read
+        } else {
+            protected_level(action, plan.protect.as_ref(), &owner, cfg)
+        };
+        if let Err(e) = judge(res, &owner, &principal, need) {
             // The object the request acts on: in workspace mode MLflow sees it only through
             // the caller's pinned workspace, so forwarding cannot reach another tenant's.
-            Err(e) if cfg.report_only && !plan.references.contains(res) => {
-                would_deny.get_or_insert(e);
-            }
-            Err(e) => return Err(e),
+            waive(e, !reference)?;
         }
     }
     // An upsert's existing object (a trace id given on start): a link MLflow would re-home,
@@ -74,7 +99,7 @@ pub fn decide<H: Host>(
     for res in &plan.absent_or_own {
         let owner = resolve_owner(res, cfg, ctx)?;
         if owner != Owner::Missing {
-            judge(res, &owner, &principal)?;
+            judge(res, &owner, &principal, Level::Edit)?;
         }
     }
     for v in &plan.verify {
@@ -85,4 +110,21 @@ pub fn decide<H: Host>(
         principal,
         would_deny,
     })
+}
+
+/// The level a registry request needs: `MANAGE` to set, move or delete a protected alias, or
+/// to change a version that carries one; its action's level otherwise.
+fn protected_level(action: Level, protect: Option<&Protect>, owner: &Owner, cfg: &Config) -> Level {
+    let (Some(p), Owner::Tenant(o)) = (protect, owner) else {
+        return action;
+    };
+    let guarded = match p {
+        Protect::Alias(alias) => access::is_protected(alias, &cfg.protected_aliases),
+        Protect::Version(v) => access::version_protected(v, &o.aliases, &cfg.protected_aliases),
+    };
+    if guarded {
+        action.max(Level::Manage)
+    } else {
+        action
+    }
 }

@@ -14,7 +14,7 @@ use crate::error::{GatewayError, Reason};
 use crate::identity::jwks::Jwk;
 use crate::identity::session::{self, SESSION_COOKIE};
 use crate::identity::token_cache::Slot;
-use crate::identity::{claims, dev, jwt, Credential, Identified, Principal};
+use crate::identity::{claims, dev, jwt, select, Credential, Identified, Identity, Principal};
 use crate::request::Incoming;
 
 pub fn authenticate<H: Host>(
@@ -30,9 +30,9 @@ pub fn authenticate<H: Host>(
                     "auth_mode=off: Authorization header ignored and not forwarded",
                 );
             }
-            let principal = dev::authenticate(inc, cfg)?;
+            let identity = dev::authenticate(inc, cfg)?;
             return Ok(Identified {
-                principal,
+                identity,
                 credential: Credential::Headers,
             });
         }
@@ -74,9 +74,9 @@ pub fn authenticate<H: Host>(
     }
     let token = jwt::bearer_token(&inc.header_values("authorization"))?;
     let (header, jwk) = idp.signing_key(&token, ctx)?;
-    let principal = verified_principal(&token, &header, &jwk, oidc, cfg, ctx)?;
+    let identity = verified_identity(&token, &header, &jwk, oidc, cfg, ctx)?;
     Ok(Identified {
-        principal,
+        identity,
         credential: Credential::Bearer,
     })
 }
@@ -115,14 +115,14 @@ fn refuse_header_cookies<H: Host>(
 
 /// The signature and claims checks, or the verdict of an earlier full check of the same token
 /// from the key-value store when `identity::token_cache` says it still stands.
-fn verified_principal<H: Host>(
+fn verified_identity<H: Host>(
     token: &str,
     header: &jwt::Header,
     jwk: &Jwk,
     oidc: &OidcConfig,
     cfg: &Config,
     ctx: &mut Ctx<H>,
-) -> Result<Principal, GatewayError> {
+) -> Result<Identity, GatewayError> {
     let now = ctx.now_s();
     let ttl = oidc.token_cache_seconds;
     let slot = (ttl > 0).then(|| Slot::for_token(token, oidc, cfg));
@@ -135,15 +135,15 @@ fn verified_principal<H: Host>(
                     stored,
                     workspace: v.workspace,
                 });
-                return Ok(v.principal);
+                return Ok(v.identity);
             }
         }
     }
     let claims = jwt::verify(token, header, jwk, oidc, now)?;
-    let principal = claims::principal_from_claims(&claims, cfg)?;
+    let identity = claims::identity_from_claims(&claims, cfg)?;
     ctx.audit.token_check = Some("verified");
     if let Some(s) = slot {
-        if let Some(entry) = s.entry(&claims, jwk, &principal, now) {
+        if let Some(entry) = s.entry(&claims, jwk, &identity, now) {
             ctx.kv_set(&s.key, &entry)?;
             ctx.token_entry = Some(TokenEntry {
                 key: s.key,
@@ -152,5 +152,20 @@ fn verified_principal<H: Host>(
             });
         }
     }
-    Ok(principal)
+    Ok(identity)
+}
+
+/// The identity step and the tenant the request acts in (`identity::select`), recorded in the
+/// audit: what every later step sees.
+pub fn identify<H: Host>(
+    inc: &Incoming,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<(Identified, Principal), GatewayError> {
+    let who = authenticate(inc, cfg, ctx)?;
+    ctx.record_identity(&who.identity);
+    let selector = select::selector(&inc.headers)?;
+    let acting = select::acting(&who.identity, selector.as_deref(), cfg)?;
+    ctx.record_principal(&acting);
+    Ok((who, acting))
 }

@@ -11,7 +11,7 @@ use crate::error::{GatewayError, Reason};
 use crate::forward::UpstreamRequest;
 use crate::identity::jwks::{self, DiscoveryError, JwksRecord};
 use crate::identity::session::{self, Endpoints, Grant, Tokens};
-use crate::identity::{claims, jwt, Principal};
+use crate::identity::{claims, jwt, Identity};
 use serde_json::{Map, Value};
 
 /// The IdP of an oidc-mode gateway, with the configuration its calls need.
@@ -67,15 +67,15 @@ impl<'a> Idp<'a> {
         jwt::verify_for(token, &header, &jwk, self.oidc, audience, ctx.now_s())
     }
 
-    /// The principal from an access token, checked exactly as a bearer token is (audience,
+    /// The identity from an access token, checked exactly as a bearer token is (audience,
     /// issuer, signature, tenant and role claims), with the token's `iat` and `exp`.
-    pub fn access_principal<H: Host>(
+    pub fn access_identity<H: Host>(
         &self,
         token: &str,
         ctx: &mut Ctx<H>,
-    ) -> Result<(Principal, (u64, u64)), GatewayError> {
+    ) -> Result<(Identity, (u64, u64)), GatewayError> {
         let claims = self.verify(token, &self.oidc.audience, ctx)?;
-        let principal = claims::principal_from_claims(&claims, self.cfg)?;
+        let identity = claims::identity_from_claims(&claims, self.cfg)?;
         let now = ctx.now_s();
         let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(now);
         let iat = claims
@@ -83,7 +83,7 @@ impl<'a> Idp<'a> {
             .and_then(Value::as_u64)
             .filter(|i| *i <= exp)
             .unwrap_or(now);
-        Ok((principal, (iat, exp)))
+        Ok((identity, (iat, exp)))
     }
 
     /// The IdP's keys from the key-value store, refreshed per the rules in `identity::jwks`.

@@ -29,7 +29,7 @@ use crate::forward::{
 };
 use crate::mlflow::ownership::Resource;
 use crate::mlflow::responses::{self, ResponseFilter};
-use crate::policy::{self, POLICY_VERSION};
+use crate::policy::{self, access, POLICY_VERSION};
 use crate::request::{request_id, Incoming};
 use ctx::Ctx;
 use decision::{decide, Permit};
@@ -163,7 +163,7 @@ fn run<H: Host>(
         return readyz(&cfg, ctx).map(Reply::Full);
     }
     if inc.path.starts_with(signin::PREFIX) {
-        return signin::endpoint(inc, &cfg, ctx, identity::authenticate).map(Reply::Full);
+        return signin::endpoint(inc, &cfg, ctx, identity::identify).map(Reply::Full);
     }
     match checked(inc, &cfg, ctx, body) {
         // A browser without a session, loading a page: sent to sign-in.
@@ -182,9 +182,8 @@ fn checked<H: Host>(
     ctx: &mut Ctx<H>,
     mut body: Option<H::ClientBody>,
 ) -> Result<Reply<H::Answer>, GatewayError> {
-    // identity
-    let principal = identity::authenticate(inc, cfg, ctx)?.principal;
-    ctx.record_principal(&principal);
+    // identity, and the tenant the request acts in
+    let (_, principal) = identity::identify(inc, cfg, ctx)?;
 
     // route
     let matched = policy::match_route(&inc.method, &inc.path)?;
@@ -320,19 +319,14 @@ fn check_answer<H: Host>(
     let headers = response_headers(&resp.headers, &ctx.rid);
     let mut body = resp.body;
     let mut filter = plan.filter.clone();
-    if let Some(ResponseFilter::OnlineConfigs { owned }) = &mut filter {
+    if let Some(f) = &mut filter {
         if status == 200 {
-            for e in responses::online_config_experiments(&body)? {
-                let res = Resource::Experiment(e);
-                if ownership::owns(&res, permit.principal(), cfg, ctx)? {
-                    owned.push(res.id().to_string());
-                }
-            }
+            learn_from_answer(f, &body, permit, cfg, ctx)?;
         }
     }
     if let Some(filter) = &filter {
-        let tenant = &permit.principal().tenant;
-        let checked = responses::check(filter, status, &body, tenant, &cfg.tenant_tag_key)?;
+        let reader = access::reader(permit.principal(), &cfg.tenant_tag_key);
+        let checked = responses::check(filter, status, &body, &reader)?;
         if checked.dropped > 0 {
             let fault = format!(
                 "{} foreign row(s) dropped from {}",
@@ -369,6 +363,41 @@ fn check_answer<H: Host>(
         headers,
         body,
     }))
+}
+
+/// Fills in what a response check can only learn from the answer: which of the experiments of
+/// online-scoring configs, and which of the registered models of model versions, the caller
+/// may read (each resolved as any owner is), and the workspaces shared with it.
+fn learn_from_answer<H: Host>(
+    filter: &mut ResponseFilter,
+    body: &[u8],
+    permit: &Permit,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<(), GatewayError> {
+    let (objects, readable) = match filter {
+        ResponseFilter::OnlineConfigs { owned } => (
+            responses::online_config_experiments(body)?
+                .into_iter()
+                .map(Resource::Experiment)
+                .collect::<Vec<_>>(),
+            owned,
+        ),
+        ResponseFilter::ModelVersions { readable } => (
+            responses::version_models(body)?
+                .into_iter()
+                .map(Resource::RegisteredModel)
+                .collect(),
+            readable,
+        ),
+        _ => return Ok(()),
+    };
+    for res in objects {
+        if ownership::readable(&res, permit.principal(), cfg, ctx)? {
+            readable.push(res.id().to_string());
+        }
+    }
+    Ok(())
 }
 
 /// The verdict of a forwarded request: allowed, or in report mode what enforce would have said.

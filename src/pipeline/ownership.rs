@@ -10,41 +10,77 @@ use crate::config::Config;
 use crate::error::{GatewayError, Reason};
 use crate::identity::Principal;
 use crate::mlflow::locations;
-use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, KnownOwner, Resource};
+use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, Resource};
 use crate::mlflow::responses::registered_model_not_found;
+use crate::policy::access::{self, Owned};
 use crate::policy::plan::{keeps_an_experiment, Verify};
+use crate::vocab::rbac::Level;
 
 /// The owner of something linked to several experiments (an evaluation dataset): a tenant's
-/// only when every experiment is that tenant's; mixed owners belong to nobody; no experiments
-/// at all reads as missing (MLflow answers an unknown dataset id with an empty list).
+/// only when every experiment is that tenant's, with the grants of each (access to the dataset
+/// needs access to every one of them); mixed owners belong to nobody; no experiments at all
+/// reads as missing (MLflow answers an unknown dataset id with an empty list).
 pub fn owner_of_all(owners: impl IntoIterator<Item = Owner>) -> Owner {
     let mut it = owners.into_iter();
-    let Some(first) = it.next() else {
+    let Some(Owner::Tenant(mut all)) = it.next() else {
         return Owner::Missing;
     };
-    if it.any(|o| o != first) {
-        return Owner::Nobody;
+    for o in it {
+        match o {
+            Owner::Tenant(next) if next.tenant == all.tenant => {
+                all.grant_sets.extend(next.grant_sets)
+            }
+            _ => return Owner::Nobody,
+        }
     }
-    first
+    Owner::Tenant(all)
 }
+
 /// What pre-flights established about a resource's owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
-    /// The experiment (of the resource) carries this tenant tag.
-    Tenant(String),
+    /// The experiment (of the resource), or the registered model, carries this tenant tag,
+    /// with the grants and aliases that go with it.
+    Tenant(Owned),
     /// The experiment exists but carries no tenant tag (e.g. the Default experiment `0`).
     Nobody,
     /// The resource does not exist.
     Missing,
 }
-/// Allows only resources of the caller's tenant. Absent, untagged and foreign resources get the
-/// same answer, so the response reveals nothing about other tenants; the audit reason differs.
-/// Registry names are answered with MLflow's own 404 for an absent model: clients probe a name
-/// before creating it (`register_prompt`), and the answer must not tell "taken" from "free".
-pub fn judge(res: &Resource, owner: &Owner, principal: &Principal) -> Result<(), GatewayError> {
+
+/// Allows a resource when the caller's access to it (`policy::access::level`) reaches `need`.
+/// No access at all (absent, untagged, foreign, denied, or not shared with a visitor) gets
+/// the same answer, so the response reveals nothing about other tenants or vetoed objects;
+/// the audit reason differs. Registry names are answered with MLflow's own 404 for an absent
+/// model: clients probe a name before creating it (`register_prompt`), and the answer must not
+/// tell "taken" from "free". An object the caller may see but not change gets `rbac`.
+pub fn judge(
+    res: &Resource,
+    owner: &Owner,
+    principal: &Principal,
+    need: Level,
+) -> Result<(), GatewayError> {
     let reason = match owner {
-        Owner::Tenant(t) if *t == principal.tenant => return Ok(()),
-        Owner::Tenant(_) | Owner::Nobody => Reason::TenantMismatch,
+        Owner::Tenant(o) => match access::level(principal, o) {
+            Some(held) if held >= need => return Ok(()),
+            Some(held) => {
+                return Err(GatewayError::new(
+                    Reason::Rbac,
+                    format!(
+                        "your access to {} {} is {} (your role or a grant); this needs {}",
+                        res.kind(),
+                        res.id(),
+                        held.as_str(),
+                        need.as_str()
+                    ),
+                ))
+            }
+            None if o.tenant == principal.tenant && access::denied(principal, o) => {
+                Reason::GrantDenied
+            }
+            None => Reason::TenantMismatch,
+        },
+        Owner::Nobody => Reason::TenantMismatch,
         Owner::Missing => Reason::ResourceNotFound,
     };
     if matches!(res, Resource::Experiment(id) if id == "0") {
@@ -70,7 +106,10 @@ pub fn judge(res: &Resource, owner: &Owner, principal: &Principal) -> Result<(),
     ))
 }
 
-/// Establishes who owns `res`.
+/// Establishes who owns `res`: its own tags (experiments, registered models), its
+/// experiment's, or all of a dataset's experiments'. The experiment's fact is read on every
+/// request (from the cache when fresh): it carries the grants, which a change through the
+/// gateway rewrites at once, so a child never decides on a copy of them.
 pub fn resolve_owner<H: Host>(
     res: &Resource,
     cfg: &Config,
@@ -79,16 +118,11 @@ pub fn resolve_owner<H: Host>(
     if res.tagged_itself() {
         return tag_owner(fact(res, cfg, ctx)?);
     }
-    let Some(found) = lookup(res, cfg, ctx)? else {
-        return Ok(Owner::Missing);
-    };
-    let experiments = match found.entry.fact {
-        Fact::InExperiment(ref e) => {
-            let e = e.clone();
-            return in_one_experiment(found, e, cfg, ctx);
-        }
-        Fact::InExperiments(list) => list,
-        Fact::TenantTag(_) => return Err(GatewayError::internal("fact kind mismatch")),
+    let experiments = match fact(res, cfg, ctx)? {
+        None => return Ok(Owner::Missing),
+        Some(Fact::InExperiment(e)) => vec![e],
+        Some(Fact::InExperiments(list)) => list,
+        Some(Fact::Tagged { .. }) => return Err(GatewayError::internal("fact kind mismatch")),
     };
     let mut owners = Vec::with_capacity(experiments.len());
     for e in experiments {
@@ -97,52 +131,19 @@ pub fn resolve_owner<H: Host>(
     Ok(owner_of_all(owners))
 }
 
-/// The owner of a resource in one experiment: the tenant kept with the resource's own fact
-/// while both are fresh (one key-value read), else the experiment's tag, which is then kept
-/// with the resource's fact for the next request.
-fn in_one_experiment<H: Host>(
-    found: Found,
-    experiment: String,
-    cfg: &Config,
-    ctx: &mut Ctx<H>,
-) -> Result<Owner, GatewayError> {
-    let ttl = cfg.ownership_cache_seconds;
-    let now = ctx.now_s();
-    if let Some(o) = &found.entry.owner {
-        if now.saturating_sub(o.at) < ttl {
-            return Ok(Owner::Tenant(o.tenant.clone()));
-        }
-    }
-    let exp = lookup(&Resource::Experiment(experiment), cfg, ctx)?;
-    if let Some(Found {
-        entry,
-        key: Some(k),
-        fetched: true,
-    }) = &exp
-    {
-        ctx.kv_set(k, &entry.encode())?;
-    }
-    let owner = tag_owner(exp.as_ref().map(|f| f.entry.fact.clone()))?;
-    if let (Some(key), Some(exp), Owner::Tenant(t)) = (&found.key, &exp, &owner) {
-        let entry = CachedFact {
-            owner: Some(KnownOwner {
-                tenant: t.clone(),
-                at: exp.entry.at,
-            }),
-            ..found.entry
-        };
-        ctx.kv_set(key, &entry.encode())?;
-    } else if let (Some(key), true) = (&found.key, found.fetched) {
-        ctx.kv_set(key, &found.entry.encode())?;
-    }
-    Ok(owner)
-}
-
 fn tag_owner(tagged: Option<Fact>) -> Result<Owner, GatewayError> {
     Ok(match tagged {
         None => Owner::Missing,
-        Some(Fact::TenantTag(Some(t))) => Owner::Tenant(t),
-        Some(Fact::TenantTag(None)) => Owner::Nobody,
+        Some(Fact::Tagged {
+            tenant: Some(tenant),
+            grants,
+            aliases,
+        }) => Owner::Tenant(Owned {
+            tenant,
+            grant_sets: vec![grants],
+            aliases,
+        }),
+        Some(Fact::Tagged { tenant: None, .. }) => Owner::Nobody,
         Some(_) => return Err(GatewayError::internal("fact kind mismatch")),
     })
 }
@@ -213,15 +214,13 @@ fn lookup<H: Host>(
                     res.id()
                 ))
             })?;
-            // Only facts that cannot change through the gateway are cached: a tenant tag
-            // (immutable here) and a run's / model's / trace's experiment; never "untagged".
-            let key = cache_key.filter(|_| !matches!(f, Fact::TenantTag(None)));
+            // Only facts that cannot change through the gateway behind its back are cached: a
+            // tenant tag (immutable here) with its grants (the grants endpoint rewrites the
+            // cached fact when it changes them) and a run's / model's / trace's experiment;
+            // never "untagged".
+            let key = cache_key.filter(|_| !matches!(f, Fact::Tagged { tenant: None, .. }));
             Ok(Some(Found {
-                entry: CachedFact {
-                    fact: f,
-                    at: now,
-                    owner: None,
-                },
+                entry: CachedFact { fact: f, at: now },
                 key,
                 fetched: true,
             }))
@@ -272,12 +271,15 @@ fn preflight_body<H: Host>(
     Ok(resp.body)
 }
 
-/// Whether `principal` owns `res` (the response check's online-config experiments).
-pub fn owns<H: Host>(
+/// Whether `principal` may read `res` (the response checks that learn objects from an answer).
+pub fn readable<H: Host>(
     res: &Resource,
     principal: &Principal,
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> Result<bool, GatewayError> {
-    Ok(resolve_owner(res, cfg, ctx)? == Owner::Tenant(principal.tenant.clone()))
+    Ok(match resolve_owner(res, cfg, ctx)? {
+        Owner::Tenant(o) => access::level(principal, &o).is_some(),
+        Owner::Nobody | Owner::Missing => false,
+    })
 }

@@ -101,29 +101,31 @@ fn the_owner_is_forwarded_once_and_the_facts_are_cached() {
     assert!(fwd
         .body
         .starts_with(format!(r#"{{"run_id":"{run}""#).as_bytes()));
-    // The second request is decided from the cached facts: no pre-flight, and one key-value
-    // read (the run's fact carries its experiment's tenant).
+    // The second request is decided from the cached facts: no pre-flight, and two key-value
+    // reads (the run's experiment, then the experiment's tenant and grants: a grant change
+    // rewrites that fact, so the run never decides on a copy of it).
     host.sent.clear();
     host.kv_reads.clear();
     let o = run_req(&mut host, log_metric(&run, "team-a"));
     assert_eq!(status(&o), 200);
     assert_eq!(host.calls(), vec!["POST /api/2.0/mlflow/runs/log-metric"]);
-    assert_eq!(host.kv_reads, vec![format!("own:v1:run:{run}")]);
-    // Once the copy of the experiment's tenant is stale, the experiment's own fact decides
-    // again (and a stale experiment fact means a pre-flight).
+    let reads = vec![format!("own:v2:run:{run}"), format!("own:v2:exp:{exp_a}")];
+    assert_eq!(host.kv_reads, reads);
+    // A stale experiment fact means a pre-flight.
     host.now_ms += 301_000;
-    host.kv_reads.clear();
+    host.sent.clear();
     let o = run_req(&mut host, log_metric(&run, "team-a"));
     assert_eq!(status(&o), 200);
-    assert_eq!(
-        host.kv_reads,
-        vec![format!("own:v1:run:{run}"), format!("own:v1:exp:{exp_a}")]
+    assert!(
+        host.calls().iter().any(|c| c.contains("experiments/get")),
+        "{:?}",
+        host.calls()
     );
-    // another tenant is refused from the same one read
+    // another tenant is refused from the same reads
     host.kv_reads.clear();
     let o = run_req(&mut host, log_metric(&run, "team-b"));
     assert_eq!(o.audit.record().reason, "tenant_mismatch");
-    assert_eq!(host.kv_reads, vec![format!("own:v1:run:{run}")]);
+    assert_eq!(host.kv_reads, reads);
 }
 
 #[test]
@@ -388,14 +390,27 @@ fn workspace_headers(r: &crate::forward::UpstreamRequest) -> Vec<String> {
 fn a_tenants_first_request_creates_its_workspace_and_every_call_is_pinned() {
     let mut host = MemoryHost::dev_workspaces();
     let (_, _, run) = mlflow_with_workspaces(&mut host);
+    // Selecting another workspace with conflicting spellings of the header is refused.
     let mut req = log_metric(&run, "team-a");
-    // Every client spelling of the header is dropped, whatever it names.
     req.headers
-        .push(("x-mlflow-workspace".into(), b"team-b".to_vec()));
+        .push(("x-mlflow-workspace".into(), b"team-a".to_vec()));
     req.headers
         .push(("x_mlflow_workspace".into(), b"default".to_vec()));
-    req.headers
-        .push(("X-Mlflow-Workspace".into(), b"team-b".to_vec()));
+    let o = run_req(&mut host, req);
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (400, "workspace_header_invalid")
+    );
+    assert!(host.sent.is_empty());
+    // The caller's own workspace, in every spelling: selected, then dropped and pinned once.
+    let mut req = log_metric(&run, "team-a");
+    for spelling in [
+        "x-mlflow-workspace",
+        "x_mlflow_workspace",
+        "X-Mlflow-Workspace",
+    ] {
+        req.headers.push((spelling.into(), b"team-a".to_vec()));
+    }
     let o = run_req(&mut host, req);
     assert_eq!(status(&o), 200);
     let calls = host.calls();
@@ -529,7 +544,7 @@ fn a_tenant_id_that_is_no_workspace_name_is_refused_before_any_call() {
 }
 
 #[test]
-fn the_workspace_api_shows_a_tenant_only_its_own_workspace() {
+fn the_workspace_api_shows_a_caller_only_the_workspaces_it_may_enter() {
     let mut host = MemoryHost::dev_workspaces();
     mlflow_with_workspaces(&mut host);
     host.on(
@@ -537,12 +552,32 @@ fn the_workspace_api_shows_a_tenant_only_its_own_workspace() {
         &format!("{WS}/team-a"),
         Scripted::Answer(recorded("workspace_get")),
     );
+    // MLflow lists every tenant's workspace; the caller sees its own (and, in two tenants,
+    // the second one too, by name, before its first request creates it).
+    let all = r#"{"workspaces": [{"name": "team-a", "description": "a"}, {"name": "team-b"}, {"name": "team-c"}]}"#;
+    host.on(
+        "GET",
+        WS,
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
+            status: 200,
+            headers: vec![],
+            body: all.as_bytes().to_vec(),
+        }),
+    );
     let o = run_req(&mut host, get(WS, "", "team-a"));
     assert_eq!(status(&o), 200);
-    let list = body_json(&o);
-    assert_eq!(list["workspaces"].as_array().unwrap().len(), 1);
-    assert_eq!(list["workspaces"][0]["name"], "team-a");
-    assert_eq!(host.calls().last().unwrap(), &format!("GET {WS}/team-a"));
+    let names = |o: &Outcome<super::memory::MemoryAnswer>| -> Vec<String> {
+        body_json(o)["workspaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&o), vec!["team-a"]);
+    assert_eq!(host.calls().last().unwrap(), &format!("GET {WS}"));
+    let o = run_req(&mut host, get(WS, "", "team-a, team-d=viewer"));
+    assert_eq!(names(&o), vec!["team-a", "team-d"]);
 
     host.sent.clear();
     let o = run_req(&mut host, get(&format!("{WS}/team-b"), "", "team-a"));
@@ -717,6 +752,30 @@ fn report_mode_forwards_what_it_would_refuse_and_audits_would_deny() {
     assert_eq!((status(&o), o.audit.record().decision), (403, "deny"));
 }
 
+/// MLflow's `experiments/get` answer for an experiment of `tenant` with one grant tag, shaped
+/// as the recorded answers are.
+fn experiment_with_grant(
+    id: &str,
+    tenant: &str,
+    subject: &str,
+    level: &str,
+) -> crate::pipeline::host::UpstreamResponse {
+    use crate::mlflow::grants::{tag_key, tag_value, Grant, GrantLevel};
+    let g = Grant {
+        subject: subject.into(),
+        level: GrantLevel::parse(level).expect("level"),
+    };
+    let body = serde_json::json!({"experiment": {
+        "experiment_id": id, "name": format!("exp-{id}"), "lifecycle_stage": "active",
+        "tags": [{"key": "tenant", "value": tenant},
+                 {"key": tag_key("tenant", subject), "value": tag_value(&g)}]}});
+    crate::pipeline::host::UpstreamResponse {
+        status: 200,
+        headers: vec![("content-type".into(), b"application/json".to_vec())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
 /// Report mode in workspace mode: a request as `tenant` (with `roles`), on a host where both
 /// tenants' workspaces exist.
 fn as_tenant(
@@ -739,6 +798,17 @@ fn report_host() -> (MemoryHost, String, String, String) {
     let mut host = MemoryHost::dev_workspaces();
     host.set_var("enforcement", "report");
     let (exp_a, exp_b, run) = mlflow_with_workspaces(&mut host);
+    // Experiment 777: team-a's, with a DENY for the dev-mode subject (`anonymous`).
+    host.on(
+        "GET",
+        "/api/2.0/mlflow/experiments/get?experiment_id=777",
+        Scripted::Answer(experiment_with_grant(
+            "777",
+            "team-a",
+            "user:anonymous",
+            "DENY",
+        )),
+    );
     for ws in ["team-a", "team-b"] {
         host.on(
             "GET",
@@ -783,6 +853,12 @@ fn report_mode_forwards_each_reportable_refusal_pinned_to_the_callers_workspace(
                 "editor",
             ),
             "team-b",
+        ),
+        // A target a DENY grant hides from the caller.
+        (
+            "grant_denied",
+            as_tenant("GET", exp, "experiment_id=777", "", "team-a", "admin"),
+            "team-a",
         ),
         // A target that does not exist.
         (
@@ -990,10 +1066,10 @@ fn log_metric_with(run: &str, identity: (&str, &str)) -> Incoming {
 }
 
 /// A training loop's steady state in workspace mode with a bearer token: the JWKS record, the
-/// token's cached verdict (which remembers the tenant's workspace) and the run's fact (which
-/// carries its experiment's tenant). Three key-value reads, nothing asked of MLflow first.
+/// token's cached verdict (which remembers the tenant's workspace), the run's fact and its
+/// experiment's (tenant and grants). Four key-value reads, nothing asked of MLflow first.
 #[test]
-fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
+fn a_cached_token_settles_its_workspace_and_owner_in_four_reads() {
     let mut host = super::signin::tests::idp_host();
     host.set_var("tenant_isolation", "workspace");
     host.set_var("token_cache_seconds", "300");
@@ -1015,8 +1091,14 @@ fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
         .iter()
         .map(|k| k.split(':').next().unwrap_or_default())
         .collect();
-    assert_eq!(reads, vec!["jwks", "tok", "own"], "{:?}", host.kv_reads);
-    assert!(host.kv_reads[2].starts_with("own:v1:run:"));
+    assert_eq!(
+        reads,
+        vec!["jwks", "tok", "own", "own"],
+        "{:?}",
+        host.kv_reads
+    );
+    assert!(host.kv_reads[2].starts_with("own:v2:run:"));
+    assert!(host.kv_reads[3].starts_with("own:v2:exp:"));
     // Past ownership_cache_seconds the workspace is confirmed again (its own fact, then MLflow).
     host.now_ms += 301_000;
     host.kv_reads.clear();

@@ -45,7 +45,7 @@ pub fn settle<H: Host>(
             return Ok(());
         }
     }
-    ensure(wcfg, &name, &principal.tenant, cfg, ctx)?;
+    ensure(wcfg, &name, principal, cfg, ctx)?;
     if ttl > 0 {
         ctx.kv_set(&key, now.to_string().as_bytes())?;
         remember_in_token(ctx, &name, now)?;
@@ -70,10 +70,11 @@ fn remember_in_token<H: Host>(ctx: &mut Ctx<H>, name: &str, at: u64) -> Result<(
 fn ensure<H: Host>(
     wcfg: &WorkspaceConfig,
     name: &str,
-    tenant: &str,
+    principal: &Principal,
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> Result<(), GatewayError> {
+    let tenant = principal.tenant.as_str();
     if !workspaces_enabled(cfg, ctx)? {
         ctx.log("error", DISABLED_HINT);
         return Err(GatewayError::new(
@@ -87,7 +88,9 @@ fn ensure<H: Host>(
     let found = ctx.own_call(cfg, "GET", &format!("{WORKSPACES}/{name}"), Vec::new())?;
     match found.status {
         200 => Ok(()),
-        404 if wcfg.auto_provision => {
+        // Only a member's first request creates its tenant's workspace; a visitor's finds
+        // nothing there.
+        404 if wcfg.auto_provision && principal.member => {
             let body = serde_json::json!({
                 "name": name,
                 "description": format!("tenant {tenant} (created by mlflow-enterprise-gateway)"),
@@ -113,6 +116,10 @@ fn ensure<H: Host>(
                 )))
             }
         }
+        404 if !principal.member => Err(GatewayError::new(
+            Reason::WorkspaceMissing,
+            format!("the MLflow workspace `{name}` does not exist"),
+        )),
         404 => Err(GatewayError::new(
             Reason::WorkspaceMissing,
             format!("the MLflow workspace `{name}` of tenant `{tenant}` does not exist; workspaces are created by an operator here (workspace_provisioning=manual)"),

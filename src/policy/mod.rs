@@ -3,6 +3,7 @@
 //! turns an allowed request into the ownership checks to make, the rewritten upstream request
 //! and the response filter to apply. Pure: pre-flights are performed by the pipeline (`pipeline::ownership`).
 
+pub mod access;
 pub mod plan;
 pub mod route;
 pub mod table;

@@ -86,6 +86,19 @@ impl Child {
     }
 }
 
+/// Which protected-alias rule a registry row is under (`protected_aliases`): the row then needs
+/// `MANAGE` on the model instead of its action's level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AliasGuard {
+    /// No alias rule.
+    None,
+    /// Sets, moves or deletes the alias in the body's `alias`: a protected one needs `MANAGE`.
+    Alias,
+    /// Acts on the version in the body's `version`: a version carrying a protected alias
+    /// cannot be changed below `MANAGE`.
+    Version,
+}
+
 /// How a row keeps tenants apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
@@ -135,7 +148,10 @@ pub enum Strategy {
     /// The registered model (or prompt) `name` must be the tenant's; another tenant's name is
     /// answered exactly like an absent one (404). `tags`: the row sets or deletes a tag of
     /// this kind (body `key`).
-    Registry { tags: Option<Tagged> },
+    Registry {
+        tags: Option<Tagged>,
+        guard: AliasGuard,
+    },
     /// New version of an owned model: tenant tag injected; `run_id`, `model_id` owned; `source`
     /// only inside the tenant's own runs, logged models, experiments or allowed prefixes.
     CreateModelVersion,
@@ -317,7 +333,7 @@ impl Strategy {
                 ..tagging(Tagged::RegisteredModel)
             },
             Strategy::SearchRegisteredModels | Strategy::SearchModelVersions => JSON,
-            Strategy::Registry { tags } => Shape {
+            Strategy::Registry { tags, .. } => Shape {
                 tags,
                 ..listing("stages")
             },
@@ -528,22 +544,23 @@ pub const ROWS: &[Row] = &[
     // Protects other tenants' model and prompt lists: tenant clause prepended, rows re-checked.
     row("registered_models.search", Api2, "GET", "registered-models/search", Read, SearchRegisteredModels),
     // Protects another tenant's model metadata; a foreign name answers like an absent one.
-    row("registered_models.get", Api2, "GET", "registered-models/get", Read, Registry { tags: None }),
-    row("registered_models.get_latest_versions.get", Api2, "GET", "registered-models/get-latest-versions", Read, Registry { tags: None }),
-    row("registered_models.get_latest_versions", Api2, "POST", "registered-models/get-latest-versions", Read, Registry { tags: None }),
-    row("registered_models.get_by_alias", Api2, "GET", "registered-models/alias", Read, Registry { tags: None }),
+    row("registered_models.get", Api2, "GET", "registered-models/get", Read, Registry { tags: None, guard: AliasGuard::None }),
+    row("registered_models.get_latest_versions.get", Api2, "GET", "registered-models/get-latest-versions", Read, Registry { tags: None, guard: AliasGuard::None }),
+    row("registered_models.get_latest_versions", Api2, "POST", "registered-models/get-latest-versions", Read, Registry { tags: None, guard: AliasGuard::None }),
+    row("registered_models.get_by_alias", Api2, "GET", "registered-models/alias", Read, Registry { tags: None, guard: AliasGuard::None }),
     // Protects another tenant's model from renaming (names are what clients load by).
-    row("registered_models.rename", Api2, "POST", "registered-models/rename", Manage, Registry { tags: None }),
+    row("registered_models.rename", Api2, "POST", "registered-models/rename", Manage, Registry { tags: None, guard: AliasGuard::None }),
     // Protects another tenant's model description.
-    row("registered_models.update", Api2, "PATCH", "registered-models/update", Write, Registry { tags: None }),
+    row("registered_models.update", Api2, "PATCH", "registered-models/update", Write, Registry { tags: None, guard: AliasGuard::None }),
     // Protects another tenant's model (and all its versions) from deletion; body only, as MLflow reads it.
-    row("registered_models.delete", Api2, "DELETE", "registered-models/delete", Delete, Registry { tags: None }),
+    row("registered_models.delete", Api2, "DELETE", "registered-models/delete", Delete, Registry { tags: None, guard: AliasGuard::None }),
     // Protects model tags and the reserved tenant tag.
-    row("registered_models.set_tag", Api2, "POST", "registered-models/set-tag", Write, Registry { tags: Some(Tagged::RegisteredModel) }),
-    row("registered_models.delete_tag", Api2, "DELETE", "registered-models/delete-tag", Write, Registry { tags: Some(Tagged::RegisteredModel) }),
-    // Protects which version another tenant's `@alias` loads (promotion).
-    row("registered_models.set_alias", Api2, "POST", "registered-models/alias", Manage, Registry { tags: None }),
-    row("registered_models.delete_alias", Api2, "DELETE", "registered-models/alias", Manage, Registry { tags: None }),
+    row("registered_models.set_tag", Api2, "POST", "registered-models/set-tag", Write, Registry { tags: Some(Tagged::RegisteredModel), guard: AliasGuard::None }),
+    row("registered_models.delete_tag", Api2, "DELETE", "registered-models/delete-tag", Write, Registry { tags: Some(Tagged::RegisteredModel), guard: AliasGuard::None }),
+    // Protects which version another tenant's `@alias` loads; an ordinary alias is edit-class
+    // (as in MLflow's own auth), a protected one (`protected_aliases`) needs MANAGE.
+    row("registered_models.set_alias", Api2, "POST", "registered-models/alias", Write, Registry { tags: None, guard: AliasGuard::Alias }),
+    row("registered_models.delete_alias", Api2, "DELETE", "registered-models/alias", Write, Registry { tags: None, guard: AliasGuard::Alias }),
 
     // ---- Model versions: belong to their registered model's tenant ----
     // Protects foreign models from new versions and every tenant's artifacts from being
@@ -552,16 +569,16 @@ pub const ROWS: &[Row] = &[
     // Protects other tenants' version lists (tenant clause on version tags, rows re-checked).
     row("model_versions.search", Api2, "GET", "model-versions/search", Read, SearchModelVersions),
     // Protects another tenant's version metadata, download URI and files.
-    row("model_versions.get", Api2, "GET", "model-versions/get", Read, Registry { tags: None }),
-    row("model_versions.get_download_uri", Api2, "GET", "model-versions/get-download-uri", Read, Registry { tags: None }),
-    row("model_versions.get_artifact", Root, "GET", "model-versions/get-artifact", Read, Registry { tags: None }),
+    row("model_versions.get", Api2, "GET", "model-versions/get", Read, Registry { tags: None, guard: AliasGuard::None }),
+    row("model_versions.get_download_uri", Api2, "GET", "model-versions/get-download-uri", Read, Registry { tags: None, guard: AliasGuard::None }),
+    row("model_versions.get_artifact", Root, "GET", "model-versions/get-artifact", Read, Registry { tags: None, guard: AliasGuard::None }),
     // Protects another tenant's version description, stage and existence.
-    row("model_versions.update", Api2, "PATCH", "model-versions/update", Write, Registry { tags: None }),
-    row("model_versions.transition_stage", Api2, "POST", "model-versions/transition-stage", Manage, Registry { tags: None }),
-    row("model_versions.delete", Api2, "DELETE", "model-versions/delete", Delete, Registry { tags: None }),
+    row("model_versions.update", Api2, "PATCH", "model-versions/update", Write, Registry { tags: None, guard: AliasGuard::None }),
+    row("model_versions.transition_stage", Api2, "POST", "model-versions/transition-stage", Manage, Registry { tags: None, guard: AliasGuard::Version }),
+    row("model_versions.delete", Api2, "DELETE", "model-versions/delete", Delete, Registry { tags: None, guard: AliasGuard::Version }),
     // Protects version tags and the reserved tenant tag.
-    row("model_versions.set_tag", Api2, "POST", "model-versions/set-tag", Write, Registry { tags: Some(Tagged::ModelVersion) }),
-    row("model_versions.delete_tag", Api2, "DELETE", "model-versions/delete-tag", Write, Registry { tags: Some(Tagged::ModelVersion) }),
+    row("model_versions.set_tag", Api2, "POST", "model-versions/set-tag", Write, Registry { tags: Some(Tagged::ModelVersion), guard: AliasGuard::Version }),
+    row("model_versions.delete_tag", Api2, "DELETE", "model-versions/delete-tag", Write, Registry { tags: Some(Tagged::ModelVersion), guard: AliasGuard::Version }),
 
     // ---- Traces (v3) and assessments: a trace belongs to its experiment's tenant ----
     // Protects foreign experiments from receiving traces and foreign traces from re-homing.

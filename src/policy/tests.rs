@@ -11,6 +11,9 @@ fn principal(roles: Vec<Role>) -> Principal {
         tenant: "t".into(),
         subject: "s".into(),
         roles,
+        member: true,
+        tenants: vec!["t".into()],
+        ..Principal::default()
     }
 }
 
@@ -139,7 +142,7 @@ fn table_json() -> String {
         .map(|(prefix, why)| serde_json::json!({"prefix": prefix, "why": why}))
         .collect();
     let mut out = serde_json::to_string_pretty(&serde_json::json!({
-        "policy_version": super::POLICY_VERSION,
+        "policy_version": table_fingerprint(),
         "rows": rows,
         "denied_families": families,
     }))
@@ -244,6 +247,7 @@ mod planning {
     use crate::policy::plan::{keeps_an_experiment, plan, source_check, BodyPlan, Plan, Verify};
     use crate::policy::{match_route, Role};
     use crate::request::Incoming;
+    use crate::vocab::rbac::Level;
 
     fn plan_of(
         method: &str,
@@ -397,8 +401,13 @@ mod planning {
     fn foreign_and_absent_registry_names_get_the_same_404() {
         let who = principal(vec![Role::Admin]);
         let res = Resource::RegisteredModel("m".into());
-        let foreign = judge(&res, &Owner::Tenant("other".into()), &who).unwrap_err();
-        let absent = judge(&res, &Owner::Missing, &who).unwrap_err();
+        let other = Owner::Tenant(crate::policy::access::Owned {
+            tenant: "other".into(),
+            grant_sets: vec![],
+            aliases: vec![],
+        });
+        let foreign = judge(&res, &other, &who, Level::Read).unwrap_err();
+        let absent = judge(&res, &Owner::Missing, &who, Level::Read).unwrap_err();
         assert_eq!(foreign.kind(), Kind::NotFound);
         assert_eq!(
             foreign.to_response("r1").body,
@@ -412,7 +421,7 @@ mod planning {
             (foreign.reason, absent.reason),
             (Reason::TenantMismatch, Reason::ResourceNotFound)
         );
-        assert!(judge(&res, &Owner::Tenant("t".into()), &who).is_ok());
+        assert!(judge(&res, &Owner::Tenant("t".into()), &who, Level::Read).is_ok());
     }
 
     #[test]
@@ -929,7 +938,11 @@ mod planning {
     fn a_dataset_is_owned_only_when_all_its_experiments_are() {
         use crate::pipeline::ownership::owner_of_all;
         let a = || Owner::Tenant("a".into());
-        assert_eq!(owner_of_all([a(), a()]), a());
+        // Both experiments' grants decide (access needs each).
+        let Owner::Tenant(both) = owner_of_all([a(), a()]) else {
+            panic!("owned")
+        };
+        assert_eq!((both.tenant.as_str(), both.grant_sets.len()), ("a", 2));
         assert_eq!(
             owner_of_all([a(), Owner::Tenant("b".into())]),
             Owner::Nobody

@@ -1,6 +1,8 @@
 use super::*;
 use crate::config::tests::lookup_with;
 use crate::config::Config;
+use crate::identity::Identity;
+use crate::vocab::rbac::Role;
 
 const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const KEY_B: &str = "HxwdHhsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=";
@@ -26,9 +28,7 @@ fn browser(keys: &str) -> BrowserConfig {
 
 fn session(rt: Option<&str>, it: Option<String>) -> Session {
     Session {
-        tenant: "team-a".into(),
-        subject: "alice".into(),
-        roles: vec!["editor".into()],
+        identity: Identity::single("team-a", "alice", vec![Role::Editor]),
         access_issued_at: 1000,
         access_expires_at: 1300,
         ends_at: 5000,
@@ -152,12 +152,16 @@ fn standing_follows_the_access_token_and_the_session_end() {
 }
 
 #[test]
-fn the_principal_keeps_known_roles_only() {
+fn the_session_keeps_every_tenant_and_group() {
     let mut s = session(None, None);
-    s.roles = vec!["admin".into(), "superuser".into(), "admin".into()];
-    let p = s.principal();
-    assert_eq!((p.tenant.as_str(), p.subject.as_str()), ("team-a", "alice"));
-    assert_eq!(p.roles, vec![Role::Admin]);
+    crate::identity::add_membership(&mut s.identity.memberships, "team-b", &[Role::Viewer]);
+    s.identity.groups = vec!["ml-ops".into()];
+    let cfg = browser(KEY_A);
+    let sealed = seal_session(&cfg, [7; 12], &s, 1000).unwrap();
+    let value = sealed.split(';').next().unwrap().split_once('=').unwrap().1;
+    let opened = open_session(&cfg, value).unwrap();
+    assert_eq!(opened.identity, s.identity);
+    assert_eq!(opened.identity.first_tenant(), Some("team-a"));
 }
 
 #[test]

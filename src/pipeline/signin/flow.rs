@@ -12,7 +12,7 @@ use crate::error::{GatewayError, HttpResponse, Reason};
 use crate::identity::session::{
     self, Endpoints, Grant, Session, SignIn, SESSION_COOKIE, SIGNIN_COOKIE,
 };
-use crate::identity::{Credential, Identified};
+use crate::identity::{Credential, Identified, Principal};
 use crate::request::Incoming;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -77,7 +77,7 @@ pub fn callback<H: Host>(
     let session = exchange(&ep, code, &attempt, rp, ctx)?;
     store_session(rp.browser, &session, ctx.now_s(), ctx)?;
     ctx.audit.auth = Some("session");
-    ctx.record_principal(&session.principal());
+    ctx.record_identity(&session.identity);
     Ok(redirect(&attempt.return_path, &ctx.rid))
 }
 
@@ -153,10 +153,10 @@ fn exchange<H: Host>(
             "the ID token was not issued for this sign-in; start again at /oauth2/sign_in",
         ));
     }
-    let (principal, lifetime) = rp.idp.access_principal(&tokens.access_token, ctx)?;
+    let (identity, lifetime) = rp.idp.access_identity(&tokens.access_token, ctx)?;
     let now = ctx.now_s();
     Ok(Session::new(
-        &principal,
+        &identity,
         lifetime,
         now.saturating_add(rp.browser.session_max_seconds),
         tokens.refresh_token,
@@ -170,7 +170,7 @@ fn exchange<H: Host>(
 pub fn sign_out<H: Host>(inc: &Incoming, rp: &RelyingParty, ctx: &mut Ctx<H>) -> HttpResponse {
     let id_token = CookieSession::of(inc, rp.browser).open().and_then(|s| {
         ctx.audit.auth = Some("session");
-        ctx.record_principal(&s.principal());
+        ctx.record_identity(&s.identity);
         s.id_token
     });
     ctx.cookies.push(session::clear_cookie(SESSION_COOKIE));
@@ -194,14 +194,32 @@ pub fn sign_out<H: Host>(inc: &Incoming, rp: &RelyingParty, ctx: &mut Ctx<H>) ->
     }
 }
 
-/// `/oauth2/userinfo`: the caller as the identity step found it (a bearer token or the session).
-pub fn userinfo<H: Host>(who: &Identified, cfg: &Config, ctx: &mut Ctx<H>) -> HttpResponse {
-    let p = &who.principal;
-    ctx.record_principal(p);
+/// `/oauth2/userinfo`: the caller as the identity step found it (a bearer token or the
+/// session), acting in the tenant the request selects, with every tenant it belongs to.
+pub fn userinfo<H: Host>(
+    who: &Identified,
+    p: &Principal,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> HttpResponse {
+    let tenants: Vec<Value> = who
+        .identity
+        .memberships
+        .iter()
+        .map(|m| {
+            json!({
+                "tenant": m.tenant,
+                "roles": m.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     let mut body = json!({
         "tenant": p.tenant,
         "subject": p.subject,
         "roles": p.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "member": p.member,
+        "tenants": tenants,
+        "groups": who.identity.groups,
         "auth": who.credential.audit_name().unwrap_or("bearer"),
     });
     if let Credential::Session { ends_at } = who.credential {

@@ -20,12 +20,16 @@ use crate::audit::Verdict;
 use crate::config::Config;
 use crate::error::{GatewayError, HttpResponse, Kind, Reason};
 use crate::identity::session as rules;
-use crate::identity::Identified;
+use crate::identity::{Identified, Principal};
 use crate::request::Incoming;
 use session::RelyingParty;
 
 /// The gateway's own sign-in paths.
 pub const PREFIX: &str = "/oauth2/";
+
+/// The identity step, as `userinfo` runs it: who, and acting as whom.
+pub type Identify<H> =
+    fn(&Incoming, &Config, &mut Ctx<H>) -> Result<(Identified, Principal), GatewayError>;
 
 /// Answers a request to one of the `/oauth2/` paths. `identify` is the identity step (for
 /// `userinfo`: the caller as any other request would be identified).
@@ -33,7 +37,7 @@ pub fn endpoint<H: Host>(
     inc: &Incoming,
     cfg: &Config,
     ctx: &mut Ctx<H>,
-    identify: impl FnOnce(&Incoming, &Config, &mut Ctx<H>) -> Result<Identified, GatewayError>,
+    identify: Identify<H>,
 ) -> Result<HttpResponse, GatewayError> {
     let name = inc.path.strip_prefix(PREFIX).unwrap_or_default();
     ctx.audit.route = Some(match name {
@@ -73,8 +77,8 @@ pub fn endpoint<H: Host>(
         "callback" => flow::callback(inc, &params, &rp, ctx)?,
         "sign_out" => flow::sign_out(inc, &rp, ctx),
         "userinfo" => {
-            let who = identify(inc, cfg, ctx)?;
-            flow::userinfo(&who, cfg, ctx)
+            let (who, acting) = identify(inc, cfg, ctx)?;
+            flow::userinfo(&who, &acting, cfg, ctx)
         }
         _ => {
             return Err(GatewayError::new(

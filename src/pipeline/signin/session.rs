@@ -37,7 +37,7 @@ pub fn session_principal<H: Host>(
         ));
     }
     let identified = |s: &Session| Identified {
-        principal: s.principal(),
+        identity: s.identity.clone(),
         credential: Credential::Session { ends_at: s.ends_at },
     };
     let now = ctx.now_s();
@@ -182,17 +182,17 @@ fn refresh<H: Host>(
         .idp
         .token_call(&ep, rp.browser, &Grant::Refresh { refresh_token }, ctx)?;
     // A refreshed access token that no longer passes (tenant claim removed, …) ends the session.
-    let (principal, lifetime) =
-        rp.idp
-            .access_principal(&tokens.access_token, ctx)
-            .map_err(|e| {
-                TokenRefusal::Refused(format!(
-                    "refreshed access token refused: {}",
-                    e.reason.as_str()
-                ))
-            })?;
+    let (identity, lifetime) = rp
+        .idp
+        .access_identity(&tokens.access_token, ctx)
+        .map_err(|e| {
+            TokenRefusal::Refused(format!(
+                "refreshed access token refused: {}",
+                e.reason.as_str()
+            ))
+        })?;
     Ok(Session::new(
-        &principal,
+        &identity,
         lifetime,
         s.ends_at,
         tokens.refresh_token.or_else(|| s.refresh_token.clone()),

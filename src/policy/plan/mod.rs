@@ -52,6 +52,14 @@ pub enum Verify {
         removed: Vec<String>,
     },
 }
+/// What a registry request touches that `protected_aliases` may guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protect {
+    /// Sets, moves or deletes this alias.
+    Alias(String),
+    /// Changes this version (deletes it, changes its tags or stage).
+    Version(String),
+}
 /// What the pipeline must do for an allowed request.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -63,9 +71,9 @@ pub struct Plan {
     /// `checks`, refused in every enforcement mode, because once stored such a link crosses
     /// the tenant wall where no store-level isolation looks.
     pub references: Vec<Resource>,
-    /// The role refusal `enforcement=report` waived (forwarded and audited `would_deny`);
-    /// always `None` in enforce mode, where it refuses the plan.
-    pub waived: Option<GatewayError>,
+    /// A protected-alias rule on the registered model the request acts on: the decision then
+    /// needs `MANAGE` when the alias (or an alias of the version) is protected.
+    pub protect: Option<Protect>,
     /// Resources that must be absent or the caller's (an upsert may create them).
     pub absent_or_own: Vec<Resource>,
     /// Checks on MLflow's state made after the ownership checks.
@@ -120,6 +128,7 @@ struct Draft<'a> {
     references: Vec<Resource>,
     absent_or_own: Vec<Resource>,
     verify: Vec<Verify>,
+    protect: Option<Protect>,
     filter: Option<ResponseFilter>,
     path: String,
     graphql_body: Option<Vec<u8>>,
@@ -198,12 +207,6 @@ pub fn plan(
             format!("the gateway policy does not permit this route: {why}"),
         ));
     }
-    // Report mode forwards a request the role alone refuses, planned as enforce mode would.
-    let waived = match check_rbac(row, principal) {
-        Ok(()) => None,
-        Err(e) if cfg.report_only => Some(e),
-        Err(e) => return Err(e),
-    };
 
     let input = read_input(req, row.strategy)?;
     if let Some(kind) = row.strategy.tags() {
@@ -219,6 +222,7 @@ pub fn plan(
         references: Vec::new(),
         absent_or_own: Vec::new(),
         verify: Vec::new(),
+        protect: None,
         filter: None,
         path: req.path.clone(),
         graphql_body: None,
@@ -245,7 +249,7 @@ pub fn plan(
         Strategy::SearchRegisteredModels | Strategy::SearchModelVersions => {
             models::search_registry(&mut d)
         }
-        Strategy::Registry { tags } => models::registry(&mut d, tags),
+        Strategy::Registry { tags, guard } => models::registry(&mut d, tags, guard),
         Strategy::CreateModelVersion => models::create_model_version(&mut d),
         Strategy::StartTraceV3 => traces::start_v3(&mut d),
         Strategy::StartTraceV2 => traces::start_v2(&mut d),
@@ -289,7 +293,7 @@ pub fn plan(
         row,
         checks,
         references,
-        waived,
+        protect: d.protect,
         absent_or_own: d.absent_or_own,
         verify: d.verify,
         path: d.path,

@@ -3,14 +3,14 @@
 //! `source` must stay inside the tenant.
 
 use super::fields::*;
-use super::Draft;
+use super::{Draft, Protect};
 use crate::error::{GatewayError, Reason};
 use crate::mlflow::artifacts;
 use crate::mlflow::ownership::{valid_model_id, valid_run_id, Resource};
 use crate::mlflow::responses::ResponseFilter;
 use crate::mlflow::tags::Tagged;
 use crate::mlflow::tags::{parse_tags, to_json, with_tenant};
-use crate::policy::table::Strategy;
+use crate::policy::table::{AliasGuard, Strategy};
 
 /// Where a model version's files may come from (leak §2.4 #3): the tenant's own run
 /// (`runs:/<run>/…`), logged model (`models:/<m-id>`), experiment artifacts
@@ -148,15 +148,36 @@ pub(super) fn search_registry(d: &mut Draft) -> Result<(), GatewayError> {
     d.filter = Some(if m.row.strategy == Strategy::SearchRegisteredModels {
         ResponseFilter::RegisteredModels
     } else {
-        ResponseFilter::ModelVersions
+        // The models' names come from the answer; the pipeline resolves which are readable.
+        ResponseFilter::ModelVersions {
+            readable: Vec::new(),
+        }
     });
     Ok(())
 }
 
-/// By registered-model `name` (foreign names answer like absent ones); `tags` rows need `key`.
-pub(super) fn registry(d: &mut Draft, tags: Option<Tagged>) -> Result<(), GatewayError> {
+/// By registered-model `name` (foreign names answer like absent ones); `tags` rows need `key`;
+/// an alias-guarded row names what `protected_aliases` may guard.
+pub(super) fn registry(
+    d: &mut Draft,
+    tags: Option<Tagged>,
+    guard: AliasGuard,
+) -> Result<(), GatewayError> {
     d.checks
         .push(Resource::RegisteredModel(model_name(&d.input, "name")?));
+    d.protect = match guard {
+        AliasGuard::None => None,
+        AliasGuard::Alias => Some(Protect::Alias(
+            d.input
+                .str_field("alias")?
+                .ok_or_else(|| missing("alias"))?,
+        )),
+        AliasGuard::Version => Some(Protect::Version(
+            d.input
+                .str_field("version")?
+                .ok_or_else(|| missing("version"))?,
+        )),
+    };
     if d.input.str_field("new_name")?.is_some() {
         model_name(&d.input, "new_name")?;
     }
