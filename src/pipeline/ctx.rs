@@ -5,7 +5,8 @@
 //!
 //! * `forward`: a client's request to MLflow, only as a `ClientRequest` (which only a
 //!   `decision::Permit` makes), pinned to the caller's workspace;
-//! * `preflight`: the gateway's own `GET` about the caller's data, pinned the same way;
+//! * `preflight` / `pinned_call`: the gateway's own calls about the caller's data (ownership
+//!   pre-flights, grants written by the grants endpoint), pinned the same way;
 //! * `own_call`: the gateway's own calls outside any workspace (MLflow's health, `server-info`,
 //!   the workspace API while provisioning), never with a client's header or body;
 //! * `call_idp`: the identity provider (keys, discovery, token endpoint).
@@ -205,8 +206,20 @@ impl<'h, H: Host> Ctx<'h, H> {
         cfg: &Config,
         path: &str,
     ) -> Result<UpstreamResponse, GatewayError> {
+        self.pinned_call(cfg, "GET", path, Vec::new())
+    }
+
+    /// The gateway's own call on the caller's data (a pre-flight, a grant written by the grants
+    /// endpoint), pinned like a forward, read whole. `body` is JSON or empty.
+    pub fn pinned_call(
+        &mut self,
+        cfg: &Config,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<UpstreamResponse, GatewayError> {
         let req =
-            UpstreamRequest::to_mlflow("GET", &cfg.upstream.base_path, path, Vec::new(), &self.rid);
+            UpstreamRequest::to_mlflow(method, &cfg.upstream.base_path, path, body, &self.rid);
         let answer = self.start_pinned(cfg, req, OutBody::Bytes)?;
         answer.read_all().map_err(|e| self.send_error(cfg, e))
     }

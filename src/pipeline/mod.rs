@@ -8,6 +8,7 @@
 
 pub mod ctx;
 pub mod decision;
+pub mod grants;
 pub mod host;
 pub mod identity;
 pub mod idp;
@@ -165,6 +166,9 @@ fn run<H: Host>(
     if inc.path.starts_with(signin::PREFIX) {
         return signin::endpoint(inc, &cfg, ctx, identity::identify).map(Reply::Full);
     }
+    if inc.path == grants::PATH {
+        return grants::endpoint(inc, &cfg, ctx, body).map(Reply::Full);
+    }
     match checked(inc, &cfg, ctx, body) {
         // A browser without a session, loading a page: sent to sign-in.
         Err(e) if signin::redirects_to_sign_in(&e, inc, &cfg) => {
@@ -240,7 +244,7 @@ fn checked<H: Host>(
 }
 
 /// Reads the client's body into memory, refusing it with 413 past `limit`.
-fn read_buffered<H: Host>(
+pub(super) fn read_buffered<H: Host>(
     ctx: &mut Ctx<H>,
     body: H::ClientBody,
     declared: Option<u64>,
@@ -390,6 +394,15 @@ fn learn_from_answer<H: Host>(
                 .collect(),
             readable,
         ),
+        ResponseFilter::WorkspaceList { allowed, .. } => {
+            let subjects = access::subjects(permit.principal());
+            for ws in grants::shared_workspaces(&subjects, cfg, ctx)? {
+                if !allowed.contains(&ws) {
+                    allowed.push(ws);
+                }
+            }
+            return Ok(());
+        }
         _ => return Ok(()),
     };
     for res in objects {

@@ -131,6 +131,29 @@ pub fn resolve_owner<H: Host>(
     Ok(owner_of_all(owners))
 }
 
+/// The owner of an experiment or registered model as MLflow has it now (never the cache): for
+/// the grants endpoint, which changes what the cached fact holds.
+pub fn current_owner<H: Host>(
+    res: &Resource,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<Owner, GatewayError> {
+    let resp = ctx.preflight(cfg, &res.preflight_path())?;
+    match resp.status {
+        200 => tag_owner(Some(
+            fact_from_body(res, &resp.body, &cfg.tenant_tag_key).ok_or_else(|| {
+                preflight_failed(format!("unexpected answer for {} {}", res.kind(), res.id()))
+            })?,
+        )),
+        400 | 404 => Ok(Owner::Missing),
+        s => Err(preflight_failed(format!(
+            "pre-flight for {} {} answered {s}",
+            res.kind(),
+            res.id()
+        ))),
+    }
+}
+
 fn tag_owner(tagged: Option<Fact>) -> Result<Owner, GatewayError> {
     Ok(match tagged {
         None => Owner::Missing,

@@ -77,11 +77,21 @@ pub fn check<H: Host>(
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> Result<(), GatewayError> {
-    let limits = &cfg.rate_limits;
-    let action = row.action;
     if !row.strategy.shape().rate_limited {
         return Ok(());
     }
+    charge_request(principal, row.action, cfg, ctx)
+}
+
+/// Charges a request of `action` (a row's, or one of the gateway's own endpoints') to its
+/// counters.
+pub fn charge_request<H: Host>(
+    principal: &Principal,
+    action: Action,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<(), GatewayError> {
+    let limits = &cfg.rate_limits;
     let now = ctx.now_s();
     let window = now / limits.window_seconds;
     for c in counters(limits, principal, action, window) {

@@ -564,8 +564,14 @@ fn the_workspace_api_shows_a_caller_only_the_workspaces_it_may_enter() {
             body: all.as_bytes().to_vec(),
         }),
     );
+    // No share index yet: nothing is shared with anyone.
+    host.on(
+        "GET",
+        "/api/2.0/mlflow/experiments/get-by-name?experiment_name=mlflow-gateway-share-index",
+        Scripted::Answer(recorded("experiments_get_missing")),
+    );
     let o = run_req(&mut host, get(WS, "", "team-a"));
-    assert_eq!(status(&o), 200);
+    assert_eq!(status(&o), 200, "{:?}", host.logs);
     let names = |o: &Outcome<super::memory::MemoryAnswer>| -> Vec<String> {
         body_json(o)["workspaces"]
             .as_array()
@@ -575,7 +581,7 @@ fn the_workspace_api_shows_a_caller_only_the_workspaces_it_may_enter() {
             .collect()
     };
     assert_eq!(names(&o), vec!["team-a"]);
-    assert_eq!(host.calls().last().unwrap(), &format!("GET {WS}"));
+    assert!(host.calls().contains(&format!("GET {WS}")));
     let o = run_req(&mut host, get(WS, "", "team-a, team-d=viewer"));
     assert_eq!(names(&o), vec!["team-a", "team-d"]);
 
@@ -1155,4 +1161,86 @@ fn pipeline_cost() {
             t.elapsed().as_secs_f64() * 1e6 / n as f64
         );
     }
+}
+
+// ---- grants ----
+
+/// `/_gateway/v1/grants` in tag mode: only a MANAGE holder lists, sets and revokes; a grant is
+/// a tag written to MLflow, the object's cached fact is dropped with it, and each change is one
+/// audit line with the old and new level.
+#[test]
+fn grants_are_managed_by_manage_holders_and_audited() {
+    use crate::mlflow::grants::tag_key;
+    let mut host = MemoryHost::dev();
+    let (exp_a, _, _) = mlflow(&mut host);
+    let set = "/api/2.0/mlflow/experiments/set-experiment-tag";
+    host.on("POST", set, Scripted::Answer(recorded("runs_log_metric")));
+    let grant = |method: &str, roles: &str, body: &str| {
+        Incoming::for_test(
+            method,
+            "/_gateway/v1/grants",
+            "",
+            &[
+                ("x-tenant", "team-a"),
+                ("x-roles", roles),
+                ("x-subject", "root"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let body =
+        format!(r#"{{"resource":"experiments/{exp_a}","subject":"user:bob","level":"READ"}}"#);
+    // An editor does not manage the experiment.
+    let o = run_req(&mut host, grant("PUT", "editor", &body));
+    assert_eq!((status(&o), o.audit.record().reason), (403, "rbac"));
+    assert!(!host
+        .calls()
+        .iter()
+        .any(|c| c.contains("set-experiment-tag")));
+    // An admin does: the tag is written, the cached fact dropped, the change audited.
+    let fact_key = format!("own:v2:exp:{exp_a}");
+    host.kv.insert(fact_key.clone(), b"stale".to_vec());
+    let o = run_req(&mut host, grant("PUT", "admin", &body));
+    assert_eq!(status(&o), 200, "{:?}", body_json(&o));
+    let sent = host.sent.last().expect("tag written");
+    assert_eq!(sent.path_and_query, set);
+    let tag: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(tag["key"], tag_key("tenant", "user:bob"));
+    assert_eq!(tag["value"], "READ user:bob");
+    assert!(!host.kv.contains_key(&fact_key));
+    let rec = o.audit.record();
+    assert_eq!((rec.route, rec.decision), (Some("grants.put"), "allow"));
+    let change = rec.grant.clone().expect("grant change");
+    assert_eq!(
+        (change.subject.as_str(), change.from, change.to),
+        ("user:bob", None, Some("READ"))
+    );
+    // Bad input is refused before MLflow is asked anything.
+    for bad in [
+        r#"{"resource":"experiments/1","subject":"bob","level":"READ"}"#,
+        r#"{"resource":"experiments/1","subject":"user:bob","level":"OWNER"}"#,
+        r#"{"resource":"runs/1","subject":"user:bob","level":"READ"}"#,
+        r#"{"resource":"experiments/1","subject":"user:bob","level":"READ","extra":1}"#,
+        r#"{"resource":"experiments/1","subject":"tenant:team-b","level":"READ"}"#,
+    ] {
+        let before = host.calls().len();
+        let o = run_req(&mut host, grant("PUT", "admin", bad));
+        assert_eq!(status(&o), 400, "{bad}");
+        assert!(
+            host.calls()[before..].iter().all(|c| c.starts_with("GET")),
+            "{bad}: {:?}",
+            &host.calls()[before..]
+        );
+    }
+    // Another tenant's experiment is absent to the caller, whatever its role.
+    let exp_b = recorded_meta("experiment_team_b");
+    let other =
+        format!(r#"{{"resource":"experiments/{exp_b}","subject":"user:bob","level":"READ"}}"#);
+    let o = run_req(&mut host, grant("PUT", "admin", &other));
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (403, "tenant_mismatch")
+    );
+    let o = run_req(&mut host, grant("PATCH", "admin", &body));
+    assert_eq!(status(&o), 405);
 }
