@@ -349,6 +349,7 @@ mod tests {
             checks: vec![],
             references: vec![],
             protect: None,
+            artifact_read: None,
             absent_or_own: vec![],
             verify: vec![],
             path: path.into(),

@@ -11,7 +11,7 @@
 
 use super::ctx::Ctx;
 use super::host::Host;
-use super::ownership::{judge, resolve_owner, verify, Owner};
+use super::ownership::{judge, resolve_owner, shared_through_version, verify, Owner};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::forward::{client_request, ClientRequest};
@@ -89,6 +89,12 @@ pub fn decide<H: Host>(
             protected_level(action, plan.protect.as_ref(), &owner, cfg)
         };
         if let Err(e) = judge(res, &owner, &principal, need) {
+            // The files of a model version the caller may read, in an experiment it may not.
+            if let (Some(path), false) = (&plan.artifact_read, reference) {
+                if shared_through_version(path, &principal, cfg, ctx)? {
+                    continue;
+                }
+            }
             // The object the request acts on: in workspace mode MLflow sees it only through
             // the caller's pinned workspace, so forwarding cannot reach another tenant's.
             waive(e, !reference)?;

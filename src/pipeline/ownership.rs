@@ -10,7 +10,9 @@ use crate::config::Config;
 use crate::error::{GatewayError, Reason};
 use crate::identity::Principal;
 use crate::mlflow::locations;
-use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, Resource};
+use crate::mlflow::ownership::{
+    fact_from_body, valid_model_id, valid_model_name, valid_run_id, CachedFact, Fact, Resource,
+};
 use crate::mlflow::responses::registered_model_not_found;
 use crate::policy::access::{self, Owned};
 use crate::policy::plan::{keeps_an_experiment, Verify};
@@ -294,6 +296,90 @@ fn preflight_body<H: Host>(
     Ok(resp.body)
 }
 
+/// Whether the artifact at `path` (from the experiment on: `<experiment>/models/<model>/…` or
+/// `<experiment>/<run>/artifacts/…`) lies inside the files of a model version whose registered
+/// model the caller may read: sharing a model version shares the files the MLflow client loads
+/// it from. The versions come from MLflow fresh (a pinned search by logged model or run), each
+/// model's grants too, so a revoked share stops the next download.
+pub fn shared_through_version<H: Host>(
+    path: &[String],
+    principal: &Principal,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<bool, GatewayError> {
+    let segs: Vec<&str> = path.iter().map(String::as_str).collect();
+    let filter = match segs.as_slice() {
+        [exp, "models", model, "artifacts", ..] if valid_model_id(model) => {
+            // The logged model's files are in its own experiment only.
+            let home = fact(&Resource::LoggedModel(model.to_string()), cfg, ctx)?;
+            if home != Some(Fact::InExperiment(exp.to_string())) {
+                return Ok(false);
+            }
+            format!("source_path = 'models:/{model}'")
+        }
+        [_, run, "artifacts", ..] if valid_run_id(run) => format!("run_id = '{run}'"),
+        _ => return Ok(false),
+    };
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("filter", &filter)
+        .append_pair("max_results", "200")
+        .finish();
+    let found = ctx.preflight(cfg, &format!("/api/2.0/mlflow/model-versions/search?{q}"))?;
+    if found.status != 200 {
+        return Ok(false);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&found.body)
+        .map_err(|_| preflight_failed("model-versions/search answer".into()))?;
+    let versions = v
+        .get("model_versions")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for mv in versions {
+        let (Some(name), Some(source)) = (
+            mv.get("name").and_then(serde_json::Value::as_str),
+            mv.get("source").and_then(serde_json::Value::as_str),
+        ) else {
+            continue;
+        };
+        let covered = version_files(source, &segs).is_some_and(|root| segs.starts_with(&root));
+        if covered
+            && valid_model_name(name)
+            && readable(
+                &Resource::RegisteredModel(name.to_string()),
+                principal,
+                cfg,
+                ctx,
+            )?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Where a version's files are, from the experiment on, given its `source`: a logged model
+/// (`models:/<id>`: `<experiment>/models/<id>/artifacts`, the experiment taken from the path
+/// asked for), a run's artifacts (`runs:/<run>/<sub>`), or a proxied artifact URI.
+fn version_files<'a>(source: &'a str, asked: &[&'a str]) -> Option<Vec<&'a str>> {
+    if let Some(model) = source.strip_prefix("models:/") {
+        return Some(vec![asked.first()?, "models", model, "artifacts"]);
+    }
+    if let Some(rest) = source.strip_prefix("runs:/") {
+        let mut root = vec![*asked.first()?, "artifacts"];
+        let mut parts = rest.split('/').filter(|s| !s.is_empty());
+        root.insert(1, parts.next()?);
+        root.extend(parts);
+        return Some(root);
+    }
+    let rest = source.strip_prefix("mlflow-artifacts:/")?;
+    let mut parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    if parts.first() == Some(&"workspaces") {
+        parts.drain(..2.min(parts.len()));
+    }
+    (!parts.is_empty() && !parts.iter().any(|p| *p == "." || *p == "..")).then_some(parts)
+}
+
 /// Whether `principal` may read `res` (the response checks that learn objects from an answer).
 pub fn readable<H: Host>(
     res: &Resource,
@@ -305,4 +391,29 @@ pub fn readable<H: Host>(
         Owner::Tenant(o) => access::level(principal, &o).is_some(),
         Owner::Nobody | Owner::Missing => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_files;
+
+    #[test]
+    fn a_versions_files_are_found_from_each_kind_of_source() {
+        let asked = ["7", "models", "m-1", "artifacts", "MLmodel"];
+        assert_eq!(
+            version_files("models:/m-1", &asked),
+            Some(vec!["7", "models", "m-1", "artifacts"])
+        );
+        let run = ["7", "r1", "artifacts", "model", "MLmodel"];
+        assert_eq!(
+            version_files("runs:/r1/model", &run),
+            Some(vec!["7", "r1", "artifacts", "model"])
+        );
+        assert_eq!(
+            version_files("mlflow-artifacts:/workspaces/team-a/7/r1/artifacts/model", &run),
+            Some(vec!["7", "r1", "artifacts", "model"])
+        );
+        assert_eq!(version_files("mlflow-artifacts:/7/../8/x", &run), None);
+        assert_eq!(version_files("s3://bucket/x", &run), None);
+    }
 }

@@ -29,6 +29,9 @@ pub(super) fn artifact_path(d: &mut Draft) -> Result<(), GatewayError> {
     }
     d.checks
         .push(Resource::Experiment(ap.experiment_id().to_string()));
+    if req.method == "GET" {
+        d.artifact_read = Some(ap.within_workspace().to_vec());
+    }
     let head = &req.path[..req.path.len() - tail.len()];
     d.path = format!("{head}{}", ap.encoded());
     Ok(())
@@ -43,6 +46,7 @@ pub(super) fn artifact_list(d: &mut Draft) -> Result<(), GatewayError> {
     in_own_workspace(d, &ap)?;
     d.checks
         .push(Resource::Experiment(ap.experiment_id().to_string()));
+    d.artifact_read = Some(ap.within_workspace().to_vec());
     if let Input::Query(q) = &mut d.input {
         q.set("path", ap.plain());
     }

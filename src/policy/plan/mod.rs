@@ -74,6 +74,10 @@ pub struct Plan {
     /// A protected-alias rule on the registered model the request acts on: the decision then
     /// needs `MANAGE` when the alias (or an alias of the version) is protected.
     pub protect: Option<Protect>,
+    /// An artifact read (download or listing): the path from the experiment on. A caller who
+    /// may not read the experiment may still read the files of a model version it may read
+    /// (`pipeline::ownership::shared_through_version`).
+    pub artifact_read: Option<Vec<String>>,
     /// Resources that must be absent or the caller's (an upsert may create them).
     pub absent_or_own: Vec<Resource>,
     /// Checks on MLflow's state made after the ownership checks.
@@ -129,6 +133,7 @@ struct Draft<'a> {
     absent_or_own: Vec<Resource>,
     verify: Vec<Verify>,
     protect: Option<Protect>,
+    artifact_read: Option<Vec<String>>,
     filter: Option<ResponseFilter>,
     path: String,
     graphql_body: Option<Vec<u8>>,
@@ -223,6 +228,7 @@ pub fn plan(
         absent_or_own: Vec::new(),
         verify: Vec::new(),
         protect: None,
+        artifact_read: None,
         filter: None,
         path: req.path.clone(),
         graphql_body: None,
@@ -294,6 +300,7 @@ pub fn plan(
         checks,
         references,
         protect: d.protect,
+        artifact_read: d.artifact_read,
         absent_or_own: d.absent_or_own,
         verify: d.verify,
         path: d.path,
