@@ -1031,8 +1031,11 @@ mod tag_guard {
         let tenant_key = cfg.tenant_tag_key.clone();
         let p = principal(vec![Role::Admin]);
         for (row, kind) in rows_with_tags() {
+            // The kind's system tags, the tenant tag, and a grant tag (in another spelling).
+            let grant = crate::mlflow::grants::tag_key(&tenant_key, "user:alice");
+            let grant_upper = grant.to_uppercase();
             let mut keys: Vec<&str> = kind.protected().to_vec();
-            keys.push(&tenant_key);
+            keys.extend([tenant_key.as_str(), grant.as_str(), grant_upper.as_str()]);
             for key in keys {
                 // A create writes the tenant tag itself (a conflicting one is refused by
                 // `with_tenant`) and replaces the run author: those two are rewrites, not refusals.
