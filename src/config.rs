@@ -41,6 +41,7 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "jwks_min_refresh_seconds", default: "30", description: "At most one JWKS fetch per this many seconds (unknown `kid`s cannot amplify requests)." },
     VarSpec { name: "jwks_max_stale_seconds", default: "3600", description: "Cached keys keep working this long past `jwks_cache_seconds` while the IdP is unreachable; then 503." },
     VarSpec { name: "protected_aliases", default: "", description: "Comma list of registered-model alias names (e.g. `champion,production`) that only MANAGE may set, move or delete; a version carrying one cannot be deleted, re-tagged or transitioned below MANAGE." },
+    VarSpec { name: "webhook_allowed_hosts", default: "", description: "Workspace mode: comma list of hosts MLflow webhooks may target: `hooks.example.com` (optionally `:port`), `*.example.com`, or a CIDR network. Loopback, link-local, private and MLflow's own host pass only when named exactly. Empty: no webhook can be created or pointed anywhere. Set `MLFLOW_WEBHOOK_CACHE_TTL=0` on MLflow first (docs/genai.md)." },
     VarSpec { name: "enforcement", default: "enforce", description: "`enforce` refuses what the policy refuses; `report` (phased rollout) forwards, as enforce mode would have sent them (pinned to the caller's workspace), requests refused only for the caller's role or the owner of the object they act on, and audits them as `would_deny`. Credentials, routes, references, protected tags and parsing stay enforced. See docs/operations.md." },
     VarSpec { name: "tenant_isolation", default: "workspace", description: "How tenants are kept apart: `workspace` (each tenant an MLflow workspace pinned by the gateway; MLflow 3.10+ started with `--enable-workspaces`) or `tag` (tenant tags checked by the gateway; any MLflow 3.x, file stores included). See docs/isolation.md." },
     VarSpec { name: "workspace_provisioning", default: "auto", description: "`workspace` mode: `auto` creates a tenant's workspace on its first request; `manual` requires an operator to have created it (403 otherwise)." },
@@ -107,6 +108,17 @@ pub struct UpstreamTarget {
     pub origin: Origin,
     /// Path prefix without trailing slash ("" for none).
     pub base_path: String,
+}
+
+impl UpstreamTarget {
+    /// MLflow's host, without port or IPv6 brackets (lowercase).
+    pub fn host(&self) -> &str {
+        let a = self.origin.authority.as_str();
+        if let Some(v6) = a.strip_prefix('[') {
+            return v6.split(']').next().unwrap_or(v6);
+        }
+        a.rsplit_once(':').map_or(a, |(h, _)| h)
+    }
 }
 
 /// OIDC settings, present only in `auth_mode=oidc`.
@@ -253,6 +265,8 @@ pub struct Config {
     pub tenant_group_pattern: Option<crate::identity::claims::GroupPattern>,
     /// Alias names only MANAGE may set, move or delete (`protected_aliases`).
     pub protected_aliases: Vec<String>,
+    /// Hosts webhooks may target (`webhook_allowed_hosts`); empty: none.
+    pub webhook_allowed_hosts: Vec<crate::mlflow::webhooks::AllowedHost>,
     pub role_aliases: Vec<(String, Role)>,
     pub default_role: Option<Role>,
     pub dev_default_role: Option<Role>,
@@ -499,6 +513,13 @@ impl Config {
             .filter(|a| !a.is_empty())
             .map(str::to_string)
             .collect();
+        let webhook_allowed_hosts = get("webhook_allowed_hosts")?
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(crate::mlflow::webhooks::AllowedHost::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| err("webhook_allowed_hosts", why))?;
         let default_role = parse_role_opt("default_role", &get("default_role")?)?;
         let dev_default_role = parse_role_opt("dev_default_role", &get("dev_default_role")?)?;
 
@@ -533,6 +554,7 @@ impl Config {
             group_claims,
             tenant_group_pattern,
             protected_aliases,
+            webhook_allowed_hosts,
             role_aliases,
             default_role,
             dev_default_role,

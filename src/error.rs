@@ -96,6 +96,7 @@ reasons! {
     LocationRefused => "location_refused",
     OrphanRefused => "orphan_refused",
     RootDeleteRefused => "root_delete_refused",
+    WebhookUrlRefused => "webhook_url_refused",
     // --- workspace isolation ---
     WorkspaceHeaderInvalid => "workspace_header_invalid",
     WorkspaceNotMember => "workspace_not_member",
@@ -161,6 +162,7 @@ impl Reason {
             | LocationRefused
             | OrphanRefused
             | RootDeleteRefused
+            | WebhookUrlRefused
             | WorkspaceNameInvalid
             | WorkspaceMissing
             | WorkspaceNotMember => Kind::Forbidden,

@@ -202,39 +202,54 @@ pub fn client_request(
     base_path: &str,
     request_id: &str,
 ) -> ClientRequest {
-    let (body, json) = match &plan.body {
-        BodyPlan::Original => (original_body, false),
-        BodyPlan::Replace(b) => (b.clone(), true),
+    let (body, made) = match &plan.body {
+        BodyPlan::Original => (original_body, Made::No),
+        BodyPlan::Replace(b) => (b.clone(), Made::Json),
+        BodyPlan::Inflated(b) => (b.clone(), Made::Inflated),
     };
     ClientRequest(build(
         req,
         &plan.path,
         &plan.query,
         body,
-        json,
+        made,
         base_path,
         request_id,
     ))
 }
 
+/// Whether the gateway made the body it sends, and how.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Made {
+    /// The client's bytes.
+    No,
+    /// Re-serialised JSON: its own `Content-Type`.
+    Json,
+    /// The client's body inflated: the client's type, no `Content-Encoding`.
+    Inflated,
+}
+
 /// The one place a forwarded request's head is made: the client's headers that may cross,
-/// `Content-Type: application/json` for a body the gateway re-serialised (`json`), the peer as
-/// `X-Forwarded-For`, the request id, and an explicit length.
+/// `Content-Type: application/json` for a body the gateway re-serialised, no
+/// `Content-Encoding` for one it inflated, the peer as `X-Forwarded-For`, the request id, and
+/// an explicit length.
 fn build(
     req: &Incoming,
     path: &str,
     query: &str,
     body: Vec<u8>,
-    json: bool,
+    made: Made,
     base_path: &str,
     request_id: &str,
 ) -> UpstreamRequest {
     let connection = connection_listed(&req.headers);
+    let json = made == Made::Json;
     let mut headers: Vec<(String, Vec<u8>)> = req
         .headers
         .iter()
         .filter(|(k, _)| forwardable(k, &connection))
-        .filter(|(k, _)| !(json && k == "content-type"))
+        .filter(|(k, _)| !(json && wsgi_name(k) == "content-type"))
+        .filter(|(k, _)| !(made == Made::Inflated && wsgi_name(k) == "content-encoding"))
         .cloned()
         .collect();
     if json {
@@ -356,6 +371,7 @@ mod tests {
             query: "a=1".into(),
             body: BodyPlan::Original,
             filter: None,
+            claim: None,
         }
     }
 

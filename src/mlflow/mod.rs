@@ -9,10 +9,13 @@ pub mod grants;
 pub mod graphql;
 pub mod json;
 pub mod locations;
+pub mod otlp;
 pub mod ownership;
+pub mod provider_errors;
 pub mod query;
 pub mod responses;
 pub mod tags;
+pub mod webhooks;
 
 /// Largest JSON body the gateway parses (MLflow's own request limit is of the same order).
 pub const MAX_JSON_BODY_BYTES: usize = 16 * 1024 * 1024;

@@ -430,6 +430,24 @@ mod rows {
     }
 }
 
+/// The run a job starter's answer names (`run_id` of `genai/evaluate/invoke` and
+/// `issues/invoke`, `job.run_id` of `prompt-optimization/jobs`), if it is a run id.
+pub fn created_run(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let id = v
+        .get("run_id")
+        .or_else(|| v.pointer("/job/run_id"))?
+        .as_str()?;
+    crate::mlflow::ownership::valid_run_id(id).then(|| id.to_string())
+}
+
+/// The experiment an AI gateway endpoint's answer says its usage traces go to.
+pub fn endpoint_experiment(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let id = v.pointer("/endpoint/experiment_id")?.as_str()?;
+    crate::mlflow::ownership::valid_experiment_id(id).then(|| id.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

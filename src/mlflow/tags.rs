@@ -36,6 +36,8 @@ pub enum Tagged {
     ModelVersion,
     Trace,
     Dataset,
+    /// An AI gateway endpoint (workspace mode).
+    GatewayEndpoint,
 }
 
 /// MLflow's `IMMUTABLE_TAGS` (`mlflow/utils/mlflow_tags.py`): the author and the locations of
@@ -68,7 +70,8 @@ impl Tagged {
             | Tagged::LoggedModel
             | Tagged::RegisteredModel
             | Tagged::ModelVersion
-            | Tagged::Dataset => &[],
+            | Tagged::Dataset
+            | Tagged::GatewayEndpoint => &[],
         }
     }
 
@@ -82,6 +85,7 @@ impl Tagged {
             Tagged::ModelVersion => "model version",
             Tagged::Trace => "trace",
             Tagged::Dataset => "dataset",
+            Tagged::GatewayEndpoint => "AI gateway endpoint",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! Every failure is a `GatewayError`, turned into MLflow's error shape in one place
 //! (`GatewayError::to_response`), and every request leaves exactly one audit record.
 
+pub mod claim;
 pub mod ctx;
 pub mod decision;
 pub mod grants;
@@ -20,6 +21,8 @@ pub mod workspace;
 #[cfg(test)]
 mod memory;
 #[cfg(test)]
+mod service_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::audit::{rfc3339, AuditRecord, Verdict};
@@ -29,6 +32,7 @@ use crate::forward::{
     body_intake, body_too_large, declared_length, response_headers, streamed, BodyIntake,
 };
 use crate::mlflow::ownership::Resource;
+use crate::mlflow::provider_errors;
 use crate::mlflow::responses::{self, ResponseFilter};
 use crate::policy::{self, access, POLICY_VERSION};
 use crate::request::{request_id, Incoming};
@@ -298,7 +302,9 @@ fn forward<H: Host>(
 }
 
 /// Checks MLflow's answer where the plan says so (foreign rows dropped, foreign objects
-/// answered like absent ones); large artifact downloads are piped through unread.
+/// answered like absent ones); large artifact downloads and successful model invocations
+/// (streamed tokens) are piped through unread, an invocation's error is scrubbed of
+/// credentials; objects MLflow created for the request are claimed for the tenant.
 fn check_answer<H: Host>(
     permit: &Permit,
     answer: H::Answer,
@@ -307,11 +313,13 @@ fn check_answer<H: Host>(
 ) -> Result<Reply<H::Answer>, GatewayError> {
     let plan = permit.plan();
     let status = answer.status();
-    if plan.row.strategy.shape().streams
+    let shape = plan.row.strategy.shape();
+    let download = shape.streams
         && plan.row.method == "GET"
         && plan.filter.is_none()
-        && declared_length(answer.headers()).is_none_or(|n| streamed(Some(n)))
-    {
+        && declared_length(answer.headers()).is_none_or(|n| streamed(Some(n)));
+    let generated = shape.pipes_answers && (200..300).contains(&status);
+    if download || generated {
         ctx.audit.record(permitted(permit));
         return Ok(Reply::Piped {
             status,
@@ -322,6 +330,13 @@ fn check_answer<H: Host>(
     let resp = answer.read_all().map_err(|e| ctx.send_error(cfg, e))?;
     let headers = response_headers(&resp.headers, &ctx.rid);
     let mut body = resp.body;
+    if shape.pipes_answers {
+        // A model provider's error, relayed by MLflow, may echo the tenant's key.
+        body = provider_errors::scrub(&body);
+    }
+    if let (Some(c), 200) = (plan.claim, status) {
+        claim::claim(c, &body, permit.principal(), cfg, ctx);
+    }
     let mut filter = plan.filter.clone();
     if let Some(f) = &mut filter {
         if status == 200 {

@@ -410,7 +410,10 @@ mod tests {
             Some(vec!["7", "r1", "artifacts", "model"])
         );
         assert_eq!(
-            version_files("mlflow-artifacts:/workspaces/team-a/7/r1/artifacts/model", &run),
+            version_files(
+                "mlflow-artifacts:/workspaces/team-a/7/r1/artifacts/model",
+                &run
+            ),
             Some(vec!["7", "r1", "artifacts", "model"])
         );
         assert_eq!(version_files("mlflow-artifacts:/7/../8/x", &run), None);

@@ -8,27 +8,30 @@ use super::memory::{recorded, recorded_meta, MemoryHost, Scripted};
 use super::{handle, Outcome, Reply};
 use crate::request::Incoming;
 
-fn get(path: &str, query: &str, tenant: &str) -> Incoming {
+pub(super) fn get(path: &str, query: &str, tenant: &str) -> Incoming {
     let headers = [("x-tenant", tenant), ("x-subject", "alice")];
     Incoming::for_test("GET", path, query, &headers, b"")
 }
 
-fn post(path: &str, tenant: &str, body: &str) -> Incoming {
+pub(super) fn post(path: &str, tenant: &str, body: &str) -> Incoming {
     let headers = [("x-tenant", tenant), ("content-type", "application/json")];
     Incoming::for_test("POST", path, "", &headers, body.as_bytes())
 }
 
 /// Runs one request; the body (if any) is handed over unread, as the shell does.
-fn run_req(host: &mut MemoryHost, mut inc: Incoming) -> Outcome<super::memory::MemoryAnswer> {
+pub(super) fn run_req(
+    host: &mut MemoryHost,
+    mut inc: Incoming,
+) -> Outcome<super::memory::MemoryAnswer> {
     let body = std::mem::take(&mut inc.body);
     handle(host, inc, Some(body))
 }
 
-fn status<A>(o: &Outcome<A>) -> u16 {
+pub(super) fn status<A>(o: &Outcome<A>) -> u16 {
     o.reply.status()
 }
 
-fn body_json<A>(o: &Outcome<A>) -> serde_json::Value {
+pub(super) fn body_json<A>(o: &Outcome<A>) -> serde_json::Value {
     match &o.reply {
         Reply::Full(r) => serde_json::from_slice(&r.body).expect("JSON body"),
         Reply::Piped { .. } => panic!("piped"),
@@ -36,7 +39,7 @@ fn body_json<A>(o: &Outcome<A>) -> serde_json::Value {
 }
 
 /// MLflow as recorded: team-a's experiment, its run, team-b's experiment, the Default one.
-fn mlflow(host: &mut MemoryHost) -> (String, String, String) {
+pub(super) fn mlflow(host: &mut MemoryHost) -> (String, String, String) {
     let (exp_a, exp_b, run) = (
         recorded_meta("experiment_team_a"),
         recorded_meta("experiment_team_b"),
@@ -361,7 +364,7 @@ fn every_outcome_has_one_audit_record_with_the_request_id() {
 const WS: &str = "/api/3.0/mlflow/workspaces";
 
 /// MLflow with workspaces on, team-a's workspace not created yet.
-fn mlflow_with_workspaces(host: &mut MemoryHost) -> (String, String, String) {
+pub(super) fn mlflow_with_workspaces(host: &mut MemoryHost) -> (String, String, String) {
     let ids = mlflow(host);
     host.on(
         "GET",
@@ -378,7 +381,7 @@ fn mlflow_with_workspaces(host: &mut MemoryHost) -> (String, String, String) {
 }
 
 /// The workspace headers a sent request carries, in any spelling.
-fn workspace_headers(r: &crate::forward::UpstreamRequest) -> Vec<String> {
+pub(super) fn workspace_headers(r: &crate::forward::UpstreamRequest) -> Vec<String> {
     r.headers
         .iter()
         .filter(|(k, _)| k.to_ascii_lowercase().replace('_', "-") == "x-mlflow-workspace")
@@ -977,7 +980,14 @@ fn report_mode_enforces_identity_routes_and_references() {
         (
             "route_denied",
             403,
-            as_tenant("POST", "/v1/traces", "", "", "team-a", "admin"),
+            as_tenant(
+                "POST",
+                "/ajax-api/2.0/mlflow/gateway-proxy",
+                "",
+                "{}",
+                "team-a",
+                "admin",
+            ),
         ),
         (
             "route_not_allowed",
@@ -1032,7 +1042,7 @@ fn report_mode_enforces_identity_routes_and_references() {
             .calls()
             .into_iter()
             .filter(|c| {
-                c.contains("datasets/create") || c.starts_with(&what) || c.contains("v1/traces")
+                c.contains("datasets/create") || c.starts_with(&what) || c.contains("gateway-proxy")
             })
             .collect();
         assert!(forwarded.is_empty(), "{what} reached MLflow: {forwarded:?}");

@@ -99,6 +99,30 @@ pub enum AliasGuard {
     Version,
 }
 
+/// What a `Workspaced` row checks besides the caller's membership and role: MLflow keeps the
+/// row's objects per workspace, and these are the fields it leaves unchecked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsRule {
+    /// Nothing more: every id the request names is looked up inside the pinned workspace.
+    Plain,
+    /// As `Plain`, and the body is not read (a FastAPI route whose fields name no tenant data;
+    /// its schema has camelCase fields the strict JSON rule would refuse).
+    Opaque,
+    /// AI gateway endpoint create / update: the usage-tracking `experiment_id` is tenant data
+    /// (MLflow does not check it), and an experiment MLflow creates for the endpoint is
+    /// claimed with the tenant tag after the answer.
+    GatewayEndpoint,
+    /// AI gateway endpoint tags: the body `key` is a tag key (the gateway's reserved keys are
+    /// refused, as on every object).
+    EndpointTag,
+    /// AI gateway budget create / update: `target_scope: GLOBAL` is refused (MLflow applies
+    /// and lists it in every workspace).
+    Budget,
+    /// Webhook create / update: the target `url` must pass `webhook_allowed_hosts`
+    /// (`mlflow::webhooks`).
+    Webhook,
+}
+
 /// How a row keeps tenants apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
@@ -210,6 +234,24 @@ pub enum Strategy {
     /// `workspaces/{workspace_name}`: the caller's own workspace only; any other name answers
     /// exactly like an absent one (workspace mode; refused in tag mode).
     WorkspaceGet,
+    /// OTLP span ingestion (`POST /v1/traces`): the `x-mlflow-experiment-id` header's
+    /// experiment and `x-mlflow-run-id` run the caller's; every span's trace (decoded as
+    /// MLflow will name it) absent or the caller's to write; a compressed body is inflated.
+    Otlp,
+    /// A service MLflow keeps per workspace (AI gateway configuration, jobs, webhooks, MCP
+    /// servers): workspace mode, members only, the role decides, `WsRule` adds the rest.
+    Workspaced(WsRule),
+    /// An AI gateway invocation: as `Workspaced(Plain)`, body unread, a successful answer
+    /// piped as it streams, an error answer scrubbed of anything shaped like a credential.
+    Invocation,
+    /// A judge, evaluation or issue-detection job started from the UI: the experiment and
+    /// every `trace_ids[]` the caller's to write (workspace mode).
+    JudgeJob,
+    /// `prompt-optimization/jobs`: the experiment the caller's; the source prompt and dataset
+    /// readable (workspace mode).
+    PromptOptimization,
+    /// A job listing by `experiment_id` (required, the caller's; workspace mode).
+    JobScope,
 }
 
 /// How a strategy's requests carry their fields, besides the query of a `GET`.
@@ -247,6 +289,9 @@ pub struct Shape {
     pub injects_tenant: bool,
     /// The gateway sets the run's author tag (`mlflow.user`) to the subject.
     pub sets_author: bool,
+    /// A successful answer is piped to the client as it arrives (a model's streamed tokens);
+    /// an error answer is read and scrubbed (`mlflow::provider_errors`).
+    pub pipes_answers: bool,
 }
 
 /// A JSON body with no user-data maps, no list, counted, no tags: what most strategies are.
@@ -258,6 +303,7 @@ const JSON: Shape = Shape {
     tags: None,
     injects_tenant: false,
     sets_author: false,
+    pipes_answers: false,
 };
 
 /// A JSON strategy whose `GET` query may repeat `field`.
@@ -381,6 +427,27 @@ impl Strategy {
             | Strategy::LinkPrompts
             | Strategy::WorkspaceList
             | Strategy::WorkspaceGet => JSON,
+            Strategy::Otlp | Strategy::Workspaced(WsRule::Opaque) => Shape {
+                body: Body::Raw,
+                ..JSON
+            },
+            Strategy::Workspaced(WsRule::EndpointTag) => tagging(Tagged::GatewayEndpoint),
+            // Secrets' values and auth settings are maps of provider-defined keys.
+            Strategy::Workspaced(_) => Shape {
+                body: Body::Json {
+                    maps: &["secret_value", "auth_config"],
+                },
+                ..JSON
+            },
+            Strategy::Invocation => Shape {
+                body: Body::Raw,
+                pipes_answers: true,
+                ..JSON
+            },
+            Strategy::JudgeJob => JSON,
+            // The job's `tags` are judged as run tags (MLflow 3.17.2 only echoes them back).
+            Strategy::PromptOptimization => tagging(Tagged::Run),
+            Strategy::JobScope => JSON,
         }
     }
 
@@ -692,6 +759,127 @@ pub const ROWS: &[Row] = &[
     row("issues.update", Api3, "PATCH", "issues/{issue_id}", Write, Object(Child::Issue)),
     row("issues.search", Api3, "POST", "issues/search", Read, Experiment { tag_key: false }),
 
+    // ---- OTLP span ingestion (both modes): spans are decoded as MLflow will store them ----
+    // Protects foreign experiments and runs from receiving traces, and another tenant's traces
+    // from appended spans: the header experiment and run must be the caller's, and every
+    // span's trace absent (created in the header experiment) or the caller's to write.
+    row("otlp.traces", Root, "POST", "v1/traces", Write, Otlp),
+
+    // ---- AI gateway configuration (workspace mode, members only): MLflow keeps secrets,
+    // model definitions, endpoints, guardrails and budgets per workspace; configuring them
+    // is admin-class, and secrets are seen by admins only (masked by MLflow) ----
+    // Protects the tenant's provider keys: create, rotate, delete and read metadata.
+    row("ai_gateway.secrets.create", Api3, "POST", "gateway/secrets/create", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.secrets.get", Api3, "GET", "gateway/secrets/get", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.secrets.list", Api3, "GET", "gateway/secrets/list", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.secrets.update", Api3, "POST", "gateway/secrets/update", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.secrets.delete", Api3, "DELETE", "gateway/secrets/delete", Delete, Workspaced(WsRule::Plain)),
+    // Protects nothing tenant-specific: whether secrets can be stored, the provider catalogue.
+    row("ai_gateway.secrets.config", Ajax3, "GET", "gateway/secrets/config", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.supported_providers", Ajax3, "GET", "gateway/supported-providers", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.supported_models", Ajax3, "GET", "gateway/supported-models", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.provider_config", Ajax3, "GET", "gateway/provider-config", Read, Workspaced(WsRule::Plain)),
+    // Protects the tenant's model definitions (which secret and model an endpoint uses).
+    row("ai_gateway.model_definitions.create", Api3, "POST", "gateway/model-definitions/create", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.model_definitions.get", Api3, "GET", "gateway/model-definitions/get", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.model_definitions.list", Api3, "GET", "gateway/model-definitions/list", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.model_definitions.update", Api3, "POST", "gateway/model-definitions/update", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.model_definitions.delete", Api3, "DELETE", "gateway/model-definitions/delete", Delete, Workspaced(WsRule::Plain)),
+    // Protects the tenant's endpoints, and foreign experiments from receiving their usage
+    // traces (MLflow does not check `experiment_id`; one it creates is tagged as the tenant's).
+    row("ai_gateway.endpoints.create", Api3, "POST", "gateway/endpoints/create", Manage, Workspaced(WsRule::GatewayEndpoint)),
+    row("ai_gateway.endpoints.get", Api3, "GET", "gateway/endpoints/get", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.list", Api3, "GET", "gateway/endpoints/list", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.update", Api3, "POST", "gateway/endpoints/update", Manage, Workspaced(WsRule::GatewayEndpoint)),
+    row("ai_gateway.endpoints.delete", Api3, "DELETE", "gateway/endpoints/delete", Delete, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.attach_model", Api3, "POST", "gateway/endpoints/models/attach", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.detach_model", Api3, "POST", "gateway/endpoints/models/detach", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.bindings.create", Api3, "POST", "gateway/endpoints/bindings/create", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.bindings.delete", Api3, "DELETE", "gateway/endpoints/bindings/delete", Delete, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.bindings.list", Api3, "GET", "gateway/endpoints/bindings/list", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.set_tag", Api3, "POST", "gateway/endpoints/set-tag", Manage, Workspaced(WsRule::EndpointTag)),
+    row("ai_gateway.endpoints.delete_tag", Api3, "DELETE", "gateway/endpoints/delete-tag", Manage, Workspaced(WsRule::EndpointTag)),
+    // Protects the tenant's guardrails (scorers run on an endpoint's traffic).
+    row("ai_gateway.guardrails.create", Api3, "POST", "gateway/guardrails/create", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.get", Api3, "GET", "gateway/guardrails/get", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.list", Api3, "GET", "gateway/guardrails/list", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.delete", Api3, "DELETE", "gateway/guardrails/delete", Delete, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.add_to_endpoint", Api3, "POST", "gateway/guardrails/add-to-endpoint", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.remove_from_endpoint", Api3, "DELETE", "gateway/guardrails/remove-from-endpoint", Delete, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.list_for_endpoint", Api3, "GET", "gateway/guardrails/list-for-endpoint", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.update_config", Api3, "PATCH", "gateway/guardrails/update-config", Manage, Workspaced(WsRule::Plain)),
+    // Protects every tenant from another's spending limits: a GLOBAL budget (applied to, and
+    // listed in, every workspace) is refused; budgets and their spend are admin-only.
+    row("ai_gateway.budgets.create", Api3, "POST", "gateway/budgets/create", Manage, Workspaced(WsRule::Budget)),
+    row("ai_gateway.budgets.update", Api3, "POST", "gateway/budgets/update", Manage, Workspaced(WsRule::Budget)),
+    row("ai_gateway.budgets.get", Api3, "GET", "gateway/budgets/get", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.budgets.list", Api3, "GET", "gateway/budgets/list", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.budgets.windows", Api3, "GET", "gateway/budgets/windows", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.budgets.delete", Api3, "DELETE", "gateway/budgets/delete", Delete, Workspaced(WsRule::Plain)),
+
+    // ---- AI gateway invocations (workspace mode, members only): MLflow resolves the
+    // endpoint inside the pinned workspace, with that workspace's secret; editor-class ----
+    // Protects another tenant's endpoints and keys from use, and the tenant's key from being
+    // echoed back in a provider's error (scrubbed).
+    row("ai_gateway.invoke", Root, "POST", "gateway/{endpoint_name}/mlflow/invocations", Write, Invocation),
+    row("ai_gateway.chat_completions", Root, "POST", "gateway/mlflow/v1/chat/completions", Write, Invocation),
+    row("ai_gateway.openai.chat_completions", Root, "POST", "gateway/openai/v1/chat/completions", Write, Invocation),
+    row("ai_gateway.openai.embeddings", Root, "POST", "gateway/openai/v1/embeddings", Write, Invocation),
+    row("ai_gateway.openai.responses", Root, "POST", "gateway/openai/v1/responses", Write, Invocation),
+    row("ai_gateway.openai.responses_compact", Root, "POST", "gateway/openai/v1/responses/compact", Write, Invocation),
+    row("ai_gateway.anthropic.messages", Root, "POST", "gateway/anthropic/v1/messages", Write, Invocation),
+    row("ai_gateway.gemini.generate", Root, "POST", "gateway/gemini/v1beta/models/{model_action}", Write, Invocation),
+    row("ai_gateway.typesafe", Root, "POST", "gateway/typesafe/v1/systemone", Write, Invocation),
+    // The raw proxy: the caller picks the path on the endpoint's provider (MLflow keeps its
+    // connect-time address check on this route).
+    row("ai_gateway.proxy", Root, "POST", "gateway/proxy/{endpoint_name}/{path...}", Write, Invocation),
+    // Protects other tenants' endpoint names (the list is the workspace's).
+    row("ai_gateway.models", Root, "GET", "gateway/mlflow/v1/models", Read, Workspaced(WsRule::Plain)),
+
+    // ---- Server-side jobs: judges, evaluation, issue detection (workspace mode; the UI's
+    // buttons), editor-class; jobs are kept per workspace ----
+    // Protects foreign experiments and traces from judges' assessments and evaluation runs.
+    row("jobs.invoke_scorer", Ajax3, "POST", "scorer/invoke", Write, JudgeJob),
+    row("jobs.invoke_evaluate", Ajax3, "POST", "genai/evaluate/invoke", Write, JudgeJob),
+    row("jobs.invoke_issue_detection", Ajax3, "POST", "issues/invoke", Write, JudgeJob),
+    // Protects other tenants' jobs (their parameters name experiments, traces, scorers).
+    row("jobs.get", Root, "GET", "ajax-api/3.0/jobs/{job_id}", Read, Workspaced(WsRule::Plain)),
+    row("jobs.cancel", Root, "PATCH", "ajax-api/3.0/jobs/cancel/{job_id}", Write, Workspaced(WsRule::Plain)),
+    row("jobs.get_status", Ajax3, "GET", "jobs/{job_id}", Read, Workspaced(WsRule::Plain)),
+    row("jobs.cancel_status", Ajax3, "PATCH", "jobs/cancel/{job_id}", Write, Workspaced(WsRule::Plain)),
+    // Protects foreign experiments from optimisation runs, and foreign prompts and datasets
+    // from being read by one.
+    row("prompt_optimization.create", Api3, "POST", "prompt-optimization/jobs", Write, PromptOptimization),
+    row("prompt_optimization.get", Api3, "GET", "prompt-optimization/jobs/{job_id}", Read, Workspaced(WsRule::Plain)),
+    row("prompt_optimization.cancel", Api3, "POST", "prompt-optimization/jobs/{job_id}/cancel", Write, Workspaced(WsRule::Plain)),
+    row("prompt_optimization.delete", Api3, "DELETE", "prompt-optimization/jobs/{job_id}", Delete, Workspaced(WsRule::Plain)),
+    row("prompt_optimization.search.get", Api3, "GET", "prompt-optimization/jobs/search", Read, JobScope),
+    row("prompt_optimization.search", Api3, "POST", "prompt-optimization/jobs/search", Read, JobScope),
+    // Protects foreign experiments from prompt-lab runs (MLflow calls no model here: the run,
+    // its params and tags; tags checked and attribution fixed as for runs/create).
+    row("runs.create_promptlab", Ajax2, "POST", "runs/create-promptlab-run", Write, CreateRun),
+
+    // ---- Webhooks (workspace mode, members only), admin-class: MLflow keeps them per
+    // workspace; the target must pass the operator's allow-list ----
+    // Protects every host the MLflow server reaches from server-side request forgery.
+    row("webhooks.create", Api2, "POST", "webhooks", Manage, Workspaced(WsRule::Webhook)),
+    row("webhooks.update", Api2, "PATCH", "webhooks/{webhook_id}", Manage, Workspaced(WsRule::Webhook)),
+    // Protects the tenant's webhook targets and their test answers.
+    row("webhooks.list", Api2, "GET", "webhooks", Manage, Workspaced(WsRule::Plain)),
+    row("webhooks.get", Api2, "GET", "webhooks/{webhook_id}", Manage, Workspaced(WsRule::Plain)),
+    row("webhooks.delete", Api2, "DELETE", "webhooks/{webhook_id}", Delete, Workspaced(WsRule::Plain)),
+    row("webhooks.test", Api2, "POST", "webhooks/{webhook_id}/test", Manage, Workspaced(WsRule::Plain)),
+
+    // ---- MCP server registry (workspace mode, members only): kept per workspace, metadata
+    // only (MLflow calls none of the registered servers); admin to configure ----
+    // Protects the tenant's registry entries (servers, versions, aliases, endpoints, tags).
+    row("mcp_servers.search", Api3, "GET", "mcp-servers", Read, Workspaced(WsRule::Opaque)),
+    row("mcp_servers.create", Api3, "POST", "mcp-servers", Manage, Workspaced(WsRule::Opaque)),
+    row("mcp_servers.get", Api3, "GET", "mcp-servers/{name...}", Read, Workspaced(WsRule::Opaque)),
+    row("mcp_servers.add", Api3, "POST", "mcp-servers/{name...}", Manage, Workspaced(WsRule::Opaque)),
+    row("mcp_servers.update", Api3, "PATCH", "mcp-servers/{name...}", Manage, Workspaced(WsRule::Opaque)),
+    row("mcp_servers.delete", Api3, "DELETE", "mcp-servers/{name...}", Delete, Workspaced(WsRule::Opaque)),
+
     // ---- Explicitly refused (clearer messages than the default deny) ----
     // MLflow reads a GET /graphql body as the query; the UI only POSTs.
     row("graphql.get", Root, "GET", "graphql", Read, Deny("GraphQL queries must be sent with POST")),
@@ -699,12 +887,8 @@ pub const ROWS: &[Row] = &[
     // checked like the REST routes (GetRun → run, SearchRuns → experiment ids + tenant
     // clause, experiment, metric history run ids); any other document is refused.
     row("graphql.post", Root, "POST", "graphql", Read, Graphql),
-    // OTLP appends spans to any trace id (span injection, §2.4): not decoded, refused. The
-    // message carries the phrase the MLflow client recognises ("REST OTLP span logging is not
-    // supported"), so it stops trying and uploads spans as trace artifacts instead, which go
-    // through the experiment-scoped artifact rows.
-    row("otlp.traces", Root, "POST", "v1/traces", Write, Deny("REST OTLP span logging is not supported through the gateway (span trace ids are not checked per tenant); the MLflow client stores spans as trace artifacts instead")),
-    // Server-wide and code-running features: refused for every tenant.
+    // Server-wide and code-running features: refused for every tenant. The prompt lab's
+    // proxy calls the server-wide MLFLOW_DEPLOYMENTS_TARGET, not a tenant's endpoint.
     row("gateway_proxy.get", Ajax2, "GET", "gateway-proxy", Write, Deny("the AI gateway proxy is server-wide and is refused")),
     row("gateway_proxy.post", Ajax2, "POST", "gateway-proxy", Write, Deny("the AI gateway proxy is server-wide and is refused")),
     row("upload_artifact.ajax", Ajax2, "POST", "upload-artifact", Write, Deny("use the proxied artifact API (mlflow-artifacts) instead")),
@@ -720,37 +904,19 @@ pub const ROWS: &[Row] = &[
 /// root-level routes, after the leading `/`.
 pub const DENIED_FAMILIES: &[(&str, &str)] = &[
     // Server-wide or code-running features: no tenant may reach them.
-    (
-        "webhooks",
-        "webhooks are server-wide (they receive every tenant's events)",
-    ),
-    (
-        "gateway/",
-        "the AI gateway (configuration and invocation) is server-wide",
-    ),
     ("gateway-proxy", "the AI gateway proxy is server-wide"),
-    ("jobs", "server-side jobs are refused"),
-    ("ajax-api/3.0/jobs", "server-side jobs are refused"),
+    (
+        "ajax-api/3.0/jobs",
+        "generic job submission and search skip the checks of the job starters (scorer/invoke, genai/evaluate/invoke, issues/invoke)",
+    ),
     (
         "assistant",
         "the MLflow assistant runs commands on the server",
     ),
-    ("mcp-servers", "the MCP server registry is server-wide"),
     ("demo/", "demo data generation is server-wide"),
     (
         "workspaces",
         "workspaces are created by the gateway and administered by operators",
-    ),
-    (
-        "prompt-optimization",
-        "prompt optimisation runs server-side jobs",
-    ),
-    ("scorer/invoke", "server-side scorer invocation runs code"),
-    ("issues/invoke", "server-side issue detection runs code"),
-    ("genai/", "server-side evaluation runs code"),
-    (
-        "runs/create-promptlab-run",
-        "prompt-lab runs call the AI gateway",
     ),
     ("ui-telemetry", "UI telemetry is not forwarded"),
     ("unified-traces", "a Databricks-only route"),

@@ -10,6 +10,7 @@ mod fields;
 mod genai;
 mod graphql;
 mod models;
+mod services;
 mod tag_guard;
 mod traces;
 mod workspaces;
@@ -39,6 +40,20 @@ pub enum BodyPlan {
     Original,
     /// The JSON body as checked (and rewritten), re-serialised.
     Replace(Vec<u8>),
+    /// The client's compressed body as the gateway inflated and checked it (OTLP): sent with
+    /// the client's content type and no `Content-Encoding`, so MLflow stores what was checked.
+    Inflated(Vec<u8>),
+}
+/// An object MLflow creates by itself while answering a permitted request, which the gateway
+/// records as the caller's tenant's after a successful answer (`pipeline::claim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The run the answer names (`run_id`, `job.run_id`): MLflow's job starters create it
+    /// without the tenant tag run searches keep rows by.
+    Run,
+    /// The experiment an AI gateway endpoint's answer names when the request named none
+    /// (MLflow creates `gateway/<endpoint name>`, untagged).
+    EndpointExperiment,
 }
 /// A check on MLflow's current state that ownership alone does not cover, made by the pipeline
 /// after the ownership checks pass (its facts are never cached).
@@ -87,6 +102,8 @@ pub struct Plan {
     pub query: String,
     pub body: BodyPlan,
     pub filter: Option<ResponseFilter>,
+    /// What to claim for the tenant once MLflow answers 200.
+    pub claim: Option<Claim>,
 }
 /// Refuses the request unless one of the principal's roles permits the row's action.
 pub fn check_rbac(row: &Row, principal: &Principal) -> Result<(), GatewayError> {
@@ -137,6 +154,9 @@ struct Draft<'a> {
     filter: Option<ResponseFilter>,
     path: String,
     graphql_body: Option<Vec<u8>>,
+    /// A body the strategy made itself (OTLP inflated), sent instead of the client's.
+    body_override: Option<BodyPlan>,
+    claim: Option<Claim>,
 }
 
 impl<'a> Draft<'a> {
@@ -232,6 +252,8 @@ pub fn plan(
         filter: None,
         path: req.path.clone(),
         graphql_body: None,
+        body_override: None,
+        claim: None,
     };
     match row.strategy {
         Strategy::Deny(_) | Strategy::Open => Ok(()),
@@ -275,6 +297,12 @@ pub fn plan(
         Strategy::LinkPrompts => traces::link_prompts(&mut d),
         Strategy::WorkspaceList => workspaces::list(&mut d),
         Strategy::WorkspaceGet => workspaces::get(&mut d),
+        Strategy::Otlp => services::otlp(&mut d),
+        Strategy::Workspaced(rule) => services::workspaced(&mut d, rule),
+        Strategy::Invocation => services::invocation(&mut d),
+        Strategy::JudgeJob => services::judge_job(&mut d),
+        Strategy::PromptOptimization => services::prompt_optimization(&mut d),
+        Strategy::JobScope => services::job_scope(&mut d),
     }?;
 
     let query = match &d.input {
@@ -284,9 +312,10 @@ pub fn plan(
     // Every JSON body is re-serialised from what was checked, judged fields first (see
     // `serialize_judged_first`), so a rewrite cannot be forgotten and MLflow's partial parse
     // cannot drop a judged field.
-    let body = match (&d.input, d.graphql_body) {
-        (_, Some(b)) => BodyPlan::Replace(b),
-        (Input::Body(map), None) => BodyPlan::Replace(serialize_judged_first(map)),
+    let body = match (&d.input, d.graphql_body, d.body_override) {
+        (_, _, Some(own)) => own,
+        (_, Some(b), None) => BodyPlan::Replace(b),
+        (Input::Body(map), None, None) => BodyPlan::Replace(serialize_judged_first(map)),
         _ => BodyPlan::Original,
     };
     let mut checks = d.checks;
@@ -307,5 +336,6 @@ pub fn plan(
         query,
         body,
         filter: d.filter,
+        claim: d.claim,
     })
 }
