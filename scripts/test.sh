@@ -40,7 +40,7 @@ export GATEWAY_WASM="$WASM"
 # 3.6.3 and 4.0.2), else here.
 ONCE=(--deselect tests/e2e/test_kv_redis.py::test_redis_killed_mid_run_fails_closed_then_recovers)
 if [ $# -gt 0 ] || [ -z "$SPIN3_BIN" ]; then ONCE=(); fi
-# The whole suite in each isolation mode (docs/isolation.md): tests/e2e/conftest.py starts MLflow
+# The whole suite in each isolation mode (docs/isolation.md): tests/e2e/harness starts MLflow
 # with --enable-workspaces and the gateway with tenant_isolation=workspace, or neither.
 for mode in ${E2E_ISOLATION:-workspace tag}; do
   log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION), tenant_isolation=$mode"
@@ -49,7 +49,7 @@ done
 
 # Only for a full run (no pytest arguments): the SpinKube line (issue 23) and the soak.
 if [ $# -eq 0 ]; then
-  # The representative slice (tests/e2e/conftest.py SPIN_SLICE, marker spin_slice) again under
+  # The representative slice (tests/e2e/harness/selection.py SPIN_SLICE, marker spin_slice) again under
   # Spin 3.6.3 (containerd-shim-spin v0.24's runtime) with every gateway on Redis, in the
   # default isolation mode (workspace), as the SpinKube manifests deploy it.
   if [ -n "$SPIN3_BIN" ]; then
