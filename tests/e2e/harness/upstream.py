@@ -17,14 +17,21 @@ from .run import VENV_BIN, WORKSPACES
 
 class MlflowServer:
     """`mlflow server` on 127.0.0.1 with proxied artifacts. The benchmark passes a PostgreSQL
-    backend, `--app-name basic-auth` and its environment."""
+    backend, `--app-name basic-auth` and its environment.
+
+    Without MLflow's job runner unless `jobs=True` (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false): it
+    runs server-side GenAI jobs (scorer invocation, evaluation, issue detection, prompt
+    optimization), whose routes are all in the gateway's denied families, so no test reaches it;
+    it is eight more Python processes per server, ~50 s of CPU over a module's life and ~15 s
+    to stop."""
 
     def __init__(self, workdir: pathlib.Path, port: int | None = None, backend_uri: str | None = None,
                  extra_args: list[str] | None = None, env: dict | None = None,
-                 workspaces: bool | None = None):
+                 workspaces: bool | None = None, jobs: bool = False):
         """`workspaces`: start with `--enable-workspaces`; `None` follows the run's mode."""
         self.workdir = workdir
         self.workspaces = WORKSPACES if workspaces is None else workspaces
+        self.jobs = jobs
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: Proc | None = None
@@ -45,7 +52,8 @@ class MlflowServer:
                 *self.extra_args,
             ],
             self.workdir / "mlflow.log",
-            env={**os.environ, **(self.env or {})},
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if self.jobs else "false",
+                 **(self.env or {})},
         )
         wait_until(lambda: requests.get(f"{self.url}/health", timeout=2).status_code == 200,
                    "MLflow /health", timeout=180, proc=self.proc)
