@@ -42,9 +42,13 @@ ONCE=(--deselect tests/e2e/test_kv_redis.py::test_redis_killed_mid_run_fails_clo
 if [ $# -gt 0 ] || [ -z "$SPIN3_BIN" ]; then ONCE=(); fi
 # The whole suite in each isolation mode (docs/isolation.md): tests/e2e/harness starts MLflow
 # with --enable-workspaces and the gateway with tenant_isolation=workspace, or neither.
+# Tests marked mode_independent (tests/e2e/harness/__init__.py says which) run in the first mode
+# only; a -m of yours replaces that selection.
+SELECT=()
 for mode in ${E2E_ISOLATION:-workspace tag}; do
-  log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION), tenant_isolation=$mode"
-  E2E_ISOLATION="$mode" "$VENV/bin/python" -m pytest -ra -p no:cacheprovider tests/e2e "${ONCE[@]}" "$@"
+  log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION), tenant_isolation=$mode ${SELECT[*]}"
+  E2E_ISOLATION="$mode" "$VENV/bin/python" -m pytest -ra -p no:cacheprovider "${SELECT[@]}" tests/e2e "${ONCE[@]}" "$@"
+  SELECT=(-m "not mode_independent")
 done
 
 # Only for a full run (no pytest arguments): the SpinKube line (issue 23) and the soak.

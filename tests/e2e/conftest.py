@@ -1,6 +1,6 @@
 """End-to-end fixtures and hooks. The harness itself (processes, MLflow, the gateway, the IdPs,
 browser sign-in, which tests run where) is the package `harness/` beside this file; its
-docstring says how a run is laid out.
+docstring says how a run is laid out and which tests run in one isolation mode only.
 
 Test modules import harness names from here (`from conftest import Caller, unique`): every name
 below stays importable from conftest.
@@ -24,7 +24,7 @@ from harness.processes import (Proc, RedisServer, free_port, redis_ping, spin_bi
                                spin_version, wait_until)
 from harness.run import (ARTIFACTS, E2E_KV, ISOLATION, POLICY_TABLE, REPO, ROW_IDS,  # noqa: F401
                          VENV_BIN, WASM, WORKSPACES, environment, pinned, unique)
-from harness.selection import FIXED_KV, SPIN_SLICE, slice_policy_rows  # noqa: F401
+from harness.selection import FIXED_KV, MODE_INDEPENDENT, SPIN_SLICE, slice_policy_rows  # noqa: F401
 from harness.signin import (SESSION_COOKIE, SIGNIN_COOKIE, SIGNIN_SCOPES, SignIn,  # noqa: F401
                             browser_sign_in, cookie_header, session_cookie_key, set_cookies,
                             signin_client, signin_gateway)

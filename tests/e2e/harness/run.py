@@ -23,7 +23,8 @@ ARTIFACTS = REPO / "tests" / "e2e" / ".artifacts"
 # The isolation mode every MLflow and gateway of the run uses unless a test names one (issue 19):
 # E2E_ISOLATION=workspace (default, as spin.toml: MLflow started with --enable-workspaces, the
 # gateway pins each tenant's workspace) or E2E_ISOLATION=tag (tenant tags only, MLflow without
-# workspaces). The test command runs the whole suite once in each mode.
+# workspaces). The test command runs the suite in each mode (the package docstring says which
+# tests run in one mode only).
 ISOLATION = os.environ.get("E2E_ISOLATION", "workspace")
 if ISOLATION not in ("workspace", "tag"):
     raise RuntimeError(f"E2E_ISOLATION must be workspace or tag, not {ISOLATION!r}")

@@ -1,7 +1,9 @@
-"""Which tests run where: the representative slice rerun under Spin 3.6.3 and on Redis (marker
-`spin_slice`, with `fixed_kv` for slice tests that bring their own store). The list names
-modules and test functions; a name that no longer exists in a collected module is an error, so
-it cannot shrink silently."""
+"""Which tests run where: the representative slice rerun under Spin 3.6.3 and on Redis
+(marker `spin_slice`, with `fixed_kv` for slice tests that bring their own store), and the tests
+whose outcome cannot depend on the isolation mode (marker `mode_independent`, run in the first
+mode only: the rule is in the package docstring). Both lists name modules and test functions; a
+name that no longer exists in a collected module is an error, so neither list can shrink (or
+grow) silently."""
 
 from __future__ import annotations
 
@@ -71,10 +73,58 @@ def slice_policy_rows() -> set[str]:
     return set(first.values())
 
 
+# Tests whose outcome cannot depend on the isolation mode (the rule is in the package docstring):
+# marked mode_independent, run in the first mode only (scripts/test.sh: `-m "not
+# mode_independent"` in the second). module -> test functions (None: the whole module).
+MODE_INDEPENDENT: dict[str, tuple[str, ...] | None] = {
+    # files only: the manifests, the docs, spin.toml
+    "test_manifests.py": None,
+    # the installed MLflow's routes and the policy table, no gateway
+    "test_route_inventory.py": (
+        "test_inventory_is_the_pinned_mlflow",
+        "test_tag_writing_routes_file_is_the_pinned_mlflow",
+        "test_every_denied_family_still_names_an_mlflow_route",
+    ),
+    # refused by the route table, or for a configuration error, before anything reaches MLflow
+    "test_skeleton.py": (
+        "test_unknown_routes_refused_and_never_reach_mlflow",
+        "test_oidc_mode_without_issuer_never_allows",
+    ),
+    # refused at identity (tokens, identity headers, the tenant claim) or a configuration error
+    "test_oidc.py": (
+        "test_missing_and_bad_tokens_are_401_with_reason",
+        "test_identity_headers_refused_in_oidc_mode",
+        "test_tenant_claim_must_be_valid",
+        "test_jwks_uri_outside_idp_origin_is_a_config_error",
+    ),
+    # the sign-in endpoints and session refusals at identity; not the tests whose refusals the
+    # module's last test counts (tampered cookie, CSRF, sign-out)
+    "test_signin.py": (
+        "test_api_without_credentials_is_401_json_even_for_navigation",
+        "test_navigation_without_credentials_goes_to_sign_in",
+        "test_userinfo_without_credentials_is_401",
+        "test_sign_in_sends_the_browser_to_the_idp_with_pkce",
+        "test_rd_off_origin_is_refused_without_redirect",
+        "test_rd_unencoded_backslash_and_slashes_are_refused",
+        "test_rd_same_origin_path_is_kept",
+        "test_bad_or_missing_state_is_refused",
+        "test_replayed_code_is_refused",
+        "test_idp_error_is_refused",
+        "test_wrong_nonce_is_refused",
+        "test_wrong_pkce_is_refused",
+        "test_session_expires_after_session_max_seconds",
+        "test_refresh_refused_ends_the_session",
+    ),
+    # refused by the IdP: the auth plugin never reaches the gateway
+    "test_machines.py": ("test_wrong_secret_is_a_clear_error",),
+}
+
 MARKERS = {
     "spin_slice": "the representative slice rerun under Spin 3.6.3 and on Redis "
                   "(tests/e2e/harness/selection.py SPIN_SLICE)",
     "fixed_kv": "a slice test with its own key-value store, unchanged by E2E_KV",
+    "mode_independent": "a test whose outcome cannot depend on E2E_ISOLATION, run in one mode "
+                        "only (tests/e2e/harness/selection.py MODE_INDEPENDENT)",
 }
 
 
@@ -88,8 +138,8 @@ def _listed(table: dict[str, tuple[str, ...] | None], module: str, name: str) ->
 
 
 def mark(config, items):
-    """Adds the markers to the collected items (before `-m` selects); refuses a list naming tests
-    that do not exist."""
+    """Adds the markers to the collected items (before `-m` selects); refuses lists naming tests
+    that do not exist and a mode-independent test that asks for the isolation mode."""
     rows = slice_policy_rows()
     seen: dict[str, set[str]] = {}
     for item in items:
@@ -102,9 +152,15 @@ def mark(config, items):
             item.add_marker(pytest.mark.spin_slice)
             if _listed(FIXED_KV, module, name):
                 item.add_marker(pytest.mark.fixed_kv)
+        if _listed(MODE_INDEPENDENT, module, name):
+            if "isolation" in getattr(item, "fixturenames", ()):
+                raise pytest.UsageError(f"{module}::{name} uses the isolation fixture: it cannot be "
+                                        "mode_independent")
+            item.add_marker(pytest.mark.mode_independent)
     if config.getoption("keyword"):
         return
     for module, names in seen.items():
-        missing = set(SPIN_SLICE.get(module) or ()) - names
-        if missing:
-            raise pytest.UsageError(f"SPIN_SLICE names tests that {module} no longer has: {sorted(missing)}")
+        for label, table in (("SPIN_SLICE", SPIN_SLICE), ("MODE_INDEPENDENT", MODE_INDEPENDENT)):
+            missing = set(table.get(module) or ()) - names
+            if missing:
+                raise pytest.UsageError(f"{label} names tests that {module} no longer has: {sorted(missing)}")
