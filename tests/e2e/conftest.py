@@ -124,8 +124,15 @@ def _e2e_kv_backend(tmp_path_factory):
 
 # ---------------------------------------------------------------- hooks
 
+def _stopped(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config):
     selection.configure(config)
+    # SIGTERM (scripts/test.sh stopping its second lane, a CI cancelling) ends the run as Ctrl-C
+    # does: fixtures tear down, so no MLflow, `spin up` or IdP outlives it.
+    signal.signal(signal.SIGTERM, _stopped)
 
 
 def pytest_report_header(config):

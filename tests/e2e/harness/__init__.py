@@ -4,7 +4,7 @@
 Modules:
 - `run`: the run's settings (REPO, the policy table, E2E_ISOLATION, E2E_KV, `pinned()`,
   `unique()`, `environment()`).
-- `processes`: child processes in their own process group (`Proc`), free ports,
+- `processes`: child processes in their own process group (`Proc`), free ports (E2E_PORTS),
   `wait_until`, Spin, `RedisServer`.
 - `upstream`: `MlflowServer` and `CapturingProxy` (what MLflow received).
 - `gateway`: `Gateway` (`spin up` with its variables, key-value store and audit lines).
@@ -17,11 +17,12 @@ Modules:
 tests/e2e/conftest.py holds the fixtures and hooks and re-exports every name test modules
 import (`from conftest import Caller`). Each test module ("group") starts its own MLflow and
 gateway on free 127.0.0.1 ports with its own key-value store, and stops every process it
-started (by process group) even when tests fail.
+started (by process group) even when tests fail or the run is stopped (SIGINT or SIGTERM).
 Waiting is always polling against a deadline, never a fixed sleep.
 
 Isolation modes. scripts/test.sh runs the suite in both modes (E2E_ISOLATION=workspace, then
-tag); a test marked `mode_independent` runs in the first mode only. The rule: a test is mode-independent only when its outcome cannot depend on the mode,
+tag, side by side on separate port blocks); a test marked `mode_independent` runs in the first
+mode only. The rule: a test is mode-independent only when its outcome cannot depend on the mode,
 that is when
 
 - it reads files only (manifests, docs, the policy table, the installed MLflow's routes); or

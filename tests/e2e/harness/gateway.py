@@ -70,8 +70,8 @@ class Gateway:
             self.log_path, env=env, cwd=str(self.workdir),
         )
         if wait:
-            wait_until(lambda: requests.get(self.url + self.health_path, timeout=2).status_code == 200,
-                       f"spin app {self.health_path}", timeout=120, proc=self.proc)
+            self.proc.wait_ready(lambda: requests.get(self.url + self.health_path, timeout=2).status_code == 200,
+                                 f"spin app {self.health_path}", timeout=120)
         return self
 
     def stop(self):

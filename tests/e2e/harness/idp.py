@@ -67,9 +67,12 @@ class IdentityProvider:
         return requests.get(self.issuer + "/.well-known/openid-configuration", timeout=10).json()
 
     def _wait_for_discovery(self, what: str, proc: Proc | None = None, timeout: float = 60):
-        wait_until(lambda: requests.get(self.issuer + "/.well-known/openid-configuration",
-                                        timeout=2).status_code == 200,
-                   what, timeout=timeout, proc=proc)
+        def ready():
+            return requests.get(self.issuer + "/.well-known/openid-configuration", timeout=2).status_code == 200
+        if proc is None:
+            wait_until(ready, what, timeout=timeout)
+        else:
+            proc.wait_ready(ready, what, timeout=timeout)
 
 
 # ---------------------------------------------------------------- IdP: keys and tokens minted here

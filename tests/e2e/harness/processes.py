@@ -14,10 +14,40 @@ import time
 
 import pytest
 
+# E2E_PORTS=<first>-<last>: free ports come from this block only, each handed out once per run,
+# so test runs side by side (scripts/test.sh runs two) never pick the same port. A block below
+# the kernel's ephemeral range (32768-60999) is also never taken meanwhile by an outgoing
+# connection's local port. Unset: a port the kernel chooses.
+_PORTS = os.environ.get("E2E_PORTS", "")
+_handed_out: set[int] = set()
+
+
+def _port_block() -> range | None:
+    if not _PORTS:
+        return None
+    first, sep, last = _PORTS.partition("-")
+    if not (sep and first.isdigit() and last.isdigit() and 1024 <= int(first) < int(last) <= 65535):
+        raise RuntimeError(f"E2E_PORTS must be <first>-<last>, not {_PORTS!r}")
+    return range(int(first), int(last) + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    block = _port_block()
+    if block is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    for port in block:
+        if port in _handed_out:
+            continue
+        _handed_out.add(port)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # someone else's
+            return port
+    raise RuntimeError(f"E2E_PORTS={_PORTS}: every port of the block is used")
 
 
 def wait_until(pred, what: str, timeout: float = 90.0, proc: Proc | None = None):
@@ -56,6 +86,15 @@ class Proc:
     def log_text(self) -> str:
         self.log_file.flush()
         return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, pred, what: str, timeout: float = 90.0):
+        """`wait_until(pred)` for a process just started; stops it when it never gets ready or
+        the wait is interrupted (Ctrl-C, SIGTERM), since its owner never got to hold it."""
+        try:
+            return wait_until(pred, what, timeout=timeout, proc=self)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self):
         if self.popen.poll() is None:
@@ -125,7 +164,7 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         self.proc = Proc("redis", args, self.dir / "redis.log")
-        wait_until(lambda: redis_ping(self.port, self.password), "redis-server PONG", proc=self.proc)
+        self.proc.wait_ready(lambda: redis_ping(self.port, self.password), "redis-server PONG")
         return self
 
     def kill(self):

@@ -11,7 +11,7 @@ import threading
 
 import requests
 
-from .processes import Proc, free_port, wait_until
+from .processes import Proc, free_port
 from .run import VENV_BIN, WORKSPACES
 
 
@@ -55,8 +55,8 @@ class MlflowServer:
             env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if self.jobs else "false",
                  **(self.env or {})},
         )
-        wait_until(lambda: requests.get(f"{self.url}/health", timeout=2).status_code == 200,
-                   "MLflow /health", timeout=180, proc=self.proc)
+        self.proc.wait_ready(lambda: requests.get(f"{self.url}/health", timeout=2).status_code == 200,
+                             "MLflow /health", timeout=180)
         return self
 
     def stop(self):
