@@ -101,16 +101,16 @@ ONCE=(--deselect tests/e2e/test_kv_redis.py::test_redis_killed_mid_run_fails_clo
 if [ -z "$FULL" ] || [ -z "$SPIN3_BIN" ]; then ONCE=(); fi
 
 # One pytest run: e2e <label> <env assignments...> -- <pytest arguments...>. In the background
-# lane (LANE=bg) pytest runs as a job of the lane's shell, so that the lane's SIGTERM trap can
+# lane (LANE=second) pytest runs as a job of the lane's shell, so that the lane's SIGTERM trap can
 # pass the signal on at once.
-LANE=fg
+LANE=main
 e2e() {
   local label="$1" t0=$SECONDS rc=0
   shift
   local vars=()
   while [ "$1" != "--" ]; do vars+=("$1"); shift; done
   shift
-  if [ "$LANE" = bg ]; then
+  if [ "$LANE" = second ]; then
     env "${vars[@]}" "$VENV/bin/python" -m pytest -ra -p no:cacheprovider "$@" &
     wait $! || rc=$?
   else
@@ -147,7 +147,7 @@ else
   LANE_LOG="$WORK/lane-tag.log"
   T_LANES=$SECONDS
   (
-    LANE=bg
+    LANE=second
     LANE_NOTE=" (lane 2)"
     trap 'kill -TERM $(jobs -p) 2>/dev/null; wait; exit 143' TERM
     log "end-to-end tests (spin up + MLflow $MLFLOW_VERSION), tenant_isolation=tag, not mode_independent"
