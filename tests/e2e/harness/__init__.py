@@ -2,8 +2,8 @@
 `spin up`, the real MLflow Python client, plain HTTP, real identity providers.
 
 Modules:
-- `run`: the run's settings (REPO, the policy table, E2E_ISOLATION, E2E_KV, `pinned()`,
-  `unique()`, `environment()`).
+- `run`: the run's settings (REPO, the policy table, E2E_ISOLATION, E2E_KV, E2E_ARTIFACTS,
+  `pinned()`, `unique()`, `environment()`).
 - `processes`: child processes in their own process group (`Proc`), free ports (E2E_PORTS),
   `wait_until`, Spin, `RedisServer`.
 - `upstream`: `MlflowServer` and `CapturingProxy` (what MLflow received).
@@ -20,9 +20,9 @@ gateway on free 127.0.0.1 ports with its own key-value store, and stops every pr
 started (by process group) even when tests fail or the run is stopped (SIGINT or SIGTERM).
 Waiting is always polling against a deadline, never a fixed sleep.
 
-Isolation modes. scripts/test.sh runs the suite in both modes (E2E_ISOLATION=workspace, then
-tag, side by side on separate port blocks); a test marked `mode_independent` runs in the first
-mode only. The rule: a test is mode-independent only when its outcome cannot depend on the mode,
+Isolation modes. scripts/test.sh runs the suite in both modes (E2E_ISOLATION=workspace and
+tag, side by side, each on its own block of ports); a test marked `mode_independent` runs in the
+workspace run only. The rule: a test is mode-independent only when its outcome cannot depend on the mode,
 that is when
 
 - it reads files only (manifests, docs, the policy table, the installed MLflow's routes); or

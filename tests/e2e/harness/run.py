@@ -18,7 +18,9 @@ WASM = pathlib.Path(
     os.environ.get("GATEWAY_WASM", REPO / "target/wasm32-wasip2/release/mlflow_enterprise_gateway.wasm")
 )
 VENV_BIN = pathlib.Path(sys.executable).parent
-ARTIFACTS = REPO / "tests" / "e2e" / ".artifacts"
+# What tests keep for people to look at (screenshots): E2E_ARTIFACTS, so that runs side by side
+# (scripts/test.sh) do not write the same files.
+ARTIFACTS = pathlib.Path(os.environ.get("E2E_ARTIFACTS") or REPO / "tests" / "e2e" / ".artifacts")
 
 # The isolation mode every MLflow and gateway of the run uses unless a test names one (issue 19):
 # E2E_ISOLATION=workspace (default, as spin.toml: MLflow started with --enable-workspaces, the
