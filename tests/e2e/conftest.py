@@ -46,8 +46,10 @@ def isolation() -> str:
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(workdir):
-    srv = MlflowServer(workdir / "mlflow").start()
+def mlflow_server(workdir, request):
+    """This group's MLflow. Without MLflow's job runner (harness/upstream.py says why) unless the
+    module sets `MLFLOW_JOBS = True` (a test that starts judges, evaluations or other jobs)."""
+    srv = MlflowServer(workdir / "mlflow", jobs=getattr(request.module, "MLFLOW_JOBS", False)).start()
     yield srv
     srv.stop()
 

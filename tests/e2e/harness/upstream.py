@@ -19,11 +19,12 @@ class MlflowServer:
     """`mlflow server` on 127.0.0.1 with proxied artifacts. The benchmark passes a PostgreSQL
     backend, `--app-name basic-auth` and its environment.
 
-    Without MLflow's job runner unless `jobs=True` (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false): it
-    runs server-side GenAI jobs (scorer invocation, evaluation, issue detection, prompt
-    optimization), whose routes are all in the gateway's denied families, so no test reaches it;
-    it is eight more Python processes per server, ~50 s of CPU over a module's life and ~15 s
-    to stop."""
+    Without MLflow's job runner unless `jobs=True` (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false, or
+    whatever `env` says): it runs server-side GenAI jobs (scorer invocation, evaluation, issue
+    detection, prompt optimization) and is eight more Python processes per server, ~50 s of CPU
+    over a module's life and ~15 s to stop. A test that starts a job needs it (MLflow answers
+    "job execution feature is not enabled" otherwise): `jobs=True`, or `MLFLOW_JOBS = True` in
+    a module that uses the `mlflow_server` fixture."""
 
     def __init__(self, workdir: pathlib.Path, port: int | None = None, backend_uri: str | None = None,
                  extra_args: list[str] | None = None, env: dict | None = None,
