@@ -43,7 +43,7 @@ SPIN_SLICE: dict[str, tuple[str, ...] | None] = {
     # rate limits counted with atomic increments (on Redis in the Spin 3 stage)
     "test_ratelimit.py": ("test_over_the_limit_is_429_with_retry_after",),
     "test_workspaces.py": (
-        "test_a_client_chosen_workspace_is_dropped_and_the_own_one_pinned",
+        "test_a_client_chosen_workspace_selects_but_never_opens_another_tenants_data",
         "test_the_workspace_api_shows_only_the_own_workspace",
     ),
     # browser sign-in: the code exchange, the sealed cookie, the CSRF rule and a refresh at the
