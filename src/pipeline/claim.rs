@@ -54,15 +54,7 @@ fn tag_run<H: Host>(
     ctx: &mut Ctx<H>,
 ) -> Result<(), GatewayError> {
     let body = json!({"run_id": run, "key": cfg.tenant_tag_key, "value": principal.tenant});
-    stored(
-        ctx.pinned_call(
-            cfg,
-            "POST",
-            "/api/2.0/mlflow/runs/set-tag",
-            body.to_string().into_bytes(),
-        )?
-        .status,
-    )
+    set_tag("/api/2.0/mlflow/runs/set-tag", body, cfg, ctx)
 }
 
 /// Tags an experiment nobody owns yet; one already the caller's is left alone, and one of
@@ -84,14 +76,11 @@ fn tag_experiment<H: Host>(
         }
     }
     let body = json!({"experiment_id": exp, "key": cfg.tenant_tag_key, "value": principal.tenant});
-    stored(
-        ctx.pinned_call(
-            cfg,
-            "POST",
-            "/api/2.0/mlflow/experiments/set-experiment-tag",
-            body.to_string().into_bytes(),
-        )?
-        .status,
+    set_tag(
+        "/api/2.0/mlflow/experiments/set-experiment-tag",
+        body,
+        cfg,
+        ctx,
     )?;
     if let Some(k) = res.cache_key() {
         ctx.kv_delete(&k)?;
@@ -99,10 +88,19 @@ fn tag_experiment<H: Host>(
     Ok(())
 }
 
-fn stored(status: u16) -> Result<(), GatewayError> {
+/// Sets a tag through the gateway's own call, pinned to the caller's workspace.
+fn set_tag<H: Host>(
+    path: &str,
+    body: serde_json::Value,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<(), GatewayError> {
+    let status = ctx
+        .pinned_call(cfg, "POST", path, body.to_string().into_bytes())?
+        .status;
     if status == 200 {
         Ok(())
     } else {
-        Err(GatewayError::internal(format!("MLflow answered {status}")))
+        Err(GatewayError::internal(format!("{path} answered {status}")))
     }
 }
