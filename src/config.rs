@@ -262,7 +262,7 @@ pub struct Config {
     pub subject_claim: Vec<String>,
     pub role_claims: Vec<Vec<String>>,
     pub group_claims: Vec<ClaimPath>,
-    pub tenant_group_pattern: Option<crate::identity::claims::GroupPattern>,
+    pub tenant_group_pattern: Option<crate::vocab::group_pattern::GroupPattern>,
     /// Alias names only MANAGE may set, move or delete (`protected_aliases`).
     pub protected_aliases: Vec<String>,
     /// Hosts webhooks may target (`webhook_allowed_hosts`); empty: none.
@@ -503,7 +503,7 @@ impl Config {
         let tenant_group_pattern = match get("tenant_group_pattern")?.trim() {
             "" => None,
             raw => Some(
-                crate::identity::claims::GroupPattern::parse(raw)
+                crate::vocab::group_pattern::GroupPattern::parse(raw)
                     .map_err(|why| err("tenant_group_pattern", why))?,
             ),
         };

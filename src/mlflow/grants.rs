@@ -71,10 +71,7 @@ pub fn valid_subject(subject: &str) -> bool {
     !name.is_empty() && name.len() <= 256 && !name.chars().any(char::is_control)
 }
 
-/// The tag prefix every grant tag of `tenant_key` starts with.
-pub fn prefix(tenant_key: &str) -> String {
-    format!("{tenant_key}.grant.")
-}
+pub use super::tags::grant_prefix as prefix;
 
 /// The tag key of `subject`'s grant.
 pub fn tag_key(tenant_key: &str, subject: &str) -> String {

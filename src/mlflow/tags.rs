@@ -116,10 +116,16 @@ pub fn guard_all(
         .try_for_each(|(k, _)| guard(kind, k, tenant_key))
 }
 
+/// The tag prefix every grant tag (`mlflow::grants`) of `tenant_key` starts with: like the
+/// tenant tag, a key no client may write.
+pub fn grant_prefix(tenant_key: &str) -> String {
+    format!("{tenant_key}.grant.")
+}
+
 /// Whether `key` addresses one of the gateway's grant tags (`mlflow::grants`), in any spelling.
 pub fn is_grant(key: &str, tenant_key: &str) -> bool {
     let norm: String = key.nfkc().collect::<String>().trim().to_lowercase();
-    norm.starts_with(&super::grants::prefix(&tenant_key.to_lowercase()))
+    norm.starts_with(&grant_prefix(&tenant_key.to_lowercase()))
 }
 
 /// Refuses a tag write or delete that addresses the reserved key or a grant.
@@ -127,7 +133,7 @@ fn refuse_reserved(key: &str, tenant_key: &str) -> Result<(), GatewayError> {
     if is_grant(key, tenant_key) {
         return Err(GatewayError::new(
             Reason::ReservedTag,
-            format!("tags `{}*` hold grants: they are changed only through the gateway's grants endpoint (/_gateway/v1/grants)", super::grants::prefix(tenant_key)),
+            format!("tags `{}*` hold grants: they are changed only through the gateway's grants endpoint (/_gateway/v1/grants)", grant_prefix(tenant_key)),
         ));
     }
     if is_reserved(key, tenant_key) {

@@ -1,8 +1,9 @@
 //! The gateway's leaf vocabulary: words every other module uses and that import nothing of the
 //! gateway themselves (roles and actions, JWS algorithms, strict JSON, MLflow's error bodies,
-//! origins and URLs). Keeping them here is what keeps the module graph free of cycles.
+//! origins and URLs, group patterns). Keeping them here is what keeps the module graph free of cycles.
 
 pub mod algorithm;
+pub mod group_pattern;
 pub mod mlflow_errors;
 pub mod names;
 pub mod rbac;
