@@ -545,6 +545,36 @@ def test_grants_raise_a_viewer_through_its_user_groups_and_tenant(gw):
     assert r.status_code == 200, r.text
 
 
+def test_a_prompt_follows_its_grants(gw):
+    """Prompts (registered models tagged as prompts, resource prompts/<name>): a DENY hides a
+    prompt from a viewer's load and search; an EDIT grant lets the viewer register a new
+    version; revoked, the next registration is refused."""
+    alice = person(gw, "alice", roles="admin")
+    victor = person(gw, "victor", roles="viewer")
+    name = unique("prompt")
+    with alice.mlflow() as mlflow:
+        mlflow.genai.register_prompt(name=name, template="Hello {{x}}")
+    put(alice, f"prompts/{name}", "user:victor", "DENY")
+    with victor.mlflow() as mlflow:
+        with pytest.raises(MlflowException):
+            mlflow.genai.load_prompt(f"prompts:/{name}/1", cache_ttl_seconds=0)
+        assert name not in [p.name for p in mlflow.genai.search_prompts()]
+    delete(alice, f"prompts/{name}", "user:victor")
+    with victor.mlflow() as mlflow:
+        assert mlflow.genai.load_prompt(f"prompts:/{name}/1", cache_ttl_seconds=0).template == "Hello {{x}}"
+        assert name in [p.name for p in mlflow.genai.search_prompts()]
+        with pytest.raises(MlflowException, match="PERMISSION_DENIED"):
+            mlflow.genai.register_prompt(name=name, template="Hi {{x}}")
+    put(alice, f"prompts/{name}", "user:victor", "EDIT")
+    with victor.mlflow() as mlflow:
+        assert mlflow.genai.register_prompt(name=name, template="Hi {{x}}").version == 2
+    delete(alice, f"prompts/{name}", "user:victor")
+    with victor.mlflow() as mlflow:
+        with pytest.raises(MlflowException, match="PERMISSION_DENIED"):
+            mlflow.genai.register_prompt(name=name, template="Hey {{x}}")
+        assert mlflow.genai.load_prompt(f"prompts:/{name}/2", cache_ttl_seconds=0).template == "Hi {{x}}"
+
+
 # ---------------------------------------------------------------- protected aliases
 
 def test_an_editor_cannot_move_champion_but_sets_ordinary_aliases(gw, mlflow_server):

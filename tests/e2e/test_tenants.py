@@ -25,8 +25,8 @@ import pytest
 import requests
 from mlflow.exceptions import MlflowException
 
-from conftest import (ARTIFACTS, OIDC_RESOURCE, REPO, WORKSPACES, Gateway, OidcProvider,
-                      signin_client, signin_gateway, unique)
+from conftest import (ARTIFACTS, OIDC_RESOURCE, REPO, WORKSPACES, Gateway, IdP, OidcProvider,
+                      SigningKey, signin_client, signin_gateway, unique)
 from test_policy_rows import GQL_GET_RUN, R2
 
 workspace_only = pytest.mark.skipif(
@@ -79,7 +79,7 @@ def gw(stack) -> Gateway:
 
 
 @pytest.fixture(scope="module")
-def refresh_tokens(idp) -> dict[str, str]:
+def refresh_tokens(idp, gw) -> dict[str, str]:
     """Each person's refresh token, from the device flow approved at the IdP's own pages."""
     out = {}
     for login in ACCOUNTS:
@@ -91,6 +91,14 @@ def refresh_tokens(idp) -> dict[str, str]:
             "grant_type": "urn:ietf:params:oauth:grant-type:device_code"}).json()
         assert "refresh_token" in tokens, tokens
         out[login] = tokens["refresh_token"]
+        # Warm the gateway for this person (the IdP's keys fetched, each tenant's workspace
+        # provisioned): MLflow's client probes server-info with a fixed 3 s timeout when a
+        # workspace is set, which a cold first request on a loaded machine can exceed.
+        for t in ACCOUNTS[login]["tenant_id"] if isinstance(ACCOUNTS[login]["tenant_id"], list) else [None]:
+            r = requests.get(gw.url + f"{R2}/experiments/search", params={"max_results": 1}, timeout=120,
+                             headers={"Authorization": f"Bearer {tokens['access_token']}",
+                                      **({"X-MLFLOW-WORKSPACE": t} if t and WORKSPACES else {})})
+            assert r.status_code == 200, r.text
     return out
 
 
@@ -399,6 +407,22 @@ def test_a_share_with_a_whole_tenant_is_read_only(gw, as_person, as_machine):
         revoke(res, "tenant:team-b")
     with as_person("bob", workspace="team-a") as mlflow:
         assert exp_ids(mlflow) == []
+    # A prompt shared with the tenant: loaded by name and version, listed alone.
+    prompt = unique("shared-prompt")
+    with as_person("alice") as mlflow:
+        mlflow.genai.register_prompt(name=prompt, template="Summarise {{text}}")
+        mlflow.genai.register_prompt(name=unique("private-prompt"), template="secret {{x}}")
+        grant(f"prompts/{prompt}", "tenant:team-b", "READ")
+    with as_machine(workspace="team-a") as mlflow:
+        assert mlflow.genai.load_prompt(f"prompts:/{prompt}/1", cache_ttl_seconds=0).template == "Summarise {{text}}"
+        assert [p.name for p in mlflow.genai.search_prompts()] == [prompt]
+        with pytest.raises(MlflowException):
+            mlflow.genai.register_prompt(name=prompt, template="hijacked {{text}}")
+    with as_person("alice"):
+        revoke(f"prompts/{prompt}", "tenant:team-b")
+    with as_machine(workspace="team-a") as mlflow:
+        with pytest.raises(MlflowException):
+            mlflow.genai.load_prompt(f"prompts:/{prompt}/1", cache_ttl_seconds=0)
 
 
 def test_visitors_and_strangers_at_the_workspace_selector(gw, as_person, isolation):
@@ -422,6 +446,53 @@ def test_visitors_and_strangers_at_the_workspace_selector(gw, as_person, isolati
                          headers={**auth, "X-MLFLOW-WORKSPACE": name}, timeout=30)
         assert r.status_code == 403, (name, r.text)
         assert gw.audit_for(r.headers["x-request-id"])[0]["reason"] == "workspace_not_member"
+
+
+def test_groups_that_fit_the_pattern_are_memberships(workdir, mlflow_server, isolation):
+    """tenant_group_pattern=/mlflow/{tenant}/{role}: a token with no tenant claim whose groups
+    say admin of team-a and viewer of team-b acts as such (team-a first, team-b selected with
+    the workspace header); a group naming an unknown role makes no membership; its other
+    groups are grant subjects (group:ops EDIT lets the team-b viewer write one experiment)."""
+    idp = IdP().start()
+    key = SigningKey("groups-key")
+    idp.keys.append(key)
+    g = Gateway(workdir / "gw-groups", mlflow_server.url,
+                idp.gateway_vars(tenant_group_pattern="/mlflow/{tenant}/{role}")).start()
+    try:
+        dana = idp.mint(key, tenant=None, sub="dana", roles=(),
+                        groups=["/mlflow/team-a/admin", "/mlflow/team-b/viewer", "/mlflow/team-c/owner", "ops"])
+        bea = idp.mint(key, tenant="team-b", sub="bea", roles=("admin",))
+
+        def call(token, method, path, workspace=None, **kw):
+            h = {"Authorization": f"Bearer {token}", **({"X-MLFLOW-WORKSPACE": workspace} if workspace else {})}
+            r = requests.request(method, g.url + path, headers=h, timeout=30, **kw)
+            return r, g.audit_for(r.headers["x-request-id"])[0]
+
+        r, line = call(dana, "POST", f"{R2}/experiments/create", json={"name": unique("dana-a")})
+        assert r.status_code == 200 and (line["tenant"], line["roles"]) == ("team-a", ["admin"]), (r.text, line)
+        r, line = call(dana, "POST", f"{R2}/experiments/create", "team-b", json={"name": unique("dana-b")})
+        assert r.status_code == 403 and line["reason"] == "rbac" and line["roles"] == ["viewer"], (r.text, line)
+        r, line = call(dana, "GET", f"{R2}/experiments/search", "team-b", params={"max_results": 10})
+        assert r.status_code == 200 and line["tenant"] == "team-b", r.text
+        r, line = call(dana, "POST", f"{R2}/experiments/create", "team-c", json={"name": unique("dana-c")})
+        assert r.status_code == 403, r.text
+        # Workspace mode: a visit to team-c, whose workspace a visitor never creates; tag mode:
+        # not a member.
+        assert line["reason"] == ("workspace_missing" if isolation == "workspace" else "workspace_not_member"), line
+        # A grant to one of the token's other groups.
+        r, _ = call(bea, "POST", f"{R2}/experiments/create", json={"name": unique("bea")})
+        exp = r.json()["experiment_id"]
+        r, _ = call(bea, "PUT", GRANTS, json={"resource": f"experiments/{exp}", "subject": "group:ops", "level": "EDIT"})
+        assert r.status_code == 200, r.text
+        r, line = call(dana, "POST", f"{R2}/runs/create", "team-b", json={"experiment_id": exp})
+        assert r.status_code == 200 and line["decision"] == "allow", r.text
+        r, _ = call(bea, "DELETE", GRANTS, json={"resource": f"experiments/{exp}", "subject": "group:ops"})
+        assert r.status_code == 200, r.text
+        r, line = call(dana, "POST", f"{R2}/runs/create", "team-b", json={"experiment_id": exp})
+        assert r.status_code == 403 and line["reason"] == "rbac", r.text
+    finally:
+        g.stop()
+        idp.stop()
 
 
 # ---------------------------------------------------------------- the UI
