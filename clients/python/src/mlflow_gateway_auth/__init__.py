@@ -3,6 +3,7 @@
 from mlflow_gateway_auth.config import GatewayAuthConfig, GatewayAuthConfigError
 from mlflow_gateway_auth.tokens import GatewayAuthError, TokenSource, set_device_prompt
 from mlflow_gateway_auth.auth import GatewayBearerAuth
+from mlflow_gateway_auth.sharing import grant, grants, revoke
 
 __all__ = [
     "GatewayAuthConfig",
@@ -10,5 +11,8 @@ __all__ = [
     "GatewayAuthError",
     "GatewayBearerAuth",
     "TokenSource",
+    "grant",
+    "grants",
+    "revoke",
     "set_device_prompt",
 ]
