@@ -161,6 +161,58 @@ impl Reader {
     }
 }
 
+/// Where MLflow's answers carry an experiment's or a registered model's tags (REST and the
+/// UI's GraphQL experiment query); `*` stands for each element of a list.
+const TAGGED_OBJECTS: &[&[&str]] = &[
+    &["experiment", "tags"],
+    &["experiments", "*", "tags"],
+    &["registered_model", "tags"],
+    &["registered_models", "*", "tags"],
+    &["data", "mlflowGetExperiment", "experiment", "tags"],
+];
+
+/// The answer without its grant tags, or `None` when it carries none (the common case is
+/// decided without parsing). Grants are listed through the grants endpoint; in an object's tags
+/// they would show every reader, a visitor from another tenant included, who else holds what.
+/// Only the objects at `TAGGED_OBJECTS` are touched, never any other part of an answer.
+pub fn hide_grant_tags(body: &[u8], tenant_key: &str) -> Option<Vec<u8>> {
+    let needle = super::tags::grant_prefix(tenant_key);
+    if !body.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+        return None;
+    }
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    let mut removed = 0;
+    for path in TAGGED_OBJECTS {
+        strip_at(&mut v, path, tenant_key, &mut removed);
+    }
+    (removed > 0).then(|| v.to_string().into_bytes())
+}
+
+fn strip_at(v: &mut Value, path: &[&str], tenant_key: &str, removed: &mut usize) {
+    match path.split_first() {
+        None => {
+            if let Some(tags) = v.as_array_mut() {
+                let before = tags.len();
+                tags.retain(|t| {
+                    let key = t.get("key").and_then(Value::as_str).unwrap_or_default();
+                    !super::tags::is_grant(key, tenant_key)
+                });
+                *removed += before - tags.len();
+            }
+        }
+        Some((&"*", rest)) => {
+            for item in v.as_array_mut().into_iter().flatten() {
+                strip_at(item, rest, tenant_key, removed);
+            }
+        }
+        Some((field, rest)) => {
+            if let Some(inner) = v.get_mut(*field) {
+                strip_at(inner, rest, tenant_key, removed);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +296,35 @@ mod tests {
         let foreign = json!([{"key": "tenant", "value": "team-c"}, tag(&share)]);
         assert!(!visitor.sees_tags(Some(&foreign)));
         assert!(!member.sees_tags(None));
+    }
+
+    #[test]
+    fn answers_show_no_grant_tags() {
+        let g = Grant {
+            subject: "tenant:team-c".into(),
+            level: GrantLevel::Read,
+        };
+        let own = json!({"key": "tenant", "value": "team-a"});
+        let exp = json!({"experiment": {"experiment_id": "1", "tags": [own, tag(&g)]}});
+        let out = hide_grant_tags(exp.to_string().as_bytes(), "tenant").expect("rewritten");
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["experiment"]["tags"], json!([own]));
+        let list = json!({"registered_models": [{"name": "m", "tags": [tag(&g)]}, {"name": "n"}]});
+        let out = hide_grant_tags(list.to_string().as_bytes(), "tenant").expect("rewritten");
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["registered_models"][0]["tags"], json!([]));
+        let gql = json!({"data": {"mlflowGetExperiment": {"experiment": {"tags": [tag(&g)]}}}});
+        assert!(hide_grant_tags(gql.to_string().as_bytes(), "tenant").is_some());
+        // Nothing to hide, or the text elsewhere than in an object's tags: unchanged.
+        assert_eq!(
+            hide_grant_tags(br#"{"experiment":{"tags":[]}}"#, "tenant"),
+            None
+        );
+        let elsewhere = json!({"run": {"data": {"tags": [tag(&g)]}}});
+        assert_eq!(
+            hide_grant_tags(elsewhere.to_string().as_bytes(), "tenant"),
+            None
+        );
+        assert_eq!(hide_grant_tags(b"not json tenant.grant.", "tenant"), None);
     }
 }

@@ -25,6 +25,7 @@ use crate::mlflow::grants::{self, Grant, GrantLevel};
 use crate::mlflow::json::{opt_str, parse_object_body};
 use crate::mlflow::ownership::{valid_experiment_id, valid_model_name, Resource};
 use crate::mlflow::query::Query;
+use crate::policy::access;
 use crate::request::Incoming;
 use crate::vocab::names::hex;
 use crate::vocab::rbac::{Action, Level};
@@ -88,6 +89,7 @@ pub fn endpoint<H: Host>(
         }
         ("PUT", Some(subject), Some(level)) => {
             cross_tenant_rule(&subject, level, &owned.tenant, cfg)?;
+            self_deny_rule(&subject, level, &principal)?;
             let before = held(&subject);
             let g = Grant { subject, level };
             write_tag(&asked.resource, Some(&g), &g.subject, cfg, ctx)?;
@@ -260,8 +262,26 @@ fn cross_tenant_rule(
     Ok(())
 }
 
+/// A `DENY` to one of the caller's own subjects (itself, a group it is in, its tenant) would
+/// veto its own `MANAGE`: the object could then be unlocked only in MLflow directly.
+fn self_deny_rule(
+    subject: &str,
+    level: GrantLevel,
+    principal: &Principal,
+) -> Result<(), GatewayError> {
+    if level == GrantLevel::Deny && access::subjects(principal).iter().any(|s| s == subject) {
+        return Err(bad(
+            Reason::InvalidField,
+            format!("a DENY to {subject} covers you: you could no longer manage this object (DENY a narrower subject, or ask another manager)"),
+        ));
+    }
+    Ok(())
+}
+
 /// Sets (`grant`) or deletes `subject`'s grant tag on the object, through a pinned call, and
-/// drops the object's cached fact.
+/// drops the object's cached fact. MLflow refuses tag changes on a deleted experiment, whose
+/// runs stay readable (a share must stay revocable): such an experiment is restored for the
+/// change and deleted again.
 fn write_tag<H: Host>(
     res: &Resource,
     grant: Option<&Grant>,
@@ -294,7 +314,17 @@ fn write_tag<H: Host>(
         ),
         _ => return Err(GatewayError::internal("grants on this kind of object")),
     };
-    let answer = ctx.pinned_call(cfg, method, path, body.to_string().into_bytes())?;
+    let body = body.to_string().into_bytes();
+    let mut answer = ctx.pinned_call(cfg, method, path, body.clone())?;
+    if let (Resource::Experiment(id), false) = (res, answer.status == 200) {
+        if experiment_deleted(id, cfg, ctx)? {
+            lifecycle(id, "restore", cfg, ctx)?;
+            let retried = ctx.pinned_call(cfg, method, path, body);
+            // Deleted again whatever the change's outcome: the grant alone was asked for.
+            lifecycle(id, "delete", cfg, ctx)?;
+            answer = retried?;
+        }
+    }
     if answer.status != 200 {
         return Err(
             GatewayError::new(Reason::PreflightFailed, "MLflow did not store the grant")
@@ -303,6 +333,45 @@ fn write_tag<H: Host>(
     }
     if let Some(k) = res.cache_key() {
         ctx.kv_delete(&k)?;
+    }
+    Ok(())
+}
+
+/// Whether MLflow has the experiment in its `deleted` lifecycle stage.
+fn experiment_deleted<H: Host>(
+    id: &str,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<bool, GatewayError> {
+    let answer = ctx.preflight(
+        cfg,
+        &format!("/api/2.0/mlflow/experiments/get?experiment_id={id}"),
+    )?;
+    let v: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    Ok(answer.status == 200
+        && v.pointer("/experiment/lifecycle_stage")
+            .and_then(Value::as_str)
+            == Some("deleted"))
+}
+
+/// Restores or deletes an experiment (`action`) for a grant change on a deleted one.
+fn lifecycle<H: Host>(
+    id: &str,
+    action: &str,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<(), GatewayError> {
+    let path = format!("/api/2.0/mlflow/experiments/{action}");
+    let body = json!({ "experiment_id": id }).to_string().into_bytes();
+    let status = ctx.pinned_call(cfg, "POST", &path, body)?.status;
+    if status != 200 {
+        let msg = if action == "delete" {
+            format!("experiment {id} was restored to change its grants and could not be deleted again: delete it once more")
+        } else {
+            format!("experiment {id} is deleted and could not be restored to change its grants")
+        };
+        return Err(GatewayError::new(Reason::PreflightFailed, msg)
+            .with_log_detail(format!("POST {path} answered {status}")));
     }
     Ok(())
 }

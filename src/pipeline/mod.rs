@@ -356,6 +356,7 @@ fn check_answer<H: Host>(
         }
         if let (Some(reason), true) = (checked.replaced, cfg.report_only) {
             // Report mode: MLflow's real answer, audited as what the check would have done.
+            hide_grants(plan, &mut body, cfg);
             ctx.audit.record(Verdict::WouldDeny(reason));
             return Ok(Reply::Full(HttpResponse {
                 status,
@@ -376,12 +377,23 @@ fn check_answer<H: Host>(
             }));
         }
     }
+    hide_grants(plan, &mut body, cfg);
     ctx.audit.record(permitted(permit));
     Ok(Reply::Full(HttpResponse {
         status,
         headers,
         body,
     }))
+}
+
+/// Takes the gateway's grant tags out of an answer that shows experiments or registered models
+/// (after the response check, which reads them): grants are listed through the grants endpoint.
+fn hide_grants(plan: &policy::Plan, body: &mut Vec<u8>, cfg: &Config) {
+    if plan.row.shows_object_tags() {
+        if let Some(b) = crate::mlflow::grants::hide_grant_tags(body, &cfg.tenant_tag_key) {
+            *body = b;
+        }
+    }
 }
 
 /// Fills in what a response check can only learn from the answer: which of the experiments of

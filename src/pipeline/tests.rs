@@ -1254,3 +1254,137 @@ fn grants_are_managed_by_manage_holders_and_audited() {
     let o = run_req(&mut host, grant("PATCH", "admin", &body));
     assert_eq!(status(&o), 405);
 }
+
+/// A DENY that covers the caller itself is refused (it would veto its own MANAGE), and a
+/// deleted experiment's grants are changed by restoring it for the change and deleting it
+/// again, whether the change went through or not.
+#[test]
+fn grants_cannot_lock_out_their_manager_and_reach_deleted_experiments() {
+    let mut host = MemoryHost::dev();
+    let (exp_a, _, _) = mlflow(&mut host);
+    let grant = |body: String| {
+        Incoming::for_test(
+            "PUT",
+            "/_gateway/v1/grants",
+            "",
+            &[
+                ("x-tenant", "team-a"),
+                ("x-roles", "admin"),
+                ("x-subject", "root"),
+                ("x-groups", "ops"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    for own in ["user:root", "group:ops", "tenant:team-a"] {
+        let body =
+            format!(r#"{{"resource":"experiments/{exp_a}","subject":"{own}","level":"DENY"}}"#);
+        let o = run_req(&mut host, grant(body));
+        assert_eq!(
+            (status(&o), o.audit.record().reason),
+            (400, "invalid_field"),
+            "{own}"
+        );
+        assert!(body_json(&o)["message"]
+            .as_str()
+            .unwrap()
+            .contains("covers you"));
+    }
+    assert!(!host.calls().iter().any(|c| c.starts_with("POST")));
+
+    // MLflow refuses tag changes on a deleted experiment (400, "must be in the 'active'
+    // state"); here it keeps refusing even once restored, so the grant fails, and the
+    // experiment is deleted again all the same.
+    let set = "/api/2.0/mlflow/experiments/set-experiment-tag";
+    host.on(
+        "POST",
+        set,
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
+            status: 400,
+            headers: Vec::new(),
+            body: br#"{"error_code":"INVALID_PARAMETER_VALUE"}"#.to_vec(),
+        }),
+    );
+    let deleted = String::from_utf8(recorded("experiments_get_team_a").body)
+        .unwrap()
+        .replace("\"active\"", "\"deleted\"");
+    assert!(deleted.contains("\"deleted\""));
+    host.on(
+        "GET",
+        &format!("/api/2.0/mlflow/experiments/get?experiment_id={exp_a}"),
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: deleted.into_bytes(),
+        }),
+    );
+    for action in ["restore", "delete"] {
+        host.on(
+            "POST",
+            &format!("/api/2.0/mlflow/experiments/{action}"),
+            Scripted::Answer(recorded("runs_log_metric")),
+        );
+    }
+    host.sent.clear();
+    let body =
+        format!(r#"{{"resource":"experiments/{exp_a}","subject":"user:bob","level":"DENY"}}"#);
+    let o = run_req(&mut host, grant(body));
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (502, "preflight_failed")
+    );
+    let posts: Vec<String> = host
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("POST"))
+        .collect();
+    assert_eq!(
+        posts,
+        vec![
+            format!("POST {set}"),
+            "POST /api/2.0/mlflow/experiments/restore".to_string(),
+            format!("POST {set}"),
+            "POST /api/2.0/mlflow/experiments/delete".to_string(),
+        ]
+    );
+}
+
+/// Grant tags decide (the pre-flight reads them) but are never shown: an experiment's answer
+/// reaches the client without them.
+#[test]
+fn answers_do_not_show_grant_tags() {
+    use crate::mlflow::grants::tag_key;
+    let mut host = MemoryHost::dev();
+    let (exp_a, _, _) = mlflow(&mut host);
+    let key = tag_key("tenant", "user:alice");
+    let body = String::from_utf8(recorded("experiments_get_team_a").body)
+        .unwrap()
+        .replace(
+            r#""tags": ["#,
+            &format!(r#""tags": [{{"key": "{key}", "value": "DENY user:mallory"}}, "#),
+        );
+    assert!(body.contains("DENY user:mallory"));
+    host.on(
+        "GET",
+        &format!("/api/2.0/mlflow/experiments/get?experiment_id={exp_a}"),
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: body.into_bytes(),
+        }),
+    );
+    let o = run_req(
+        &mut host,
+        get(
+            "/api/2.0/mlflow/experiments/get",
+            &format!("experiment_id={exp_a}"),
+            "team-a",
+        ),
+    );
+    assert_eq!(status(&o), 200);
+    let v = body_json(&o);
+    assert_eq!(
+        v["experiment"]["tags"],
+        serde_json::json!([{"key": "tenant", "value": "team-a"}])
+    );
+}

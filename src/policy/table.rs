@@ -470,6 +470,25 @@ pub struct Row {
     pub strategy: Strategy,
 }
 
+impl Row {
+    /// Whether the row's answers may carry an experiment's or a registered model's tags (where
+    /// the gateway's grant tags live, `mlflow::grants::hide_grant_tags`); never a row that
+    /// serves a file a client stored.
+    pub fn shows_object_tags(&self) -> bool {
+        matches!(
+            self.strategy,
+            Strategy::SearchExperiments
+                | Strategy::ExperimentByName
+                | Strategy::Experiment { .. }
+                | Strategy::CreateExperiment
+                | Strategy::SearchRegisteredModels
+                | Strategy::CreateRegisteredModel
+                | Strategy::Registry { .. }
+                | Strategy::Graphql
+        ) && !self.path.ends_with("get-artifact")
+    }
+}
+
 const fn row(
     id: &'static str,
     mount: Mount,

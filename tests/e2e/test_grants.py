@@ -293,9 +293,63 @@ def test_grants_on_a_deleted_experiment_can_still_be_revoked(gw, isolation):
     if isolation == "workspace":
         r = bob.get(f"{R2}/runs/get", params={"run_id": run_id})
         assert r.status_code == 403, r.text
-    # A new grant on a deleted experiment may be refused, but as the client's problem (4xx).
+    # A new grant on a deleted experiment works the same way, and the experiment stays deleted.
     r = alice.request("PUT", GRANTS, json={"resource": res, "subject": "user:mallory", "level": "DENY"})
-    assert r.status_code == 200 or 400 <= r.status_code < 500, r.text
+    assert r.status_code == 200, r.text
+    assert [g["subject"] for g in listed(alice, res)] == ["user:mallory"]
+    r = alice.get(f"{R2}/experiments/get", params={"experiment_id": exp})
+    assert r.json()["experiment"]["lifecycle_stage"] == "deleted", r.text
+    r = alice.get(f"{R2}/runs/get", params={"run_id": run_id})
+    assert r.json()["run"]["info"]["lifecycle_stage"] == "deleted", r.text
+
+
+def test_a_deny_cannot_lock_out_the_manager_who_sets_it(gw):
+    """A DENY to the caller itself, a group it is in or its own tenant would veto its MANAGE:
+    refused with a message saying so; a DENY to someone else is fine."""
+    alice = person(gw, "alice", roles="admin", groups="ops")
+    res = f"experiments/{experiment(alice, 'selfdeny')}"
+    for own in ["user:alice", "group:ops", "tenant:team-a"]:
+        r, line = audited(alice, "PUT", GRANTS, json={"resource": res, "subject": own, "level": "DENY"})
+        assert (r.status_code, line["reason"]) == (400, "invalid_field"), r.text
+        assert "covers you" in r.json()["message"]
+    assert put(alice, res, "user:mallory", "DENY")["grant"]["level"] == "DENY"
+    assert [g["subject"] for g in listed(alice, res)] == ["user:mallory"]
+
+
+GQL_GET_EXPERIMENT = """query MlflowGetExperimentQuery($input: MlflowGetExperimentInput!) {
+  mlflowGetExperiment(input: $input) { apiError { code message } experiment { experimentId name tags { key value } } }
+}"""
+
+
+def test_grant_tags_decide_but_never_show(gw, isolation):
+    """Grants are tags MLflow stores with their object, yet no answer shows them (REST gets and
+    searches, GraphQL): a member, and in workspace mode a visitor something is shared with, see
+    the object's other tags only. The grants endpoint is where grants are listed."""
+    alice = person(gw, "alice", roles="admin")
+    name = unique("shown")
+    exp = alice.post(f"{R2}/experiments/create", {"name": name, "tags": [{"key": "k", "value": "v"}]}).json()["experiment_id"]
+    assert alice.post(f"{R2}/registered-models/create", {"name": name, "tags": [{"key": "k", "value": "v"}]}).status_code == 200
+    for res in [f"experiments/{exp}", f"registered-models/{name}"]:
+        put(alice, res, "user:bob", "READ")
+        put(alice, res, "tenant:team-b" if isolation == "workspace" else "group:ops", "READ")
+        put(alice, res, "user:mallory", "DENY")
+    readers = [alice, person(gw, "vera", roles="viewer")]
+    if isolation == "workspace":
+        readers.append(person(gw, "bob", tenant="team-b", workspace="team-a"))
+    for c in readers:
+        answers = [
+            c.get(f"{R2}/experiments/get", params={"experiment_id": exp}),
+            c.get(f"{R2}/experiments/get-by-name", params={"experiment_name": name}),
+            c.post(f"{R2}/experiments/search", {"filter": f"name = '{name}'", "max_results": 10}),
+            c.get(f"{R2}/registered-models/get", params={"name": name}),
+            c.get(f"{R2}/registered-models/search", params={"filter": f"name = '{name}'"}),
+            c.post("/graphql", {"query": GQL_GET_EXPERIMENT, "operationName": "MlflowGetExperimentQuery",
+                                "variables": {"input": {"experimentId": exp}}}),
+        ]
+        for r in answers:
+            assert r.status_code == 200, (c.headers.get("X-Subject"), r.request.url, r.text)
+            assert "grant" not in r.text and "mallory" not in r.text, (c.headers.get("X-Subject"), r.request.url, r.text)
+            assert '"k"' in r.text, (c.headers.get("X-Subject"), r.request.url, r.text)
 
 
 # ---------------------------------------------------------------- every experiment and registry row
