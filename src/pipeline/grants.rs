@@ -407,7 +407,10 @@ fn changed<H: Host>(
     if let Some(w) = cfg.isolation.workspace() {
         if subject != format!("tenant:{}", principal.tenant) {
             let ws = w.workspace_of(&principal.tenant)?;
-            index_share(subject, &ws, cfg, ctx)?;
+            // A grant that reads makes the workspace shared with its subject at once; only a
+            // revocation or a DENY needs the workspace's other grants searched.
+            let grants_read = after.is_some_and(|l| l != GrantLevel::Deny);
+            index_share(subject, &ws, grants_read, cfg, ctx)?;
         }
     }
     Ok(())
@@ -423,14 +426,26 @@ fn index_prefix(subject: &str) -> String {
 }
 
 /// Records whether anything in the caller's (pinned) `workspace` is still shared with
-/// `subject` (a non-`DENY` grant on an experiment or a registered model), recomputed from
-/// MLflow so the index heals itself.
+/// `subject` (a non-`DENY` grant on an experiment or a registered model): known when the
+/// change itself `shares`, else recomputed from MLflow, so the index heals itself.
 fn index_share<H: Host>(
     subject: &str,
     workspace: &str,
+    shares: bool,
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> Result<(), GatewayError> {
+    let shared = shares || still_shared(subject, cfg, ctx)?;
+    write_index(subject, workspace, shared, cfg, ctx)
+}
+
+/// Whether a non-`DENY` grant to `subject` remains on an experiment or registered model of
+/// the pinned workspace.
+fn still_shared<H: Host>(
+    subject: &str,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<bool, GatewayError> {
     let key = grants::tag_key(&cfg.tenant_tag_key, subject);
     let filter = format!("tags.`{key}` LIKE '%'");
     let exps = ctx.pinned_call(
@@ -463,7 +478,17 @@ fn index_share<H: Host>(
     if exps.status != 200 || models.status != 200 {
         return Err(index_failed("search"));
     }
-    let shared = shares(&exps.body, "experiments")? || shares(&models.body, "registered_models")?;
+    Ok(shares(&exps.body, "experiments")? || shares(&models.body, "registered_models")?)
+}
+
+/// Writes (or removes) the index entry of `subject` in `workspace`.
+fn write_index<H: Host>(
+    subject: &str,
+    workspace: &str,
+    shared: bool,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<(), GatewayError> {
     let id = index_experiment(cfg, ctx, shared)?;
     let Some(id) = id else {
         return Ok(());
