@@ -5,7 +5,9 @@
 # the spin-operator gives a SpinApp's pods. Not part of scripts/test.sh. Notes and measurements:
 # docs/spinkube-local.md.
 #
-#   scripts/spinkube_local.sh [all]     deps, build, check, image, smoke (the default)
+#   scripts/spinkube_local.sh [all]     deps, build, check, image, smoke (the default); the
+#                                       component is $GATEWAY_WASM, else the release build
+#                                       (built if missing)
 #   scripts/spinkube_local.sh deps      Debian packages (runc, docker-registry, Go 1.19, cmake, ...)
 #   scripts/spinkube_local.sh build     containerd v1.6.37 and containerd-shim-spin v0.24.0 from
 #                                       source, cached (first run: about an hour on 2 cores)
@@ -14,13 +16,14 @@
 #                                       `spin registry push` (Spin 3.6.3) of spin.toml + WASM to a
 #                                       local registry, `ctr image pull` into containerd; prints
 #                                       the image reference
-#   scripts/spinkube_local.sh gateway-start NAME PORT ENV_FILE RUNTIME_CONFIG LOG_FILE [MOUNT_DIR]
+#   scripts/spinkube_local.sh gateway-run NAME PORT ENV_FILE RUNTIME_CONFIG [MOUNT_DIR]
 #                                       one gateway container on 127.0.0.1:PORT (host network),
-#                                       variables from ENV_FILE (SPIN_VARIABLE_*=..., one a line),
-#                                       RUNTIME_CONFIG mounted at /runtime-config.toml, stdout
-#                                       and stderr to LOG_FILE; MOUNT_DIR bound at the same path
-#                                       (for a SQLite store path in the runtime config)
-#   scripts/spinkube_local.sh gateway-stop NAME
+#                                       in the foreground like `spin up`: variables from ENV_FILE
+#                                       (SPIN_VARIABLE_*=..., one a line), RUNTIME_CONFIG mounted
+#                                       at /runtime-config.toml, the gateway's output on stdout,
+#                                       SIGTERM stops it; MOUNT_DIR bound at the same path (for a
+#                                       SQLite store path in the runtime config)
+#   scripts/spinkube_local.sh gateway-stop NAME   removes a container left behind
 #   scripts/spinkube_local.sh smoke     MLflow + password-protected Redis + one gateway under
 #                                       the shim; creates an experiment with dev-mode headers
 #   scripts/spinkube_local.sh down      stops every gateway container, containerd and the registry
@@ -31,6 +34,7 @@
 # <owner>+<name>/repo, bare) when present, else from a bare clone of github.com into the cache.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SELF="$REPO_ROOT/scripts/spinkube_local.sh"
 
 SK="$CACHE_DIR/spinkube"
 MIRRORS="${SPINKUBE_MIRRORS:-/work/.mirror}"
@@ -128,8 +132,8 @@ build_containerd() {
   (cd "$src" && GOFLAGS=-mod=vendor GOTOOLCHAIN=local GOPROXY=off GOPATH="$SK/gopath" GOCACHE="$SK/gocache" \
      nice -n 19 "$go" build -p 1 -tags "no_btrfs no_devmapper no_zfs no_aufs" \
        -ldflags "-X github.com/containerd/containerd/version.Version=$CONTAINERD_VERSION -X github.com/containerd/containerd/version.Revision=source" \
-       -o "$BIN/" ./cmd/containerd ./cmd/ctr ./cmd/containerd-shim-runc-v2) >&2 \
-    || die "containerd build failed"
+       -o "$BIN/" ./cmd/containerd ./cmd/ctr ./cmd/containerd-shim-runc-v2) >"$SK/containerd-build.log" 2>&1 \
+    || die "containerd build failed: $(tail -n 30 "$SK/containerd-build.log")"
   log "containerd built in $((SECONDS - start)) s"
 }
 
@@ -227,7 +231,8 @@ build_shim() {
       || die "could not rewrite $sqs/Cargo.toml"
     touch "$sqs/.rebuilt"
   fi
-  [ -f "$src/Cargo.lock.upstream" ] || cp "$src/Cargo.lock" "$src/Cargo.lock.upstream"
+  # The release's own lock (cargo rewrites Cargo.lock: the git crates become path crates).
+  git -C "$(repo_dir spinframework/containerd-shim-spin)" show "$SHIM_VERSION:Cargo.lock" >"$src/Cargo.lock.upstream"
   write_patch_config "$src/Cargo.lock.upstream" "$SK/patch.toml" "$sqs"
   # rust-toolchain.toml pins 1.91.0; with no network for rustup, the installed default is used.
   local tc
@@ -236,8 +241,8 @@ build_shim() {
   log "building containerd-shim-spin $SHIM_VERSION with Rust toolchain ${tc:-default} (nice 19, 2 jobs; about an hour the first time)"
   local start=$SECONDS
   (cd "$src" && RUSTUP_TOOLCHAIN="$tc" CARGO_TARGET_DIR="$SK/target" CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" \
-     nice -n 19 cargo build --release -p containerd-shim-spin-v2 --config "$SK/patch.toml") >&2 \
-    || die "containerd-shim-spin build failed"
+     nice -n 19 cargo build --release -p containerd-shim-spin-v2 --config "$SK/patch.toml") >"$SK/shim-build.log" 2>&1 \
+    || die "containerd-shim-spin build failed: $(tail -n 30 "$SK/shim-build.log")"
   log "containerd-shim-spin built in $((SECONDS - start)) s"
   same_versions "$src/Cargo.lock.upstream" "$src/Cargo.lock" || die "dependency versions differ from the release's Cargo.lock"
   mkdir -p "$BIN"
@@ -249,7 +254,7 @@ cmd_build() {
   cmd_deps
   build_containerd
   build_shim
-  "$BIN/containerd-shim-spin-v2" -v 2>&1 | head -n 3 >&2 || true
+  log "built: $("$BIN/containerd" --version | cut -d' ' -f3), containerd-shim-spin $("$BIN/containerd-shim-spin-v2" -v 2>&1 | sed -n 's/.*Version: //p')"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -390,9 +395,12 @@ cmd_image() {
 # ---------------------------------------------------------------------------------------------
 # one gateway container under the shim
 
-cmd_gateway_start() {
-  [ $# -ge 5 ] || die "usage: $0 gateway-start NAME PORT ENV_FILE RUNTIME_CONFIG LOG_FILE [MOUNT_DIR]"
-  local name="$1" port="$2" env_file="$3" rc="$4" logf="$5" mount_dir="${6:-}"
+# Runs in the foreground like `spin up`: the gateway's stdout and stderr (Spin's lines, the
+# audit lines) are this command's; SIGTERM or SIGINT to it reaches the gateway (ctr forwards
+# signals to the task), and the container is removed when it exits.
+cmd_gateway_run() {
+  [ $# -ge 4 ] || die "usage: $0 gateway-run NAME PORT ENV_FILE RUNTIME_CONFIG [MOUNT_DIR]"
+  local name="$1" port="$2" env_file="$3" rc="$4" mount_dir="${5:-}"
   [ -x "$BIN/containerd-shim-spin-v2" ] || die "the shim is not built: run $0 build"
   [ -f "$SK/image.ref" ] || die "no image: run $0 image"
   start_containerd
@@ -401,23 +409,24 @@ cmd_gateway_start() {
   if [ -n "$mount_dir" ]; then
     mounts+=(--mount "type=bind,src=$(realpath "$mount_dir"),dst=$(realpath "$mount_dir"),options=rbind:rw")
   fi
-  ctr_ task kill -s SIGKILL "$name" >/dev/null 2>&1 || true
-  ctr_ container rm "$name" >/dev/null 2>&1 || true
+  cmd_gateway_stop "$name"   # a leftover of the same name
   # As spin-operator's pod spec: SPIN_VARIABLE_* and SPIN_HTTP_LISTEN_ADDR in the environment,
-  # the runtime config at /runtime-config.toml. Host network, so the address is 127.0.0.1.
-  ctr_ run -d --net-host --runtime io.containerd.spin.v2 \
+  # the runtime config at /runtime-config.toml, the command "/" (the image has no entrypoint;
+  # runwasi refuses a process with no argument). Host network, so the address is 127.0.0.1.
+  exec "$BIN/ctr" -a "$CTRD/containerd.sock" -n "$NS" run --rm --net-host \
+    --runtime io.containerd.spin.v2 \
     --env "SPIN_HTTP_LISTEN_ADDR=127.0.0.1:$port" --env-file "$env_file" \
-    "${mounts[@]}" --log-uri "file://$(realpath "$logf")" \
-    "$ref" "$name" >/dev/null
+    "${mounts[@]}" "$ref" "$name" /
 }
 
+# Removes a gateway container left behind (its ctr run killed with SIGKILL, say).
 cmd_gateway_stop() {
   local name="$1"
-  ctr_ task kill -s SIGTERM "$name" >/dev/null 2>&1 || true
-  if ! wait_for "$name to stop" 20 bash -c "! '$BIN/ctr' -a '$CTRD/containerd.sock' -n '$NS' task ls -q | grep -qx '$name'"; then
-    ctr_ task kill -s SIGKILL "$name" >/dev/null 2>&1 || true
-  fi
-  ctr_ task rm -f "$name" >/dev/null 2>&1 || true
+  ctr_ container info "$name" >/dev/null 2>&1 || return 0
+  ctr_ task kill -s SIGKILL "$name" >/dev/null 2>&1 || true
+  wait_for "$name's task to be removed" 30 bash -c \
+    "'$BIN/ctr' -a '$CTRD/containerd.sock' -n '$NS' task rm '$name' 2>&1 | grep -q 'not found' \
+     || ! '$BIN/ctr' -a '$CTRD/containerd.sock' -n '$NS' task ls -q | grep -qx '$name'" || true
   ctr_ container rm "$name" >/dev/null 2>&1 || true
 }
 
@@ -426,9 +435,10 @@ cmd_gateway_stop() {
 
 SMOKE_PIDS=()
 smoke_cleanup() {
-  cmd_gateway_stop spinkube-smoke || true
   local p
   for p in "${SMOKE_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${SMOKE_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  cmd_gateway_stop spinkube-smoke || true
 }
 
 cmd_smoke() {
@@ -469,7 +479,9 @@ SPIN_VARIABLE_TENANT_ISOLATION=workspace
 SPIN_VARIABLE_WORKSPACE_PROVISIONING=auto
 EOF
   local start=$SECONDS
-  cmd_gateway_start spinkube-smoke "$gport" "$dir/gateway.env" "$dir/runtime-config.toml" "$dir/gateway.log"
+  "$SELF" gateway-run spinkube-smoke "$gport" "$dir/gateway.env" "$dir/runtime-config.toml" >"$dir/gateway.log" 2>&1 &
+  local gpid=$!
+  SMOKE_PIDS=("$gpid" "${SMOKE_PIDS[@]}")
   wait_for "the gateway's /healthz under the shim" 120 curl -sf "http://127.0.0.1:$gport/healthz" \
     || die "the gateway did not answer /healthz; its log: $(tail -n 20 "$dir/gateway.log"); containerd: $(tail -n 10 "$CTRD/containerd.log")"
   log "gateway under containerd-shim-spin answers /healthz after $((SECONDS - start)) s"
@@ -489,7 +501,14 @@ EOF
   [ "$other" != 200 ] || die "team-b could read team-a's experiment"
   local keys; keys="$(redis-cli -p "$rport" --no-auth-warning -a "$pass" dbsize)"
   [ "$keys" -gt 0 ] || die "nothing reached the Redis store named in /runtime-config.toml"
-  grep -q "Redis at 127.0.0.1:$rport" "$dir/gateway.log" || log "note: Spin's store line not in the log"
+  grep -q "Redis at 127.0.0.1:$rport" "$dir/gateway.log" \
+    || die "Spin did not report the Redis store of /runtime-config.toml: $(head -n 5 "$dir/gateway.log")"
+  grep -q "\"tenant\":\"team-a\".*\"path\":\"/api/2.0/mlflow/experiments/create\"" "$dir/gateway.log" \
+    || die "no audit line for the create in the gateway's output"
+  # SIGTERM to `gateway-run` stops the gateway and removes its container.
+  kill -TERM "$gpid"
+  wait_for "the gateway to stop on SIGTERM" 30 bash -c "! kill -0 $gpid"
+  ! ctr_ container info spinkube-smoke >/dev/null 2>&1 || die "the container outlived gateway-run"
   log "OK: experiment $id ($name) created through the shim-run gateway in workspace team-a; team-b got $other; $keys keys in Redis"
 }
 
@@ -513,16 +532,16 @@ case "$cmd" in
   build) cmd_build ;;
   check) cmd_check ;;
   image) cmd_image "$@" ;;
-  gateway-start) cmd_gateway_start "$@" ;;
+  gateway-run) cmd_gateway_run "$@" ;;
   gateway-stop) cmd_gateway_stop "$@" ;;
   smoke) cmd_smoke ;;
   down) cmd_down ;;
   all)
     cmd_build
     cmd_check
-    [ -f "$WASM" ] || build_component
+    if [ -n "${GATEWAY_WASM:-}" ]; then WASM="$GATEWAY_WASM"; else [ -f "$WASM" ] || build_component; fi
     cmd_image "$WASM" >/dev/null
     cmd_smoke
     ;;
-  *) die "unknown command $cmd (deps, build, check, image, gateway-start, gateway-stop, smoke, down, all)" ;;
+  *) die "unknown command $cmd (deps, build, check, image, gateway-run, gateway-stop, smoke, down, all)" ;;
 esac
