@@ -202,7 +202,7 @@ def run_backend(backend: str, workdir: pathlib.Path, seconds: int) -> dict:
         uri = (lambda db: pg.uri(db)) if pg else (lambda db: f"sqlite:///{workdir}/{db}.db")
         # One MLflow for direct, the forwarder and every gateway, with workspaces enabled (the
         # workspace-mode gateways pin each tenant's; the others use MLflow's default one).
-        direct = MlflowServer(workdir / "mlflow", backend_uri=uri("direct"), workspaces=True).start()
+        direct = MlflowServer(workdir / "mlflow", backend_uri=uri("direct"), workspaces=True, jobs=True).start()
         procs.append(direct)
         admin_pw = "admin-" + os.urandom(6).hex()
         ini = workdir / "basic_auth.ini"
@@ -210,7 +210,7 @@ def run_backend(backend: str, workdir: pathlib.Path, seconds: int) -> dict:
                        f"database_uri = sqlite:///{workdir}/basic_auth.db\n"
                        f"admin_username = admin\nadmin_password = {admin_pw}\n"
                        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
-        basic = MlflowServer(workdir / "mlflow-basic", backend_uri=uri("basicauth"), workspaces=False,
+        basic = MlflowServer(workdir / "mlflow-basic", backend_uri=uri("basicauth"), workspaces=False, jobs=True,
                              extra_args=["--app-name", "basic-auth"],
                              env={"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_AUTH_ADMIN_PASSWORD": admin_pw,
                                   "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex()}).start()
@@ -586,7 +586,7 @@ def main():
     if args.attribution_only:
         with tempfile.TemporaryDirectory(prefix="bench-attribution-") as d:
             workdir = pathlib.Path(d)
-            ml = MlflowServer(workdir / "mlflow", workspaces=True).start()
+            ml = MlflowServer(workdir / "mlflow", workspaces=True, jobs=True).start()
             idp = IdP()
             idp.keys = [SigningKey("bench", "RS256")]
             idp.start()

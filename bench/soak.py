@@ -206,7 +206,7 @@ def main():
         args.workers, args.steady, args.fault = 4, 8, 6
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="soak-"))
-    mlf = MlflowServer(work / "mlflow").start()
+    mlf = MlflowServer(work / "mlflow", jobs=True).start()
     warm(mlf)
     relay = DelayRelay(mlf.port)
     redis_port = free_port()

@@ -37,10 +37,15 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-log "starting MLflow $MLFLOW_VERSION on 127.0.0.1:$MLFLOW_PORT (data in $DATA_DIR)"
+# Workspace mode needs MLflow's workspaces; tag mode runs MLflow without them (docs/isolation.md:
+# with workspaces on, every artifact URI is rooted at workspaces/default/, which tag mode
+# refuses as a model version source).
+WORKSPACE_FLAGS=(--enable-workspaces)
+[ "${SPIN_VARIABLE_TENANT_ISOLATION:-workspace}" = "tag" ] && WORKSPACE_FLAGS=()
+log "starting MLflow $MLFLOW_VERSION on 127.0.0.1:$MLFLOW_PORT (data in $DATA_DIR${WORKSPACE_FLAGS[*]:+, workspaces on})"
 "$VENV/bin/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" \
   --backend-store-uri "sqlite:///$DATA_DIR/mlflow.db" \
-  --artifacts-destination "$DATA_DIR/artifacts" --workers 2 --enable-workspaces &
+  --artifacts-destination "$DATA_DIR/artifacts" --workers 2 ${WORKSPACE_FLAGS[@]+"${WORKSPACE_FLAGS[@]}"} &
 pids+=($!)
 for _ in $(seq 1 120); do
   curl -sf "http://127.0.0.1:$MLFLOW_PORT/health" >/dev/null 2>&1 && break

@@ -39,6 +39,18 @@ pub struct AuditRecord {
     /// Rows of another tenant dropped from a search answer (a policy fault upstream).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_fault: Option<String>,
+    /// A grant change made through `/_gateway/v1/grants`: what, whose, old and new level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantChange>,
+}
+
+/// One grant change, as the audit line records it (`null`: no grant before, or revoked).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GrantChange {
+    pub resource: String,
+    pub subject: String,
+    pub from: Option<&'static str>,
+    pub to: Option<&'static str>,
 }
 
 /// Longest path written to an audit line.

@@ -27,9 +27,11 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "oidc_audience", default: "", description: "Audience that must appear in `aud` (required in oidc mode)." },
     VarSpec { name: "jwks_uri", default: "", description: "JWKS URL; empty means discovery from the issuer. Must lie inside `idp_origin`." },
     VarSpec { name: "idp_origin", default: "https://idp.invalid", description: "Origin of the IdP (`scheme://host[:port]`); used in `allowed_outbound_hosts`. Issuer and JWKS URLs must lie inside it." },
-    VarSpec { name: "tenant_claim", default: "tenant_id", description: "Dotted claim path holding the tenant id (e.g. `tenant_id`, `org.tenant`)." },
+    VarSpec { name: "tenant_claim", default: "tenant_id", description: "Dotted claim path holding the tenant id, or a list of tenant ids (e.g. `tenant_id`, `org.tenant`); the roles of `role_claim` apply in each." },
     VarSpec { name: "subject_claim", default: "sub", description: "Dotted claim path holding the subject (e.g. `sub`, `preferred_username`, `email`)." },
     VarSpec { name: "role_claim", default: "roles,groups", description: "Comma list of dotted claim paths whose string or array values are unioned into role names." },
+    VarSpec { name: "group_claim", default: "groups", description: "Comma list of dotted claim paths whose string or array values are the caller's groups (for `group:` grants and `tenant_group_pattern`)." },
+    VarSpec { name: "tenant_group_pattern", default: "", description: "Groups that make the caller a member of a tenant with a role, e.g. `mlflow/{tenant}/{role}` (the role through `role_aliases`); empty: tenants come from `tenant_claim` only." },
     VarSpec { name: "role_aliases", default: "viewer=viewer,editor=editor,admin=admin", description: "Comma list `idp-name=canonical-role` (viewer, editor, admin); exact, case-sensitive; unknown names ignored." },
     VarSpec { name: "default_role", default: "none", description: "Canonical role for a principal with no recognised role (`none` = denied everything)." },
     VarSpec { name: "dev_default_role", default: "admin", description: "Role in `auth_mode=off` when no `X-Roles` header is sent." },
@@ -38,7 +40,9 @@ pub const VARIABLES: &[VarSpec] = &[
     VarSpec { name: "jwks_cache_seconds", default: "300", description: "JWKS older than this is refreshed." },
     VarSpec { name: "jwks_min_refresh_seconds", default: "30", description: "At most one JWKS fetch per this many seconds (unknown `kid`s cannot amplify requests)." },
     VarSpec { name: "jwks_max_stale_seconds", default: "3600", description: "Cached keys keep working this long past `jwks_cache_seconds` while the IdP is unreachable; then 503." },
-    VarSpec { name: "enforcement", default: "enforce", description: "`enforce` refuses what the policy refuses; `report` (phased rollout) forwards requests it would refuse for authorization reasons (no valid credentials, route, role, ownership) and audits them as `would_deny`. Protected-tag and parser-safety refusals stay enforced. See docs/operations.md." },
+    VarSpec { name: "protected_aliases", default: "", description: "Comma list of registered-model alias names (e.g. `champion,production`) that only MANAGE may set, move or delete; a version carrying one cannot be deleted, re-tagged or transitioned below MANAGE." },
+    VarSpec { name: "webhook_allowed_hosts", default: "", description: "Workspace mode: comma list of hosts MLflow webhooks may target: `hooks.example.com` (optionally `:port`), `*.example.com`, or a CIDR network. Loopback, link-local, private and MLflow's own host pass only when named exactly. Empty: no webhook can be created or pointed anywhere. Set `MLFLOW_WEBHOOK_CACHE_TTL=0` on MLflow first (docs/genai.md)." },
+    VarSpec { name: "enforcement", default: "enforce", description: "`enforce` refuses what the policy refuses; `report` (phased rollout) forwards, as enforce mode would have sent them (pinned to the caller's workspace), requests refused only for the caller's role or the owner of the object they act on, and audits them as `would_deny`. Credentials, routes, references, protected tags and parsing stay enforced. See docs/operations.md." },
     VarSpec { name: "tenant_isolation", default: "workspace", description: "How tenants are kept apart: `workspace` (each tenant an MLflow workspace pinned by the gateway; MLflow 3.10+ started with `--enable-workspaces`) or `tag` (tenant tags checked by the gateway; any MLflow 3.x, file stores included). See docs/isolation.md." },
     VarSpec { name: "workspace_provisioning", default: "auto", description: "`workspace` mode: `auto` creates a tenant's workspace on its first request; `manual` requires an operator to have created it (403 otherwise)." },
     VarSpec { name: "workspace_prefix", default: "", description: "`workspace` mode: prepended to the tenant id to form its workspace name (lowercase letters, digits, `-`; at most 40 characters). Tenant ids that are not valid workspace names get 403." },
@@ -93,12 +97,28 @@ impl Origin {
     }
 }
 
+/// A dotted claim path, split (`resource_access.mlflow.roles`).
+pub type ClaimPath = Vec<String>;
+/// An IdP role name and the canonical role it stands for.
+pub type RoleAlias = (String, Role);
+
 /// Where allowed requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upstream {
+pub struct UpstreamTarget {
     pub origin: Origin,
     /// Path prefix without trailing slash ("" for none).
     pub base_path: String,
+}
+
+impl UpstreamTarget {
+    /// MLflow's host, without port or IPv6 brackets (lowercase).
+    pub fn host(&self) -> &str {
+        let a = self.origin.authority.as_str();
+        if let Some(v6) = a.strip_prefix('[') {
+            return v6.split(']').next().unwrap_or(v6);
+        }
+        a.rsplit_once(':').map_or(a, |(h, _)| h)
+    }
 }
 
 /// OIDC settings, present only in `auth_mode=oidc`.
@@ -203,7 +223,7 @@ impl WorkspaceConfig {
     /// be one: the pipeline pins it, the planner compares paths and sources with it.
     pub fn workspace_of(&self, tenant: &str) -> Result<String, GatewayError> {
         crate::vocab::workspace_name::for_tenant(&self.prefix, tenant)
-            .map_err(|why| GatewayError::forbidden(Reason::WorkspaceNameInvalid, why))
+            .map_err(|why| GatewayError::new(Reason::WorkspaceNameInvalid, why))
     }
 }
 
@@ -231,7 +251,7 @@ pub struct Config {
     /// `enforcement=report`: authorization refusals are forwarded and audited as `would_deny`.
     pub report_only: bool,
     pub rate_limits: RateLimits,
-    pub upstream: Upstream,
+    pub upstream: UpstreamTarget,
     pub tenant_tag_key: String,
     pub request_timeout_seconds: u64,
     pub ownership_cache_seconds: u64,
@@ -241,6 +261,12 @@ pub struct Config {
     pub tenant_claim: Vec<String>,
     pub subject_claim: Vec<String>,
     pub role_claims: Vec<Vec<String>>,
+    pub group_claims: Vec<ClaimPath>,
+    pub tenant_group_pattern: Option<crate::identity::claims::GroupPattern>,
+    /// Alias names only MANAGE may set, move or delete (`protected_aliases`).
+    pub protected_aliases: Vec<String>,
+    /// Hosts webhooks may target (`webhook_allowed_hosts`); empty: none.
+    pub webhook_allowed_hosts: Vec<crate::mlflow::webhooks::AllowedHost>,
     pub role_aliases: Vec<(String, Role)>,
     pub default_role: Option<Role>,
     pub dev_default_role: Option<Role>,
@@ -334,6 +360,14 @@ fn parse_u64(variable: &'static str, raw: &str, min: u64, max: u64) -> Result<u6
 }
 
 /// A dotted claim path: non-empty segments of `[A-Za-z0-9_:-]`.
+/// A comma list of dotted claim paths.
+fn claim_paths(variable: &'static str, raw: &str) -> Result<Vec<ClaimPath>, ConfigError> {
+    raw.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| parse_claim_path(variable, part))
+        .collect()
+}
+
 fn parse_claim_path(variable: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
     let raw = raw.trim();
     let segs: Vec<String> = raw.split('.').map(str::to_string).collect();
@@ -427,7 +461,7 @@ fn parse_source_prefixes(raw: &str) -> Result<Vec<String>, ConfigError> {
 }
 
 impl Config {
-    /// Reads every variable through `lookup` (the shell passes the component variables it read
+    /// Reads every variable through `lookup` (the pipeline passes the component variables it read
     /// with one `wasi:config/store.get-all` call).
     /// A lookup failure is a configuration error naming that variable.
     pub fn from_lookup<F>(lookup: F) -> Result<Config, ConfigError>
@@ -444,19 +478,7 @@ impl Config {
             _ => return Err(err("auth_mode", "must be `oidc` or `off`")),
         };
 
-        let upstream_origin = parse_origin("upstream_origin", &get("upstream_origin")?)?;
-        let (target_origin, base_path) = parse_url("target_base_url", &get("target_base_url")?)?;
-        if target_origin != upstream_origin {
-            return Err(err(
-                "target_base_url",
-                format!(
-                    "origin {} is not `upstream_origin` ({}); Spin would refuse the outbound call",
-                    target_origin.as_string(),
-                    upstream_origin.as_string()
-                ),
-            ));
-        }
-        let base_path = base_path.trim_end_matches('/').to_string();
+        let upstream = Self::upstream_from(&get)?;
 
         let tenant_tag_key = parse_tag_key(&get("tenant_tag_key")?)?;
         let request_timeout_seconds = parse_u64(
@@ -476,11 +498,97 @@ impl Config {
 
         let tenant_claim = parse_claim_path("tenant_claim", &get("tenant_claim")?)?;
         let subject_claim = parse_claim_path("subject_claim", &get("subject_claim")?)?;
-        let role_claim_raw = get("role_claim")?;
-        let mut role_claims = Vec::new();
-        for part in role_claim_raw.split(',').filter(|p| !p.trim().is_empty()) {
-            role_claims.push(parse_claim_path("role_claim", part)?);
+        let (role_claims, role_aliases) = Self::roles_from(&get)?;
+        let group_claims = claim_paths("group_claim", &get("group_claim")?)?;
+        let tenant_group_pattern = match get("tenant_group_pattern")?.trim() {
+            "" => None,
+            raw => Some(
+                crate::identity::claims::GroupPattern::parse(raw)
+                    .map_err(|why| err("tenant_group_pattern", why))?,
+            ),
+        };
+        let protected_aliases = get("protected_aliases")?
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
+        let webhook_allowed_hosts = get("webhook_allowed_hosts")?
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(crate::mlflow::webhooks::AllowedHost::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| err("webhook_allowed_hosts", why))?;
+        let default_role = parse_role_opt("default_role", &get("default_role")?)?;
+        let dev_default_role = parse_role_opt("dev_default_role", &get("dev_default_role")?)?;
+
+        let isolation = Self::isolation_from(&get)?;
+
+        let report_only = match get("enforcement")?.trim() {
+            "enforce" => false,
+            "report" => true,
+            _ => return Err(err("enforcement", "must be `enforce` or `report`")),
+        };
+        let rate_limits = Self::rate_limits_from(&get)?;
+
+        let oidc = match auth_mode {
+            AuthMode::Off => None,
+            AuthMode::Oidc => Some(Self::oidc_from(&get)?),
+        };
+
+        Ok(Config {
+            auth_mode,
+            isolation,
+            report_only,
+            rate_limits,
+            upstream,
+            tenant_tag_key,
+            request_timeout_seconds,
+            ownership_cache_seconds,
+            model_source_prefixes,
+            oidc,
+            tenant_claim,
+            subject_claim,
+            role_claims,
+            group_claims,
+            tenant_group_pattern,
+            protected_aliases,
+            webhook_allowed_hosts,
+            role_aliases,
+            default_role,
+            dev_default_role,
+        })
+    }
+
+    /// Where allowed requests go: `upstream_origin` and `target_base_url` inside it.
+    fn upstream_from(
+        get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
+    ) -> Result<UpstreamTarget, ConfigError> {
+        let upstream_origin = parse_origin("upstream_origin", &get("upstream_origin")?)?;
+        let (target_origin, base_path) = parse_url("target_base_url", &get("target_base_url")?)?;
+        if target_origin != upstream_origin {
+            return Err(err(
+                "target_base_url",
+                format!(
+                    "origin {} is not `upstream_origin` ({}); Spin would refuse the outbound call",
+                    target_origin.as_string(),
+                    upstream_origin.as_string()
+                ),
+            ));
         }
+        let base_path = base_path.trim_end_matches('/').to_string();
+        Ok(UpstreamTarget {
+            origin: upstream_origin,
+            base_path,
+        })
+    }
+
+    /// The role claims and the IdP-name → role aliases.
+    fn roles_from(
+        get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
+    ) -> Result<(Vec<ClaimPath>, Vec<RoleAlias>), ConfigError> {
+        let role_claims = claim_paths("role_claim", &get("role_claim")?)?;
 
         let mut role_aliases = Vec::new();
         for pair in get("role_aliases")?
@@ -501,10 +609,14 @@ impl Config {
             }
             role_aliases.push((name.trim().to_string(), role));
         }
-        let default_role = parse_role_opt("default_role", &get("default_role")?)?;
-        let dev_default_role = parse_role_opt("dev_default_role", &get("dev_default_role")?)?;
+        Ok((role_claims, role_aliases))
+    }
 
-        let isolation = match get("tenant_isolation")?.trim() {
+    /// `tenant_isolation` and, in workspace mode, provisioning and the name prefix.
+    fn isolation_from(
+        get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
+    ) -> Result<Isolation, ConfigError> {
+        Ok(match get("tenant_isolation")?.trim() {
             "tag" => Isolation::Tag,
             "workspace" => {
                 let auto_provision = match get("workspace_provisioning")?.trim() {
@@ -521,17 +633,17 @@ impl Config {
                 })
             }
             _ => return Err(err("tenant_isolation", "must be `workspace` or `tag`")),
-        };
+        })
+    }
 
-        let report_only = match get("enforcement")?.trim() {
-            "enforce" => false,
-            "report" => true,
-            _ => return Err(err("enforcement", "must be `enforce` or `report`")),
-        };
+    /// The rate limits (`rate_limit_*`).
+    fn rate_limits_from(
+        get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
+    ) -> Result<RateLimits, ConfigError> {
         let limit = |name: &'static str| -> Result<u64, ConfigError> {
             parse_u64(name, &get(name)?, 0, 1_000_000_000)
         };
-        let rate_limits = RateLimits {
+        Ok(RateLimits {
             window_seconds: parse_u64(
                 "rate_limit_window_seconds",
                 &get("rate_limit_window_seconds")?,
@@ -551,33 +663,6 @@ impl Config {
                 "allow" => true,
                 _ => return Err(err("rate_limit_store_failure", "must be `deny` or `allow`")),
             },
-        };
-
-        let oidc = match auth_mode {
-            AuthMode::Off => None,
-            AuthMode::Oidc => Some(Self::oidc_from(&get)?),
-        };
-
-        Ok(Config {
-            auth_mode,
-            isolation,
-            report_only,
-            rate_limits,
-            upstream: Upstream {
-                origin: upstream_origin,
-                base_path,
-            },
-            tenant_tag_key,
-            request_timeout_seconds,
-            ownership_cache_seconds,
-            model_source_prefixes,
-            oidc,
-            tenant_claim,
-            subject_claim,
-            role_claims,
-            role_aliases,
-            default_role,
-            dev_default_role,
         })
     }
 

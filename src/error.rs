@@ -6,207 +6,221 @@
 
 use serde_json::json;
 
-/// Why a request was denied or failed. `as_str` is the stable code written to audit lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+/// Declares `Reason` with its stable code and `Reason::ALL`, so the list of reasons, their
+/// codes and every table over them (`Reason::kind`, docs/audit.md, checked by a test) cannot
+/// drift apart.
+macro_rules! reasons {
+    ($($variant:ident => $code:literal,)*) => {
+        /// Why a request was denied or failed. `as_str` is the stable code written to audit lines.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Reason {
+            $($variant,)*
+        }
+
+        impl Reason {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
+
+            /// The stable snake_case code used in audit lines and asserted by tests.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
     // --- identity ---
-    TokenMissing,
-    TokenMalformed,
-    TokenTooLarge,
-    TokenExpired,
-    TokenNotYetValid,
-    BadSignature,
-    UnknownKid,
-    AlgNotAllowed,
-    WrongIssuer,
-    WrongAudience,
-    MissingExp,
-    CritUnsupported,
-    TenantClaimInvalid,
-    SubjectClaimInvalid,
-    JwksUnavailable,
-    TenantHeaderMissing,
-    TenantHeaderInvalid,
-    IdentityHeaderInOidcMode,
-    RolesHeaderInvalid,
+    TokenMissing => "token_missing",
+    TokenMalformed => "token_malformed",
+    TokenTooLarge => "token_too_large",
+    TokenExpired => "token_expired",
+    TokenNotYetValid => "token_not_yet_valid",
+    BadSignature => "bad_signature",
+    UnknownKid => "unknown_kid",
+    AlgNotAllowed => "alg_not_allowed",
+    WrongIssuer => "wrong_issuer",
+    WrongAudience => "wrong_audience",
+    MissingExp => "missing_exp",
+    CritUnsupported => "crit_unsupported",
+    TenantClaimInvalid => "tenant_claim_invalid",
+    SubjectClaimInvalid => "subject_claim_invalid",
+    JwksUnavailable => "jwks_unavailable",
+    TenantHeaderMissing => "tenant_header_missing",
+    TenantHeaderInvalid => "tenant_header_invalid",
+    IdentityHeaderInOidcMode => "identity_header_in_oidc_mode",
+    RolesHeaderInvalid => "roles_header_invalid",
     // --- browser sign-in ---
-    SigninNotConfigured,
-    SigninStateInvalid,
-    SigninRefusedByIdp,
-    CodeExchangeRefused,
-    NonceMismatch,
-    ReturnPathInvalid,
-    SessionInvalid,
-    SessionExpired,
-    SessionRefreshRefused,
-    CsrfRefused,
-    IdpUnavailable,
+    SigninNotConfigured => "signin_not_configured",
+    SigninStateInvalid => "signin_state_invalid",
+    SigninRefusedByIdp => "signin_refused_by_idp",
+    CodeExchangeRefused => "code_exchange_refused",
+    NonceMismatch => "nonce_mismatch",
+    ReturnPathInvalid => "return_path_invalid",
+    SessionInvalid => "session_invalid",
+    SessionExpired => "session_expired",
+    SessionRefreshRefused => "session_refresh_refused",
+    CsrfRefused => "csrf_refused",
+    IdpUnavailable => "idp_unavailable",
+    HeaderCookieRefused => "header_cookie_refused",
+    CredentialsConflict => "credentials_conflict",
+    MethodNotAllowed => "method_not_allowed",
     // --- request parsing (parser parity with MLflow) ---
-    BadJson,
-    DuplicateKey,
-    CamelCaseAlias,
-    NonObjectBody,
-    BodyUnreadable,
-    BodyOnRead,
-    QueryOnBodyMethod,
-    RepeatedQueryParam,
-    ConflictingIds,
-    MissingField,
-    InvalidField,
-    BodyTooLarge,
-    InvalidPath,
+    BadJson => "bad_json",
+    DuplicateKey => "duplicate_key",
+    CamelCaseAlias => "camel_case_alias",
+    NonObjectBody => "non_object_body",
+    BodyUnreadable => "body_unreadable",
+    BodyOnRead => "body_on_read",
+    QueryOnBodyMethod => "query_on_body_method",
+    RepeatedQueryParam => "repeated_query_param",
+    ConflictingIds => "conflicting_ids",
+    MissingField => "missing_field",
+    InvalidField => "invalid_field",
+    BodyTooLarge => "body_too_large",
+    InvalidPath => "invalid_path",
     // --- policy ---
-    RouteNotAllowed,
-    RouteDenied,
-    Rbac,
-    TenantMismatch,
-    ResourceNotFound,
-    ReservedTag,
-    TagConflict,
-    ArtifactLocationRefused,
-    ScopeRequired,
-    SourceRefused,
-    LocationRefused,
-    OrphanRefused,
+    RouteNotAllowed => "route_not_allowed",
+    RouteDenied => "route_denied",
+    Rbac => "rbac",
+    TenantMismatch => "tenant_mismatch",
+    GrantDenied => "grant_denied",
+    ResourceNotFound => "resource_not_found",
+    ReservedTag => "reserved_tag",
+    TagConflict => "tag_conflict",
+    ArtifactLocationRefused => "artifact_location_refused",
+    ScopeRequired => "scope_required",
+    SourceRefused => "source_refused",
+    LocationRefused => "location_refused",
+    OrphanRefused => "orphan_refused",
+    RootDeleteRefused => "root_delete_refused",
+    WebhookUrlRefused => "webhook_url_refused",
     // --- workspace isolation ---
-    WorkspaceNameInvalid,
-    WorkspaceMissing,
-    WorkspacesDisabled,
-    WorkspaceProvisioningFailed,
+    WorkspaceHeaderInvalid => "workspace_header_invalid",
+    WorkspaceNotMember => "workspace_not_member",
+    WorkspaceNameInvalid => "workspace_name_invalid",
+    WorkspaceMissing => "workspace_missing",
+    WorkspacesDisabled => "workspaces_disabled",
+    WorkspaceProvisioningFailed => "workspace_provisioning_failed",
     // --- load ---
-    RateLimited,
+    RateLimited => "rate_limited",
     // --- infrastructure ---
-    ConfigInvalid,
-    KvUnavailable,
-    PreflightFailed,
-    UpstreamUnreachable,
-    UpstreamTimeout,
-    UpstreamReset,
-    UpstreamTruncated,
-    DeadlineExceeded,
-    Internal,
+    ConfigInvalid => "config_invalid",
+    KvUnavailable => "kv_unavailable",
+    PreflightFailed => "preflight_failed",
+    UpstreamUnreachable => "upstream_unreachable",
+    UpstreamTimeout => "upstream_timeout",
+    UpstreamReset => "upstream_reset",
+    UpstreamTruncated => "upstream_truncated",
+    DeadlineExceeded => "deadline_exceeded",
+    Internal => "internal",
 }
 
 impl Reason {
-    /// The stable snake_case code used in audit lines and asserted by tests.
-    pub fn as_str(self) -> &'static str {
+    /// How a refusal for this reason is answered: the one table of reason → status. The only
+    /// other answers are MLflow's own "absent" one (`GatewayError::as_absent`, for the named
+    /// cases where a foreign object must look like a missing one) and 429 with its wait.
+    pub fn kind(self) -> Kind {
         use Reason::*;
         match self {
-            TokenMissing => "token_missing",
-            TokenMalformed => "token_malformed",
-            TokenTooLarge => "token_too_large",
-            TokenExpired => "token_expired",
-            TokenNotYetValid => "token_not_yet_valid",
-            BadSignature => "bad_signature",
-            UnknownKid => "unknown_kid",
-            AlgNotAllowed => "alg_not_allowed",
-            WrongIssuer => "wrong_issuer",
-            WrongAudience => "wrong_audience",
-            MissingExp => "missing_exp",
-            CritUnsupported => "crit_unsupported",
-            TenantClaimInvalid => "tenant_claim_invalid",
-            SubjectClaimInvalid => "subject_claim_invalid",
-            JwksUnavailable => "jwks_unavailable",
-            TenantHeaderMissing => "tenant_header_missing",
-            TenantHeaderInvalid => "tenant_header_invalid",
-            IdentityHeaderInOidcMode => "identity_header_in_oidc_mode",
-            RolesHeaderInvalid => "roles_header_invalid",
-            SigninNotConfigured => "signin_not_configured",
-            SigninStateInvalid => "signin_state_invalid",
-            SigninRefusedByIdp => "signin_refused_by_idp",
-            CodeExchangeRefused => "code_exchange_refused",
-            NonceMismatch => "nonce_mismatch",
-            ReturnPathInvalid => "return_path_invalid",
-            SessionInvalid => "session_invalid",
-            SessionExpired => "session_expired",
-            SessionRefreshRefused => "session_refresh_refused",
-            CsrfRefused => "csrf_refused",
-            IdpUnavailable => "idp_unavailable",
-            BadJson => "bad_json",
-            DuplicateKey => "duplicate_key",
-            CamelCaseAlias => "camel_case_alias",
-            NonObjectBody => "non_object_body",
-            BodyUnreadable => "body_unreadable",
-            BodyOnRead => "body_on_read",
-            QueryOnBodyMethod => "query_on_body_method",
-            RepeatedQueryParam => "repeated_query_param",
-            ConflictingIds => "conflicting_ids",
-            MissingField => "missing_field",
-            InvalidField => "invalid_field",
-            BodyTooLarge => "body_too_large",
-            InvalidPath => "invalid_path",
-            RouteNotAllowed => "route_not_allowed",
-            RouteDenied => "route_denied",
-            Rbac => "rbac",
-            TenantMismatch => "tenant_mismatch",
-            ResourceNotFound => "resource_not_found",
-            ReservedTag => "reserved_tag",
-            TagConflict => "tag_conflict",
-            ArtifactLocationRefused => "artifact_location_refused",
-            ScopeRequired => "scope_required",
-            SourceRefused => "source_refused",
-            LocationRefused => "location_refused",
-            OrphanRefused => "orphan_refused",
-            WorkspaceNameInvalid => "workspace_name_invalid",
-            WorkspaceMissing => "workspace_missing",
-            WorkspacesDisabled => "workspaces_disabled",
-            WorkspaceProvisioningFailed => "workspace_provisioning_failed",
-            RateLimited => "rate_limited",
-            ConfigInvalid => "config_invalid",
-            KvUnavailable => "kv_unavailable",
-            PreflightFailed => "preflight_failed",
-            UpstreamUnreachable => "upstream_unreachable",
-            UpstreamTimeout => "upstream_timeout",
-            UpstreamReset => "upstream_reset",
-            UpstreamTruncated => "upstream_truncated",
-            DeadlineExceeded => "deadline_exceeded",
-            Internal => "internal",
+            TokenMissing
+            | TokenMalformed
+            | TokenTooLarge
+            | TokenExpired
+            | TokenNotYetValid
+            | BadSignature
+            | UnknownKid
+            | AlgNotAllowed
+            | WrongIssuer
+            | WrongAudience
+            | MissingExp
+            | CritUnsupported
+            | SessionInvalid
+            | SessionExpired
+            | SessionRefreshRefused => Kind::Unauthenticated,
+            TenantClaimInvalid
+            | SubjectClaimInvalid
+            | SigninStateInvalid
+            | SigninRefusedByIdp
+            | CodeExchangeRefused
+            | NonceMismatch
+            | CsrfRefused
+            | HeaderCookieRefused
+            | CredentialsConflict
+            | RouteNotAllowed
+            | RouteDenied
+            | Rbac
+            | TenantMismatch
+            | GrantDenied
+            | ResourceNotFound
+            | ReservedTag
+            | TagConflict
+            | ArtifactLocationRefused
+            | SourceRefused
+            | LocationRefused
+            | OrphanRefused
+            | RootDeleteRefused
+            | WebhookUrlRefused
+            | WorkspaceNameInvalid
+            | WorkspaceMissing
+            | WorkspaceNotMember => Kind::Forbidden,
+            TenantHeaderMissing
+            | TenantHeaderInvalid
+            | IdentityHeaderInOidcMode
+            | RolesHeaderInvalid
+            | ReturnPathInvalid
+            | BadJson
+            | DuplicateKey
+            | CamelCaseAlias
+            | NonObjectBody
+            | BodyUnreadable
+            | BodyOnRead
+            | QueryOnBodyMethod
+            | RepeatedQueryParam
+            | ConflictingIds
+            | MissingField
+            | InvalidField
+            | InvalidPath
+            | ScopeRequired
+            | WorkspaceHeaderInvalid => Kind::BadRequest,
+            MethodNotAllowed => Kind::MethodNotAllowed,
+            SigninNotConfigured => Kind::NotFound,
+            BodyTooLarge => Kind::TooLarge,
+            RateLimited => Kind::TooManyRequests,
+            ConfigInvalid => Kind::Config,
+            Internal => Kind::Internal,
+            PreflightFailed
+            | UpstreamUnreachable
+            | UpstreamReset
+            | UpstreamTruncated
+            | WorkspaceProvisioningFailed => Kind::BadGateway,
+            JwksUnavailable | IdpUnavailable | WorkspacesDisabled | KvUnavailable
+            | DeadlineExceeded => Kind::Unavailable,
+            UpstreamTimeout => Kind::GatewayTimeout,
         }
     }
 }
 
-impl Reason {
-    /// Whether `enforcement=report` forwards a request refused for this reason: the
-    /// authorization refusals (no valid credentials, route, role, ownership, scope). Everything
-    /// else stays enforced in report mode: protected tags and parser safety (they guard the
-    /// gateway's own state and what it judges); locations and sources that could reach files
-    /// outside every tenant (`artifact_location`, model-version `source`, trace locations);
-    /// workspace and rate-limit refusals; and every failure of a dependency (a check that
-    /// cannot be made).
-    pub fn reportable(self) -> bool {
-        use Reason::*;
-        matches!(
-            self,
-            TokenMissing
-                | TokenMalformed
-                | TokenTooLarge
-                | TokenExpired
-                | TokenNotYetValid
-                | BadSignature
-                | UnknownKid
-                | AlgNotAllowed
-                | WrongIssuer
-                | WrongAudience
-                | MissingExp
-                | CritUnsupported
-                | TenantClaimInvalid
-                | SubjectClaimInvalid
-                | TenantHeaderMissing
-                | TenantHeaderInvalid
-                | IdentityHeaderInOidcMode
-                | RolesHeaderInvalid
-                | SessionInvalid
-                | SessionExpired
-                | SessionRefreshRefused
-                | RouteNotAllowed
-                | RouteDenied
-                | Rbac
-                | TenantMismatch
-                | ResourceNotFound
-                | ScopeRequired
-        )
-    }
-}
+/// The refusals `enforcement=report` forwards instead of enforcing (audited `would_deny`), and
+/// only where they arise: the caller's role (`rbac`), and the owner of the object the request
+/// itself acts on (`tenant_mismatch`, `resource_not_found`; also an answer check that would
+/// have hidden a foreign row or object). The forward is the request enforce mode would have
+/// sent, pinned to the caller's own workspace in workspace mode, so report mode never reaches
+/// anything enforce mode could not. Every other refusal is enforced in every mode: missing or
+/// invalid credentials (a request without an identity has no workspace to be pinned to), route
+/// refusals (refused families such as the workspace API are server-wide), parsing, protected
+/// tags, locations and sources, references to other objects (what a store cannot check:
+/// a link from the caller's object to another tenant's), workspace and rate-limit refusals,
+/// and every failed dependency. The same reasons raised anywhere else (a path naming another
+/// workspace, a reference) stay enforced: see `pipeline::decision`.
+pub const REPORTABLE: &[Reason] = &[
+    Reason::Rbac,
+    Reason::TenantMismatch,
+    Reason::GrantDenied,
+    Reason::ResourceNotFound,
+];
 
 /// The class of a failure; it alone decides the HTTP status and MLflow error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,11 +235,13 @@ pub enum Kind {
     /// tenant is answered as an absent one (no existence oracle, and clients that probe for a
     /// name before creating it keep working).
     NotFound,
+    /// 405 `BAD_REQUEST`: the gateway's own endpoints answer one method.
+    MethodNotAllowed,
     /// 413 `INVALID_PARAMETER_VALUE`: body over the gateway's parse limit.
     TooLarge,
     /// 429 `REQUEST_LIMIT_EXCEEDED` with `Retry-After` (seconds): a rate limit is used up. The
     /// MLflow client retries 429 with backoff, honouring `Retry-After`.
-    TooManyRequests { retry_after: u64 },
+    TooManyRequests,
     /// 500 `INTERNAL_ERROR` for invalid configuration: the log line names the variable.
     Config,
     /// 500 `INTERNAL_ERROR`: a bug; no details leave the gateway.
@@ -239,15 +255,51 @@ pub enum Kind {
     GatewayTimeout,
 }
 
+impl Kind {
+    pub fn status(self) -> u16 {
+        match self {
+            Kind::BadRequest => 400,
+            Kind::Unauthenticated => 401,
+            Kind::Forbidden => 403,
+            Kind::NotFound => 404,
+            Kind::MethodNotAllowed => 405,
+            Kind::TooLarge => 413,
+            Kind::TooManyRequests => 429,
+            Kind::Config | Kind::Internal => 500,
+            Kind::BadGateway => 502,
+            Kind::Unavailable => 503,
+            Kind::GatewayTimeout => 504,
+        }
+    }
+
+    fn error_code(self) -> &'static str {
+        match self {
+            Kind::BadRequest | Kind::TooLarge => "INVALID_PARAMETER_VALUE",
+            Kind::MethodNotAllowed => "BAD_REQUEST",
+            Kind::Unauthenticated => "UNAUTHENTICATED",
+            Kind::Forbidden => "PERMISSION_DENIED",
+            Kind::NotFound => "RESOURCE_DOES_NOT_EXIST",
+            Kind::TooManyRequests => "REQUEST_LIMIT_EXCEEDED",
+            Kind::Config | Kind::Internal => "INTERNAL_ERROR",
+            Kind::BadGateway | Kind::Unavailable | Kind::GatewayTimeout => {
+                "TEMPORARILY_UNAVAILABLE"
+            }
+        }
+    }
+}
+
 /// A denied or failed request. `message` is safe to show to the client: it never contains a
 /// token, a header value, upstream internals or the principal's claim set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayError {
-    pub kind: Kind,
     pub reason: Reason,
     pub message: String,
     /// Operator-only detail (e.g. the name of a bad variable); goes to the log, never the client.
     pub log_detail: Option<String>,
+    /// Answered exactly as MLflow answers an absent object (`as_absent`).
+    absent: bool,
+    /// Seconds to wait before retrying (`rate_limited`).
+    retry_after: Option<u64>,
 }
 
 /// A complete response produced by the pure core; the shell turns it into a Spin response.
@@ -259,86 +311,68 @@ pub struct HttpResponse {
 }
 
 impl GatewayError {
-    pub fn new(kind: Kind, reason: Reason, message: impl Into<String>) -> Self {
+    /// A refusal for `reason`, answered with the reason's status (`Reason::kind`).
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
         GatewayError {
-            kind,
             reason,
             message: message.into(),
             log_detail: None,
+            absent: false,
+            retry_after: None,
         }
     }
-    pub fn bad_request(reason: Reason, message: impl Into<String>) -> Self {
-        Self::new(Kind::BadRequest, reason, message)
+    /// A foreign object answered exactly as MLflow answers an absent one (404, MLflow's body,
+    /// `message` its own text), so that "another tenant's" and "none" cannot be told apart: a
+    /// registry name, a workspace name, an experiment looked up by name.
+    pub fn as_absent(reason: Reason, mlflow_message: impl Into<String>) -> Self {
+        GatewayError {
+            absent: true,
+            ..Self::new(reason, mlflow_message)
+        }
     }
-    pub fn unauthenticated(reason: Reason, message: impl Into<String>) -> Self {
-        Self::new(Kind::Unauthenticated, reason, message)
-    }
-    pub fn forbidden(reason: Reason, message: impl Into<String>) -> Self {
-        Self::new(Kind::Forbidden, reason, message)
-    }
-    /// Answered exactly as MLflow answers an absent object; `message` is MLflow's own text.
-    pub fn not_found(reason: Reason, message: impl Into<String>) -> Self {
-        Self::new(Kind::NotFound, reason, message)
-    }
-    pub fn unavailable(reason: Reason, message: impl Into<String>) -> Self {
-        Self::new(Kind::Unavailable, reason, message)
+    /// A rate limit used up: 429 with `Retry-After`.
+    pub fn rate_limited(retry_after: u64, message: impl Into<String>) -> Self {
+        GatewayError {
+            retry_after: Some(retry_after),
+            ..Self::new(Reason::RateLimited, message)
+        }
     }
     /// Invalid configuration: the client sees only the error id, `detail` (naming the variable)
     /// goes to the operator log.
     pub fn config(detail: impl Into<String>) -> Self {
-        Self::new(
-            Kind::Config,
-            Reason::ConfigInvalid,
-            "gateway configuration is invalid",
-        )
-        .with_log_detail(detail)
+        Self::new(Reason::ConfigInvalid, "gateway configuration is invalid").with_log_detail(detail)
     }
     /// The key-value store failed: fail closed with 503.
     pub fn kv_unavailable(detail: impl Into<String>) -> Self {
-        Self::unavailable(
+        Self::new(
             Reason::KvUnavailable,
             "the gateway's key-value store is unavailable",
         )
         .with_log_detail(detail)
     }
     pub fn internal(detail: impl Into<String>) -> Self {
-        GatewayError {
-            log_detail: Some(detail.into()),
-            ..Self::new(Kind::Internal, Reason::Internal, "internal gateway error")
-        }
+        Self::new(Reason::Internal, "internal gateway error").with_log_detail(detail)
     }
     pub fn with_log_detail(mut self, detail: impl Into<String>) -> Self {
         self.log_detail = Some(detail.into());
         self
     }
 
-    pub fn status(&self) -> u16 {
-        match self.kind {
-            Kind::BadRequest => 400,
-            Kind::Unauthenticated => 401,
-            Kind::Forbidden => 403,
-            Kind::NotFound => 404,
-            Kind::TooLarge => 413,
-            Kind::TooManyRequests { .. } => 429,
-            Kind::Config | Kind::Internal => 500,
-            Kind::BadGateway => 502,
-            Kind::Unavailable => 503,
-            Kind::GatewayTimeout => 504,
+    /// How this refusal is answered.
+    pub fn kind(&self) -> Kind {
+        if self.absent {
+            Kind::NotFound
+        } else {
+            self.reason.kind()
         }
     }
 
+    pub fn status(&self) -> u16 {
+        self.kind().status()
+    }
+
     fn error_code(&self) -> &'static str {
-        match self.kind {
-            Kind::BadRequest | Kind::TooLarge => "INVALID_PARAMETER_VALUE",
-            Kind::Unauthenticated => "UNAUTHENTICATED",
-            Kind::Forbidden => "PERMISSION_DENIED",
-            Kind::NotFound => "RESOURCE_DOES_NOT_EXIST",
-            Kind::TooManyRequests { .. } => "REQUEST_LIMIT_EXCEEDED",
-            Kind::Config | Kind::Internal => "INTERNAL_ERROR",
-            Kind::BadGateway | Kind::Unavailable | Kind::GatewayTimeout => {
-                "TEMPORARILY_UNAVAILABLE"
-            }
-        }
+        self.kind().error_code()
     }
 
     /// The one place where a failure becomes a response. Every body is MLflow's JSON error
@@ -348,16 +382,20 @@ impl GatewayError {
             ("content-type".to_string(), "application/json".to_string()),
             ("x-request-id".to_string(), request_id.to_string()),
         ];
-        if self.kind == Kind::Unauthenticated {
+        let kind = self.kind();
+        if kind == Kind::Unauthenticated {
             headers.push((
                 "www-authenticate".to_string(),
                 "Bearer realm=\"mlflow\", error=\"invalid_token\"".to_string(),
             ));
         }
-        if let Kind::TooManyRequests { retry_after } = self.kind {
-            headers.push(("retry-after".to_string(), retry_after.to_string()));
+        if kind == Kind::MethodNotAllowed {
+            headers.push(("allow".to_string(), "GET".to_string()));
         }
-        if self.kind == Kind::NotFound {
+        if let Some(wait) = self.retry_after {
+            headers.push(("retry-after".to_string(), wait.to_string()));
+        }
+        if kind == Kind::NotFound {
             // Byte-identical to MLflow's own answer for an absent object: no request id in the
             // body (it is in the header), so foreign and absent cannot be told apart.
             return HttpResponse {
@@ -366,7 +404,7 @@ impl GatewayError {
                 body: crate::vocab::mlflow_errors::not_found_body(&self.message),
             };
         }
-        let body = match self.kind {
+        let body = match kind {
             Kind::Config => json!({
                 "error_code": self.error_code(),
                 "message": format!(
@@ -400,7 +438,7 @@ mod tests {
 
     #[test]
     fn forbidden_renders_mlflow_error_shape_with_request_id() {
-        let e = GatewayError::forbidden(Reason::TenantMismatch, "run belongs to another tenant");
+        let e = GatewayError::new(Reason::TenantMismatch, "run belongs to another tenant");
         let r = e.to_response("req-1");
         assert_eq!(r.status, 403);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -412,8 +450,7 @@ mod tests {
 
     #[test]
     fn unauthenticated_carries_rfc6750_challenge() {
-        let r = GatewayError::unauthenticated(Reason::TokenMissing, "missing bearer token")
-            .to_response("r");
+        let r = GatewayError::new(Reason::TokenMissing, "missing bearer token").to_response("r");
         assert_eq!(r.status, 401);
         assert!(r.headers.iter().any(|(k, v)| k == "www-authenticate"
             && v == "Bearer realm=\"mlflow\", error=\"invalid_token\""));
@@ -421,11 +458,7 @@ mod tests {
 
     #[test]
     fn too_many_requests_is_429_with_retry_after() {
-        let e = GatewayError::new(
-            Kind::TooManyRequests { retry_after: 7 },
-            Reason::RateLimited,
-            "slow down",
-        );
+        let e = GatewayError::rate_limited(7, "slow down");
         let r = e.to_response("r");
         assert_eq!(r.status, 429);
         assert!(r.headers.contains(&("retry-after".into(), "7".into())));
@@ -434,8 +467,43 @@ mod tests {
     }
 
     #[test]
+    fn one_status_per_reason_and_named_absent_answers() {
+        // Absent answers are MLflow's own 404 body, whatever the reason's usual status.
+        let absent = GatewayError::as_absent(Reason::TenantMismatch, "Workspace 'x' not found");
+        let r = absent.to_response("r");
+        assert_eq!(r.status, 404);
+        assert!(!String::from_utf8(r.body).unwrap().contains("request id"));
+        assert_eq!(GatewayError::new(Reason::TenantMismatch, "m").status(), 403);
+        let m = GatewayError::new(Reason::MethodNotAllowed, "GET only").to_response("r");
+        assert_eq!(m.status, 405);
+        assert!(m.headers.contains(&("allow".into(), "GET".into())));
+    }
+
+    /// docs/audit.md's reason tables list every reason once, with the status `Reason::kind`
+    /// answers (the leading number of its status column).
+    #[test]
+    fn audit_md_lists_every_reason_with_its_status() {
+        let doc = include_str!("../docs/audit.md");
+        for r in Reason::ALL {
+            let row = format!("| `{}` | ", r.as_str());
+            let found: Vec<&str> = doc.lines().filter(|l| l.starts_with(&row)).collect();
+            assert_eq!(found.len(), 1, "docs/audit.md: one row for {}", r.as_str());
+            let status: String = found[0][row.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            assert_eq!(
+                status,
+                r.kind().status().to_string(),
+                "docs/audit.md: status of {}",
+                r.as_str()
+            );
+        }
+    }
+
+    #[test]
     fn config_error_hides_detail_from_client() {
-        let e = GatewayError::new(Kind::Config, Reason::ConfigInvalid, "bad")
+        let e = GatewayError::new(Reason::ConfigInvalid, "bad")
             .with_log_detail("variable target_base_url: secret-ish detail");
         let r = e.to_response("id-9");
         let body = String::from_utf8(r.body).unwrap();

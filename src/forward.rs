@@ -1,11 +1,14 @@
 //! What crosses the gateway: which client headers reach MLflow (none that carry identity,
 //! credentials, proxy claims or workspace selection) and which upstream headers reach the
-//! client. The upstream request is built from a `Plan` only, so nothing is forwarded without a
-//! decision.
+//! client, and the requests that leave the gateway. An `UpstreamRequest` cannot be written as a
+//! literal outside this file: it is made for the gateway's own calls (`to_mlflow`, `to_idp`)
+//! or, for a client, as a `ClientRequest` from a checked plan (`client_request`, called only by
+//! `pipeline::decision::Permit`, which `src/layering.rs` keeps so), the only kind
+//! `pipeline::ctx::Ctx::forward` sends.
 
-use crate::error::{GatewayError, Kind, Reason};
+use crate::error::{GatewayError, Reason};
 use crate::policy::plan::{BodyPlan, Plan};
-use crate::policy::table::{Row, Strategy};
+use crate::policy::table::Row;
 use crate::request::Incoming;
 
 /// Request headers never forwarded. Hop-by-hop headers (RFC 9110 §7.6.1) and `Host` are
@@ -87,15 +90,6 @@ pub fn forwardable(name: &str, connection: &[String]) -> bool {
 /// The header MLflow selects the workspace by (`mlflow/server/workspace_helpers.py`).
 pub const WORKSPACE_HEADER: &str = "x-mlflow-workspace";
 
-/// Leaves exactly the gateway's workspace header: every spelling already present is removed and
-/// `workspace`, if any, added.
-pub fn pin_workspace(headers: &mut Vec<(String, Vec<u8>)>, workspace: Option<&str>) {
-    headers.retain(|(k, _)| wsgi_name(k) != WORKSPACE_HEADER);
-    if let Some(ws) = workspace {
-        headers.push((WORKSPACE_HEADER.into(), ws.as_bytes().to_vec()));
-    }
-}
-
 /// Artifact bodies larger than this are streamed through (uploads and downloads on the proxied
 /// artifact routes); smaller ones are buffered, so they still leave in one write (a body sent
 /// after the request is handed over can wait ~40 ms for a delayed ACK).
@@ -125,7 +119,7 @@ pub fn streamed(declared: Option<u64>) -> bool {
 /// JSON parse limit (`mlflow::MAX_JSON_BODY_BYTES`): no buffered route needs more.
 pub const MAX_BUFFERED_BODY_BYTES: u64 = crate::mlflow::MAX_JSON_BODY_BYTES as u64;
 
-/// How the shell takes a request body in, decided from the head alone (method, matched route,
+/// How the pipeline takes a request body in, decided from the head alone (method, matched route,
 /// declared length) before a byte of the body is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyIntake {
@@ -139,7 +133,6 @@ pub enum BodyIntake {
 /// The 413 for a body over the limit, in MLflow's error shape.
 pub fn body_too_large(limit: u64) -> GatewayError {
     GatewayError::new(
-        Kind::TooLarge,
         Reason::BodyTooLarge,
         format!("request body is larger than the gateway accepts ({limit} bytes)"),
     )
@@ -153,7 +146,7 @@ pub fn body_intake(
     row: &Row,
     declared: Option<u64>,
 ) -> Result<BodyIntake, GatewayError> {
-    let upload = method == "PUT" && row.strategy == Strategy::ArtifactPath;
+    let upload = method == "PUT" && row.strategy.shape().streams;
     match declared {
         Some(n) if upload && streamed(Some(n)) => Ok(BodyIntake::Stream(n)),
         Some(n) if n > MAX_BUFFERED_BODY_BYTES => Err(body_too_large(MAX_BUFFERED_BODY_BYTES)),
@@ -169,71 +162,94 @@ pub fn next_read(buffered: u64, limit: u64, chunk: u64) -> u64 {
     limit.saturating_add(1).saturating_sub(buffered).min(chunk)
 }
 
-/// The upstream request, fully decided.
+/// A request leaving the gateway, fully decided. Its fields are readable everywhere (the
+/// platform sends it, tests inspect it) but it is made only here (`sealed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+// `#[non_exhaustive]` would seal it against other crates only; this seals it in this one.
+#[allow(clippy::manual_non_exhaustive)]
 pub struct UpstreamRequest {
     pub method: String,
     /// Path and query, relative to the upstream origin (base path included).
     pub path_and_query: String,
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
+    sealed: (),
 }
 
-/// Builds the upstream request for an allowed plan. `original_body` is the client's body,
-/// moved in (artifact uploads can be large); it is sent unless the plan rewrote the body.
-pub fn upstream_request(
+/// A client's request as a permit allows it: the only thing `Ctx::forward` sends to MLflow.
+#[derive(Debug)]
+pub struct ClientRequest(UpstreamRequest);
+
+impl ClientRequest {
+    /// For a body piped from the client: the length it declared replaces the buffered one.
+    pub fn set_length(&mut self, len: u64) {
+        let h = &mut self.0.headers;
+        h.retain(|(k, _)| k != "content-length");
+        h.push(("content-length".into(), len.to_string().into_bytes()));
+    }
+    pub fn into_request(self) -> UpstreamRequest {
+        self.0
+    }
+}
+
+/// The upstream request for a checked plan. `original_body` is the client's body, moved in
+/// (artifact uploads can be large); it is sent unless the plan rewrote the body. Called only by
+/// `pipeline::decision::Permit::request`.
+pub fn client_request(
     req: &Incoming,
     plan: &Plan,
     original_body: Vec<u8>,
     base_path: &str,
     request_id: &str,
-) -> UpstreamRequest {
-    let (body, json) = match &plan.body {
-        BodyPlan::Original => (original_body, false),
-        BodyPlan::Replace(b) => (b.clone(), true),
+) -> ClientRequest {
+    let (body, made) = match &plan.body {
+        BodyPlan::Original => (original_body, Made::No),
+        BodyPlan::Replace(b) => (b.clone(), Made::Json),
+        BodyPlan::Inflated(b) => (b.clone(), Made::Inflated),
     };
-    build(
+    ClientRequest(build(
         req,
         &plan.path,
         &plan.query,
         body,
-        json,
+        made,
         base_path,
         request_id,
-    )
+    ))
 }
 
-/// The upstream request for a request forwarded unchecked (`enforcement=report`): the client's
-/// path, query and body as sent, with the same headers dropped as on every forward.
-pub fn passthrough_request(
-    req: &Incoming,
-    body: Vec<u8>,
-    base_path: &str,
-    request_id: &str,
-) -> UpstreamRequest {
-    build(
-        req, &req.path, &req.query, body, false, base_path, request_id,
-    )
+/// Whether the gateway made the body it sends, and how.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Made {
+    /// The client's bytes.
+    No,
+    /// Re-serialised JSON: its own `Content-Type`.
+    Json,
+    /// The client's body inflated: the client's type, no `Content-Encoding`.
+    Inflated,
 }
 
 /// The one place a forwarded request's head is made: the client's headers that may cross,
-/// `Content-Type: application/json` for a body the gateway re-serialised (`json`), the peer as
-/// `X-Forwarded-For`, the request id, and an explicit length.
+/// `Content-Type: application/json` for a body the gateway re-serialised, no
+/// `Content-Encoding` for one it inflated, the peer as `X-Forwarded-For`, the request id, and
+/// an explicit length.
 fn build(
     req: &Incoming,
     path: &str,
     query: &str,
     body: Vec<u8>,
-    json: bool,
+    made: Made,
     base_path: &str,
     request_id: &str,
 ) -> UpstreamRequest {
     let connection = connection_listed(&req.headers);
+    let json = made == Made::Json;
     let mut headers: Vec<(String, Vec<u8>)> = req
         .headers
         .iter()
         .filter(|(k, _)| forwardable(k, &connection))
-        .filter(|(k, _)| !(json && k == "content-type"))
+        .filter(|(k, _)| !(json && wsgi_name(k) == "content-type"))
+        .filter(|(k, _)| !(made == Made::Inflated && wsgi_name(k) == "content-encoding"))
         .cloned()
         .collect();
     if json {
@@ -255,41 +271,73 @@ fn build(
         path_and_query,
         headers,
         body,
-    }
-}
-
-/// A JSON request the gateway itself makes to MLflow (pre-flights, workspace provisioning),
-/// carrying the client request's id; `body` is JSON or empty.
-pub fn gateway_request(
-    method: &str,
-    base_path: &str,
-    path: &str,
-    body: Vec<u8>,
-    request_id: &str,
-) -> UpstreamRequest {
-    let mut headers = vec![
-        ("accept".into(), b"application/json".to_vec()),
-        ("x-request-id".into(), request_id.as_bytes().to_vec()),
-    ];
-    if !body.is_empty() {
-        headers.push(("content-type".into(), b"application/json".to_vec()));
-        headers.push(("content-length".into(), body.len().to_string().into_bytes()));
-    }
-    UpstreamRequest {
-        method: method.into(),
-        path_and_query: format!("{base_path}{path}"),
-        headers,
-        body,
+        sealed: (),
     }
 }
 
 impl UpstreamRequest {
-    /// For a body piped from the client: the length it declared replaces the buffered one.
-    pub fn set_length(&mut self, len: u64) {
-        self.headers.retain(|(k, _)| k != "content-length");
-        self.headers
-            .push(("content-length".into(), len.to_string().into_bytes()));
+    /// A JSON request the gateway itself makes to MLflow (pre-flights, provisioning, probes),
+    /// carrying the client request's id; `body` is JSON or empty.
+    pub fn to_mlflow(
+        method: &str,
+        base_path: &str,
+        path: &str,
+        body: Vec<u8>,
+        request_id: &str,
+    ) -> UpstreamRequest {
+        let mut headers = vec![("x-request-id".into(), request_id.as_bytes().to_vec())];
+        headers.extend(json_headers(&body));
+        UpstreamRequest {
+            method: method.into(),
+            path_and_query: format!("{base_path}{path}"),
+            headers,
+            body,
+            sealed: (),
+        }
     }
+
+    /// A request to the identity provider: `path` on its origin (`/` when empty), answers in
+    /// JSON, with `headers` (the token endpoint's form type and client credentials) on top.
+    pub fn to_idp(
+        method: &str,
+        path: String,
+        headers: Vec<(String, Vec<u8>)>,
+        body: Vec<u8>,
+    ) -> UpstreamRequest {
+        let mut all = json_headers(&[]);
+        if !body.is_empty() {
+            all.push(("content-length".into(), body.len().to_string().into_bytes()));
+        }
+        all.extend(headers);
+        UpstreamRequest {
+            method: method.into(),
+            path_and_query: if path.is_empty() { "/".into() } else { path },
+            headers: all,
+            body,
+            sealed: (),
+        }
+    }
+
+    /// Leaves exactly the gateway's workspace header: every spelling already present is
+    /// removed and `workspace`, if any, added.
+    pub fn pin_workspace(&mut self, workspace: Option<&str>) {
+        self.headers
+            .retain(|(k, _)| wsgi_name(k) != WORKSPACE_HEADER);
+        if let Some(ws) = workspace {
+            self.headers
+                .push((WORKSPACE_HEADER.into(), ws.as_bytes().to_vec()));
+        }
+    }
+}
+
+/// `Accept: application/json`, and for a JSON body its type and length.
+fn json_headers(body: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut headers = vec![("accept".into(), b"application/json".to_vec())];
+    if !body.is_empty() {
+        headers.push(("content-type".into(), b"application/json".to_vec()));
+        headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    }
+    headers
 }
 
 /// Upstream response headers to return to the client, plus the request id.
@@ -314,12 +362,16 @@ mod tests {
         Plan {
             row: &ROWS[0],
             checks: vec![],
+            references: vec![],
+            protect: None,
+            artifact_read: None,
             absent_or_own: vec![],
             verify: vec![],
             path: path.into(),
             query: "a=1".into(),
             body: BodyPlan::Original,
             filter: None,
+            claim: None,
         }
     }
 
@@ -345,13 +397,14 @@ mod tests {
             ],
             b"{}",
         );
-        let up = upstream_request(
+        let up = client_request(
             &req,
             &plan_for("/api/2.0/mlflow/runs/get"),
             req.body.clone(),
             "/base",
             "rid",
-        );
+        )
+        .into_request();
         let names: Vec<&str> = up.headers.iter().map(|(k, _)| k.as_str()).collect();
         for gone in [
             "authorization",

@@ -149,8 +149,8 @@ proptest! {
     fn claims_never_panic(claims in json_value()) {
         let cfg = oidc_config();
         if let serde_json::Value::Object(m) = claims {
-            if let Ok(p) = claims::principal_from_claims(&m, &cfg) {
-                prop_assert!(!p.tenant.is_empty());
+            if let Ok(id) = claims::identity_from_claims(&m, &cfg) {
+                prop_assert!(id.first_tenant().is_some_and(|t| !t.is_empty()));
             }
         }
     }

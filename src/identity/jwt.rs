@@ -36,7 +36,7 @@ pub struct Header {
 }
 
 fn unauth(reason: Reason, msg: &str) -> GatewayError {
-    GatewayError::unauthenticated(reason, msg)
+    GatewayError::new(reason, msg)
 }
 
 fn decode_segment(seg: &str) -> Result<Vec<u8>, GatewayError> {

@@ -11,10 +11,9 @@
 //! token's lifetime, the refresh token and, when it fits, the ID token for the IdP's logout;
 //! never the access token itself (the gateway does not forward it).
 
-use super::Principal;
+use super::Identity;
 use crate::config::{BrowserConfig, Origin};
 use crate::mlflow::json::parse_strict;
-use crate::vocab::rbac::Role;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,12 +41,9 @@ const NONCE_BYTES: usize = 12;
 /// A browser session, as sealed into `SESSION_COOKIE`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    #[serde(rename = "t")]
-    pub tenant: String,
-    #[serde(rename = "s")]
-    pub subject: String,
-    #[serde(rename = "r")]
-    pub roles: Vec<String>,
+    /// The identity as verified from the access token.
+    #[serde(rename = "id")]
+    pub identity: Identity,
     /// The access token's `iat` (or the time it was received) and `exp`: the refresh point.
     #[serde(rename = "ai")]
     pub access_issued_at: u64,
@@ -75,29 +71,17 @@ pub enum Standing {
 }
 
 impl Session {
-    pub fn principal(&self) -> Principal {
-        Principal {
-            tenant: self.tenant.clone(),
-            subject: self.subject.clone(),
-            roles: super::normalize_roles(
-                self.roles.iter().filter_map(|r| Role::parse(r)).collect(),
-            ),
-        }
-    }
-
-    /// A session for `principal`, whose access token was issued at `issued_at` and expires at
+    /// A session for `identity`, whose access token was issued at `issued_at` and expires at
     /// `expires_at`, keeping the IdP's refresh token and ID token.
     pub fn new(
-        principal: &Principal,
+        identity: &Identity,
         (issued_at, expires_at): (u64, u64),
         ends_at: u64,
         refresh_token: Option<String>,
         id_token: Option<String>,
     ) -> Session {
         Session {
-            tenant: principal.tenant.clone(),
-            subject: principal.subject.clone(),
-            roles: principal.role_names(),
+            identity: identity.clone(),
             access_issued_at: issued_at,
             access_expires_at: expires_at.min(ends_at),
             ends_at,
@@ -281,6 +265,69 @@ pub fn cookie_value(headers: &[&[u8]], name: &str) -> Result<Option<String>, Dup
         }
     }
     Ok(found.filter(|v| !v.is_empty()))
+}
+
+/// A sign-in endpoint's query (`rd`, and the IdP's `code`, `state`, `error` on the callback),
+/// form-decoded; a name given twice is refused (`Err` names it) rather than one value picked.
+pub fn query_params(raw: &str) -> Result<std::collections::HashMap<String, String>, String> {
+    let mut out = std::collections::HashMap::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(k.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The MLflow UI copies every cookie whose name starts with this into a request header of the
+/// rest of the name (`mlflow-request-header-Authorization` → `Authorization`), on every call it
+/// makes. Such a cookie needs no `__Host-` prefix, so a sibling host or any plain-http answer
+/// can plant one: the gateway never sets them and refuses requests that carry them.
+pub const HEADER_COOKIE_PREFIX: &str = "mlflow-request-header-";
+
+/// The names of the request's cookies that the MLflow UI would turn into request headers (the
+/// prefix matched without regard to case, a superset of what the UI matches).
+pub fn header_cookies(headers: &[&[u8]]) -> Vec<String> {
+    let mut found = Vec::new();
+    for h in headers {
+        let Ok(s) = std::str::from_utf8(h) else {
+            continue;
+        };
+        for part in s.split(';') {
+            let name = part.split_once('=').map_or(part, |(k, _)| k).trim();
+            let planted = name
+                .get(..HEADER_COOKIE_PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(HEADER_COOKIE_PREFIX));
+            if planted && !found.iter().any(|f: &String| f == name) {
+                found.push(name.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// `Set-Cookie` values that delete cookie `name` wherever this gateway's answers can reach it:
+/// host-only, and with `Domain=` set to `host` and to each parent domain of it (a sibling host
+/// plants its cookie on a shared parent). Path `/` only: a cookie planted on another path keeps
+/// being refused, never honoured.
+pub fn delete_everywhere(name: &str, host: Option<&str>) -> Vec<String> {
+    let clear = |domain: Option<&str>| {
+        let domain = domain.map(|d| format!("; Domain={d}")).unwrap_or_default();
+        format!("{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT{domain}")
+    };
+    let mut out = vec![clear(None)];
+    let named = host.filter(|h| {
+        h.contains('.')
+            && !h.starts_with('[')
+            && !h.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    });
+    if let Some(h) = named {
+        let labels: Vec<&str> = h.split('.').collect();
+        for i in 0..labels.len().saturating_sub(1) {
+            out.push(clear(Some(&labels[i..].join("."))));
+        }
+    }
+    out
 }
 
 /// The return path after sign-in: a path on this gateway, never another origin. `None`

@@ -16,9 +16,8 @@
 //! the cache.
 
 use super::jwks::Jwk;
-use super::{hex, Principal};
+use super::{hex, Identity};
 use crate::config::{Config, OidcConfig};
-use crate::vocab::rbac::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -39,7 +38,7 @@ impl Slot {
     pub fn for_token(token: &str, oidc: &OidcConfig, cfg: &Config) -> Slot {
         let mut h = Sha256::new();
         let settings = format!(
-            "v1\n{}\n{}\n{:?}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n",
+            "v2\n{}\n{}\n{:?}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n",
             oidc.issuer,
             oidc.audience,
             oidc.allowed_algorithms,
@@ -49,6 +48,8 @@ impl Slot {
             cfg.role_claims,
             cfg.role_aliases,
             cfg.default_role,
+            cfg.group_claims,
+            cfg.tenant_group_pattern,
         );
         h.update(settings.as_bytes());
         h.update(token.as_bytes());
@@ -65,7 +66,7 @@ impl Slot {
         &self,
         claims: &Map<String, Value>,
         jwk: &Jwk,
-        principal: &Principal,
+        identity: &Identity,
         now: u64,
     ) -> Option<Vec<u8>> {
         let exp = claims.get("exp").and_then(Value::as_f64)?;
@@ -80,30 +81,16 @@ impl Slot {
             exp: exp.floor().max(0.0) as u64,
             nbf: nbf.map(|n| n.ceil().max(0.0) as u64),
             at: now,
-            tenant: principal.tenant.clone(),
-            subject: principal.subject.clone(),
-            roles: principal.role_names(),
+            id: identity.clone(),
             ws: None,
         };
         serde_json::to_vec(&entry).ok()
     }
 
-    /// The principal of a cached verdict, when the entry in this slot is this token's, was
-    /// made with `jwk` (the key the token selects now), is younger than `ttl` and the token's
-    /// time window still holds at `now`. `None` means: verify in full.
-    pub fn principal(
-        &self,
-        stored: &[u8],
-        jwk: &Jwk,
-        now: u64,
-        ttl: u64,
-        skew: u64,
-    ) -> Option<Principal> {
-        self.verdict(stored, jwk, now, ttl, skew)
-            .map(|v| v.principal)
-    }
-
-    /// `principal`, with the workspace the entry remembers as confirmed (read in the same pass).
+    /// The identity of a cached verdict, when the entry in this slot is this token's, was made
+    /// with `jwk` (the key the token selects now), is younger than `ttl` and the token's time
+    /// window still holds at `now`; with the workspace the entry remembers as confirmed (read
+    /// in the same pass). `None` means: verify in full.
     pub fn verdict(
         &self,
         stored: &[u8],
@@ -111,7 +98,7 @@ impl Slot {
         now: u64,
         ttl: u64,
         skew: u64,
-    ) -> Option<Verdict> {
+    ) -> Option<CachedVerdict> {
         let e: Entry = serde_json::from_slice(stored).ok()?;
         let fresh = e.at <= now && now < e.at.saturating_add(ttl);
         let in_window = now <= e.exp.saturating_add(skew)
@@ -119,17 +106,8 @@ impl Slot {
         if e.digest != self.digest || !fresh || !in_window || e.key != key_fingerprint(jwk) {
             return None;
         }
-        let roles = e
-            .roles
-            .iter()
-            .map(|r| Role::parse(r))
-            .collect::<Option<Vec<_>>>()?;
-        Some(Verdict {
-            principal: Principal {
-                tenant: e.tenant,
-                subject: e.subject,
-                roles,
-            },
+        Some(CachedVerdict {
+            identity: e.id,
             workspace: e.ws,
         })
     }
@@ -138,8 +116,8 @@ impl Slot {
 /// A cached verdict that stands: the principal, and the tenant's workspace with the time it
 /// was last confirmed to exist, when the entry remembers one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub principal: Principal,
+pub struct CachedVerdict {
+    pub identity: Identity,
     pub workspace: Option<(String, u64)>,
 }
 
@@ -156,9 +134,8 @@ struct Entry {
     exp: u64,
     nbf: Option<u64>,
     at: u64,
-    tenant: String,
-    subject: String,
-    roles: Vec<String>,
+    /// The identity the token proved (tenants with roles, groups, subject).
+    id: Identity,
     /// `tenant_isolation=workspace`: the tenant's workspace and when it was last confirmed to
     /// exist (a copy of `ws:v1:<name>`), so a cached token settles its workspace without a
     /// second key-value read.
@@ -179,6 +156,7 @@ mod tests {
     use super::*;
     use crate::config::tests::oidc_config;
     use crate::config::OidcConfig;
+    use crate::vocab::rbac::Role;
     use serde_json::json;
 
     fn oidc(cfg: &Config) -> OidcConfig {
@@ -199,12 +177,22 @@ mod tests {
         }
     }
 
-    fn principal() -> Principal {
-        Principal {
-            tenant: "team-a".into(),
-            subject: "alice".into(),
-            roles: vec![Role::Editor],
+    impl Slot {
+        fn identity(
+            &self,
+            stored: &[u8],
+            jwk: &Jwk,
+            now: u64,
+            ttl: u64,
+            skew: u64,
+        ) -> Option<Identity> {
+            self.verdict(stored, jwk, now, ttl, skew)
+                .map(|v| v.identity)
         }
+    }
+
+    fn principal() -> Identity {
+        Identity::single("team-a", "alice", vec![Role::Editor])
     }
 
     fn claims(exp: u64, nbf: Option<u64>) -> Map<String, Value> {
@@ -236,7 +224,7 @@ mod tests {
         let s = slot("a.b.c");
         let stored = verdict(&s, &claims(NOW + 3600, Some(NOW - 10)));
         assert_eq!(
-            s.principal(&stored, &jwk("n1"), NOW + 5, 300, 60),
+            s.identity(&stored, &jwk("n1"), NOW + 5, 300, 60),
             Some(principal())
         );
         // Nothing of the token itself is kept.
@@ -254,7 +242,7 @@ mod tests {
             digest: b.digest.clone(),
         };
         let stored = verdict(&other, &claims(NOW + 3600, None));
-        assert_eq!(a.principal(&stored, &jwk("n1"), NOW, 300, 60), None);
+        assert_eq!(a.identity(&stored, &jwk("n1"), NOW, 300, 60), None);
     }
 
     #[test]
@@ -289,14 +277,14 @@ mod tests {
     fn a_different_key_never_reuses_the_verdict() {
         let s = slot("t");
         let stored = verdict(&s, &claims(NOW + 3600, None));
-        assert_eq!(s.principal(&stored, &jwk("n2"), NOW, 300, 60), None);
+        assert_eq!(s.identity(&stored, &jwk("n2"), NOW, 300, 60), None);
     }
 
     #[test]
     fn time_bounds_fall_back_to_a_full_check() {
         let s = slot("t");
         let stored = verdict(&s, &claims(NOW + 100, Some(NOW + 50)));
-        let at = |now, ttl, skew| s.principal(&stored, &jwk("n1"), now, ttl, skew).is_some();
+        let at = |now, ttl, skew| s.identity(&stored, &jwk("n1"), now, ttl, skew).is_some();
         // Cache age: younger than ttl only, and never from the future.
         assert!(at(NOW + 60, 300, 60));
         assert!(!at(NOW + 60, 60, 60));
@@ -315,22 +303,22 @@ mod tests {
         let s = slot("t");
         let c = json!({"exp": (NOW + 10) as f64 + 0.9, "nbf": (NOW - 10) as f64 + 0.1});
         let stored = verdict(&s, c.as_object().expect("map"));
-        assert!(s.principal(&stored, &jwk("n1"), NOW + 10, 300, 0).is_some());
-        assert!(s.principal(&stored, &jwk("n1"), NOW + 11, 300, 0).is_none());
+        assert!(s.identity(&stored, &jwk("n1"), NOW + 10, 300, 0).is_some());
+        assert!(s.identity(&stored, &jwk("n1"), NOW + 11, 300, 0).is_none());
     }
 
     #[test]
     fn unusable_records_are_misses() {
         let s = slot("t");
-        assert_eq!(s.principal(b"", &jwk("n1"), NOW, 300, 60), None);
+        assert_eq!(s.identity(b"", &jwk("n1"), NOW, 300, 60), None);
         assert_eq!(
-            s.principal(b"{\"digest\":1}", &jwk("n1"), NOW, 300, 60),
+            s.identity(b"{\"digest\":1}", &jwk("n1"), NOW, 300, 60),
             None
         );
         let stored = verdict(&s, &claims(NOW + 3600, None));
         let tampered = String::from_utf8_lossy(&stored).replace("editor", "root");
         assert_eq!(
-            s.principal(tampered.as_bytes(), &jwk("n1"), NOW, 300, 60),
+            s.identity(tampered.as_bytes(), &jwk("n1"), NOW, 300, 60),
             None
         );
         // Claims without a numeric exp are never cached.

@@ -1,6 +1,6 @@
-//! OIDC bearer-token validation, end to end through the pure functions the shell calls:
+//! OIDC bearer-token validation, end to end through the pure functions the pipeline calls:
 //! `jwt::bearer_token` → `jwt::peek_header` → `jwt::select_key` → `jwt::verify` →
-//! `claims::principal_from_claims`.
+//! `claims::identity_from_claims`.
 //!
 //! Every key is generated here (RSA once per test binary: it is slow in debug builds), the
 //! JWKS is built from the public key components the way an IdP publishes it, and every token
@@ -9,10 +9,10 @@
 //! headers) are assembled by hand and, where a real signature matters, signed with the raw
 //! Ed25519 key.
 
-use super::claims::principal_from_claims;
+use super::claims::identity_from_claims;
 use super::jwks::{self, Jwk, JwkSet};
 use super::jwt::{self, Algorithm, Header, MAX_TOKEN_BYTES};
-use super::Principal;
+use super::Identity;
 use crate::config::tests::{lookup_with, oidc_config};
 use crate::config::{Config, OidcConfig};
 use crate::error::{GatewayError, Reason};
@@ -180,11 +180,28 @@ fn std_claims() -> JWTClaims<Custom> {
     }))
 }
 
-fn std_principal() -> Principal {
-    Principal {
-        tenant: "team-a".to_string(),
-        subject: "alice".to_string(),
-        roles: vec![Role::Viewer, Role::Editor],
+/// The first tenant and its roles, as single-tenant tokens give them.
+trait FirstTenant {
+    fn tenant(&self) -> &str;
+    fn roles(&self) -> Vec<Role>;
+}
+
+impl FirstTenant for Identity {
+    fn tenant(&self) -> &str {
+        self.first_tenant().unwrap_or_default()
+    }
+    fn roles(&self) -> Vec<Role> {
+        self.memberships
+            .first()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn std_principal() -> Identity {
+    Identity {
+        groups: vec!["viewer".into(), "staff".into()],
+        ..Identity::single("team-a", "alice", vec![Role::Viewer, Role::Editor])
     }
 }
 
@@ -228,7 +245,7 @@ fn ed_signed(header: &str, payload: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The flow the shell runs
+// The flow the pipeline runs
 // ---------------------------------------------------------------------------------------------
 
 fn config_with(extra: &[(&str, &str)]) -> Config {
@@ -251,33 +268,28 @@ fn run(
     keys: &JwkSet,
     cfg: &Config,
     now: u64,
-) -> Result<Principal, GatewayError> {
+) -> Result<Identity, GatewayError> {
     let oidc = cfg.oidc.as_ref().unwrap();
     let token = jwt::bearer_token(authorization)?;
     let header = jwt::peek_header(&token, oidc)?;
     let jwk = jwt::select_key(&header, keys)?;
     let claims = jwt::verify(&token, &header, jwk, oidc, now)?;
-    principal_from_claims(&claims, cfg)
+    identity_from_claims(&claims, cfg)
 }
 
-fn auth_with(
-    token: &str,
-    keys: &JwkSet,
-    cfg: &Config,
-    now: u64,
-) -> Result<Principal, GatewayError> {
+fn auth_with(token: &str, keys: &JwkSet, cfg: &Config, now: u64) -> Result<Identity, GatewayError> {
     let value = format!("Bearer {token}");
     run(&[value.as_bytes()], keys, cfg, now)
 }
 
-fn auth(token: &str) -> Result<Principal, GatewayError> {
+fn auth(token: &str) -> Result<Identity, GatewayError> {
     auth_with(token, &jwks(), &oidc_config(), NOW)
 }
 
 /// Asserts the failure's reason and status, and that no token material leaks into what is
 /// shown to the client or logged.
 #[track_caller]
-fn assert_denied(result: Result<Principal, GatewayError>, reason: Reason, status: u16) {
+fn assert_denied(result: Result<Identity, GatewayError>, reason: Reason, status: u16) {
     let err = match result {
         Ok(p) => panic!("expected {} ({status}), got {p:?}", reason.as_str()),
         Err(e) => e,
@@ -293,12 +305,12 @@ fn assert_denied(result: Result<Principal, GatewayError>, reason: Reason, status
 }
 
 #[track_caller]
-fn assert_unauth(result: Result<Principal, GatewayError>, reason: Reason) {
+fn assert_unauth(result: Result<Identity, GatewayError>, reason: Reason) {
     assert_denied(result, reason, 401);
 }
 
 #[track_caller]
-fn assert_forbidden(result: Result<Principal, GatewayError>, reason: Reason) {
+fn assert_forbidden(result: Result<Identity, GatewayError>, reason: Reason) {
     assert_denied(result, reason, 403);
 }
 
@@ -375,14 +387,14 @@ fn hand_built_token_passes() {
         &raw_payload().to_string(),
     );
     let p = auth(&token).unwrap();
-    assert_eq!((p.tenant.as_str(), p.subject.as_str()), ("team-a", "alice"));
-    assert_eq!(p.roles, vec![Role::Editor]);
+    assert_eq!((p.tenant(), p.subject.as_str()), ("team-a", "alice"));
+    assert_eq!(p.roles(), vec![Role::Editor]);
 }
 
 #[test]
 fn jwks_document_as_published_by_an_idp_verifies() {
     // The same keys serialised by an independent JWK encoder (jwt-simple's `to_jwk`), read
-    // through `parse_jwks` as the shell does with the IdP's answer.
+    // through `parse_jwks` as the pipeline does with the IdP's answer.
     let doc = format!(
         r#"{{"keys":[{},{},{},{}]}}"#,
         rsa().public_key().to_jwk(),
@@ -701,7 +713,7 @@ fn jku_header_is_ignored() {
 fn token_without_kid_needs_exactly_one_fitting_key() {
     // The only OKP key in the set: a kid-less EdDSA token is checked against it.
     let token = ed_signed(r#"{"alg":"EdDSA"}"#, &raw_payload().to_string());
-    assert_eq!(auth(&token).unwrap().tenant, "team-a");
+    assert_eq!(auth(&token).unwrap().tenant(), "team-a");
     // Two RSA entries fit a kid-less RS256 token: ambiguous, refused.
     let kidless = RS256KeyPair::from_der(&rsa().to_der().unwrap()).unwrap();
     let token = kidless.sign(std_claims()).unwrap();
@@ -740,7 +752,7 @@ fn key_with_use_enc_is_ignored() {
         auth_with(&token, &with_enc, &cfg, NOW),
         Reason::AlgNotAllowed,
     );
-    // As the shell gets it (through `parse_jwks`), the key is not even kept.
+    // As the pipeline gets it (through `parse_jwks`), the key is not even kept.
     let parsed = jwks::parse_jwks(&serde_json::to_vec(&with_enc).unwrap()).unwrap();
     assert_eq!(parsed.keys.len(), 1);
     assert_unauth(auth_with(&token, &parsed, &cfg, NOW), Reason::UnknownKid);
@@ -1006,24 +1018,26 @@ fn claims_map(v: Value) -> Custom {
 fn tenant_claim_missing_is_forbidden() {
     let cfg = oidc_config();
     let c = claims_map(json!({"sub": "alice", "roles": ["admin"]}));
-    assert_forbidden(principal_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
+    assert_forbidden(identity_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
     // Through the whole flow: a valid token without a tenant is a 403, not a 401.
     let token = rs256(claims(json!({"roles": ["admin"]})));
     assert_forbidden(auth(&token), Reason::TenantClaimInvalid);
 }
 
 #[test]
-fn tenant_claim_not_a_string_is_forbidden() {
+fn tenant_claim_not_a_string_or_a_list_of_strings_is_forbidden() {
     let cfg = oidc_config();
     for tenant in [
         json!(42),
-        json!(["team-a"]),
+        json!(["team-a", 7]),
+        json!(["team-a", "bad tenant"]),
+        json!([]),
         json!({"id": "team-a"}),
         json!(null),
         json!(true),
     ] {
         let c = claims_map(json!({"sub": "alice", "tenant_id": tenant}));
-        assert_forbidden(principal_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
+        assert_forbidden(identity_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
     }
 }
 
@@ -1042,7 +1056,7 @@ fn tenant_claim_bad_charset_is_forbidden() {
         long.as_str(),
     ] {
         let c = claims_map(json!({"sub": "alice", "tenant_id": tenant}));
-        assert_forbidden(principal_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
+        assert_forbidden(identity_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
     }
     let token = rs256(claims(json!({"tenant_id": "x' OR '1'='1"})));
     assert_forbidden(auth(&token), Reason::TenantClaimInvalid);
@@ -1054,10 +1068,10 @@ fn subject_claim_invalid_is_forbidden() {
     let long = "s".repeat(257);
     for sub in [json!(""), json!("a\nb"), json!(long), json!(7), json!(null)] {
         let c = claims_map(json!({"sub": sub, "tenant_id": "team-a"}));
-        assert_forbidden(principal_from_claims(&c, &cfg), Reason::SubjectClaimInvalid);
+        assert_forbidden(identity_from_claims(&c, &cfg), Reason::SubjectClaimInvalid);
     }
     let c = claims_map(json!({"tenant_id": "team-a"}));
-    assert_forbidden(principal_from_claims(&c, &cfg), Reason::SubjectClaimInvalid);
+    assert_forbidden(identity_from_claims(&c, &cfg), Reason::SubjectClaimInvalid);
 }
 
 #[test]
@@ -1067,19 +1081,12 @@ fn nested_tenant_claim_path() {
         json!({"org": {"tenant": "acme", "name": "Acme"}, "roles": ["viewer"]}),
     ));
     let p = auth_with(&token, &jwks(), &cfg, NOW).unwrap();
-    assert_eq!(
-        p,
-        Principal {
-            tenant: "acme".to_string(),
-            subject: "alice".to_string(),
-            roles: vec![Role::Viewer],
-        }
-    );
+    assert_eq!(p, Identity::single("acme", "alice", vec![Role::Viewer]));
     // The path is followed, not matched as a flat name.
     let c = claims_map(json!({"sub": "alice", "org.tenant": "acme"}));
-    assert_forbidden(principal_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
+    assert_forbidden(identity_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
     let c = claims_map(json!({"sub": "alice", "org": "acme"}));
-    assert_forbidden(principal_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
+    assert_forbidden(identity_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
 }
 
 #[test]
@@ -1095,8 +1102,8 @@ fn realm_access_roles_map_through_aliases() {
         // Not a configured role claim: ignored even though the name is canonical.
         "roles": ["viewer"],
     }));
-    let p = principal_from_claims(&c, &cfg).unwrap();
-    assert_eq!(p.roles, vec![Role::Admin]);
+    let p = identity_from_claims(&c, &cfg).unwrap();
+    assert_eq!(p.roles(), vec![Role::Admin]);
 }
 
 #[test]
@@ -1109,17 +1116,17 @@ fn unknown_groups_only_give_no_roles() {
         "roles": ["Admin", "ADMIN", "administrator", " admin"],
         "groups": ["staff", "mlflow-admins"],
     }));
-    let p = principal_from_claims(&c, &cfg).unwrap();
-    assert!(p.roles.is_empty(), "{:?}", p.roles);
+    let p = identity_from_claims(&c, &cfg).unwrap();
+    assert!(p.roles().is_empty(), "{:?}", p.roles());
     // With a default role, it applies only when nothing was recognised.
     let cfg = config_with(&[("default_role", "viewer")]);
     assert_eq!(
-        principal_from_claims(&c, &cfg).unwrap().roles,
+        identity_from_claims(&c, &cfg).unwrap().roles(),
         vec![Role::Viewer]
     );
     let c = claims_map(json!({"sub": "alice", "tenant_id": "team-a", "roles": "admin"}));
     assert_eq!(
-        principal_from_claims(&c, &cfg).unwrap().roles,
+        identity_from_claims(&c, &cfg).unwrap().roles(),
         vec![Role::Admin]
     );
 }
@@ -1167,11 +1174,7 @@ fn keycloak_shape() {
     let token = rs256(c);
     assert_eq!(
         auth_with(&token, &jwks(), &cfg, NOW).unwrap(),
-        Principal {
-            tenant: "team-a".to_string(),
-            subject: "alice".to_string(),
-            roles: vec![Role::Editor, Role::Admin],
-        }
+        Identity::single("team-a", "alice", vec![Role::Editor, Role::Admin])
     );
 }
 
@@ -1215,11 +1218,11 @@ fn entra_shape() {
     let token = rs256(c);
     assert_eq!(
         auth_with(&token, &jwks(), &cfg, NOW).unwrap(),
-        Principal {
-            tenant: tid.to_string(),
-            subject: "00000000-0000-0000-66f3-3332eca7ea81".to_string(),
-            roles: vec![Role::Viewer, Role::Editor],
-        }
+        Identity::single(
+            tid,
+            "00000000-0000-0000-66f3-3332eca7ea81",
+            vec![Role::Viewer, Role::Editor]
+        )
     );
     // The same token against the default issuer (another Entra tenant's config) is refused.
     assert_unauth(auth(&token), Reason::WrongIssuer);
@@ -1262,10 +1265,69 @@ fn okta_shape() {
     let token = rs256(c);
     assert_eq!(
         auth_with(&token, &jwks(), &cfg, NOW).unwrap(),
-        Principal {
-            tenant: "acme".to_string(),
-            subject: "alice@example.com".to_string(),
-            roles: vec![Role::Editor],
+        Identity {
+            groups: vec!["Everyone".into(), "MLflow-Engineers".into()],
+            ..Identity::single("acme", "alice@example.com", vec![Role::Editor])
         }
     );
+}
+
+/// Several tenants: a list-valued tenant claim (the roles apply in each) and groups that fit
+/// `tenant_group_pattern` (each with the role it names), in claim order, the first first.
+#[test]
+fn several_tenants_from_a_list_claim_and_from_groups() {
+    let cfg = config_with(&[
+        ("tenant_group_pattern", "/mlflow/{tenant}/{role}"),
+        (
+            "role_aliases",
+            "viewer=viewer,editor=editor,admin=admin,mlflow-admin=admin",
+        ),
+    ]);
+    let c = claims_map(json!({
+        "sub": "alice",
+        "tenant_id": ["team-a", "team-b"],
+        "roles": ["viewer"],
+        "groups": ["/mlflow/team-c/editor", "/mlflow/team-a/mlflow-admin", "/mlflow/x/unknown",
+                   "/other/team-d/admin", "/mlflow/team-e/editor/extra", "staff"],
+    }));
+    let id = identity_from_claims(&c, &cfg).unwrap();
+    let got: Vec<(&str, Vec<Role>)> = id
+        .memberships
+        .iter()
+        .map(|m| (m.tenant.as_str(), m.roles.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("team-a", vec![Role::Viewer, Role::Admin]),
+            ("team-b", vec![Role::Viewer]),
+            ("team-c", vec![Role::Editor]),
+        ]
+    );
+    assert_eq!(id.groups.len(), 6);
+    // Groups alone may make a member; without either, no tenant.
+    let c = claims_map(json!({"sub": "bob", "groups": ["/mlflow/team-b/viewer"]}));
+    assert_eq!(identity_from_claims(&c, &cfg).unwrap().tenant(), "team-b");
+    let c = claims_map(json!({"sub": "bob", "groups": ["staff"]}));
+    assert_forbidden(identity_from_claims(&c, &cfg), Reason::TenantClaimInvalid);
+}
+
+#[test]
+fn group_patterns_need_both_placeholders_apart() {
+    use super::claims::GroupPattern;
+    for bad in [
+        "mlflow/{tenant}",
+        "{role}",
+        "{tenant}{role}",
+        "a/{tenant}/{tenant}/{role}",
+    ] {
+        assert!(GroupPattern::parse(bad).is_err(), "{bad}");
+    }
+    let p = GroupPattern::parse("{role}@{tenant}.mlflow").unwrap();
+    assert_eq!(
+        p.captures("editor@team-a.mlflow"),
+        Some(("team-a", "editor"))
+    );
+    assert_eq!(p.captures("editor@team-a.mlflow.x"), None);
+    assert_eq!(p.captures("@team-a.mlflow"), None);
 }

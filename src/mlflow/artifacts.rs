@@ -75,7 +75,7 @@ impl ArtifactPath {
 }
 
 fn invalid(msg: &str) -> GatewayError {
-    GatewayError::bad_request(Reason::InvalidPath, msg.to_string())
+    GatewayError::new(Reason::InvalidPath, msg.to_string())
 }
 
 /// Checks an artifact path given still percent-encoded (from the URL path).

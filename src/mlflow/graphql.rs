@@ -127,7 +127,7 @@ impl Request {
 }
 
 fn refuse(msg: &str) -> GatewayError {
-    GatewayError::forbidden(
+    GatewayError::new(
         Reason::RouteDenied,
         format!("this GraphQL request is not permitted through the gateway: {msg}"),
     )
@@ -143,13 +143,13 @@ struct Field {
 
 /// The checked document.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Checked {
+struct CheckedDocument {
     operation: Operation,
     variable: String,
     selections: Vec<Field>,
 }
 
-impl Checked {
+impl CheckedDocument {
     /// Prints the document MLflow will execute: one query operation, one variable, one root
     /// field taking it, and the checked selections. Every piece is a checked GraphQL name, so
     /// nothing needs escaping.
@@ -265,7 +265,7 @@ fn check_selections(
 }
 
 /// Parses `query` with a spec-conformant parser and checks it is exactly the shape of `op`.
-fn check_document(query: &str, op: Operation) -> Result<Checked, GatewayError> {
+fn check_document(query: &str, op: Operation) -> Result<CheckedDocument, GatewayError> {
     if query.len() > MAX_QUERY_BYTES {
         return Err(refuse("query is too large"));
     }
@@ -336,7 +336,7 @@ fn check_document(query: &str, op: Operation) -> Result<Checked, GatewayError> {
     }
     let mut count = 1;
     let selections = check_selections(f.selection_set().ok_or_else(shape)?, 2, &mut count)?;
-    Ok(Checked {
+    Ok(CheckedDocument {
         operation: op,
         variable,
         selections,
@@ -377,7 +377,7 @@ pub fn parse(body: &[u8]) -> Result<Request, GatewayError> {
         .ok_or_else(|| refuse("the query's variable must be an object"))?;
     let (_, _, allowed) = operation.shape();
     if let Some(k) = data.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::InvalidField,
             format!("variables.{variable}.{k} is not accepted for {op_name}"),
         ));

@@ -4,7 +4,7 @@
 //! protobuf's ParseDict accepts) are refused so the gateway never checks one spelling while
 //! MLflow acts on the other.
 
-use crate::error::{GatewayError, Kind, Reason};
+use crate::error::{GatewayError, Reason};
 use serde_json::{Map, Value};
 
 pub use crate::vocab::strict_json::{parse_strict, DUPLICATE};
@@ -14,7 +14,6 @@ pub use crate::vocab::strict_json::{parse_strict, DUPLICATE};
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
     if body.len() > super::MAX_JSON_BODY_BYTES {
         return Err(GatewayError::new(
-            Kind::TooLarge,
             Reason::BodyTooLarge,
             "request body is larger than the gateway accepts",
         ));
@@ -24,17 +23,17 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
     }
     let v = parse_strict(body).map_err(|e| {
         if e.starts_with(DUPLICATE) {
-            GatewayError::bad_request(
+            GatewayError::new(
                 Reason::DuplicateKey,
                 "request body has a duplicate JSON key",
             )
         } else {
-            GatewayError::bad_request(Reason::BadJson, "request body is not valid JSON")
+            GatewayError::new(Reason::BadJson, "request body is not valid JSON")
         }
     })?;
     match v {
         Value::Object(map) => Ok(map),
-        _ => Err(GatewayError::bad_request(
+        _ => Err(GatewayError::new(
             Reason::NonObjectBody,
             "request body must be a JSON object",
         )),
@@ -147,7 +146,7 @@ pub fn parse_object_body(
 
 fn check_key(k: &str) -> Result<(), GatewayError> {
     if k.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::CamelCaseAlias,
             format!(
                 "field `{k}` is not a snake_case MLflow field name; camelCase aliases are refused"
@@ -188,7 +187,7 @@ pub fn opt_str<'a>(
     match m.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(GatewayError::bad_request(
+        Some(_) => Err(GatewayError::new(
             Reason::InvalidField,
             format!("field `{field}` must be a string"),
         )),
@@ -203,14 +202,14 @@ pub fn opt_str_list(m: &Map<String, Value>, field: &str) -> Result<Vec<String>, 
             .iter()
             .map(|i| {
                 i.as_str().map(str::to_string).ok_or_else(|| {
-                    GatewayError::bad_request(
+                    GatewayError::new(
                         Reason::InvalidField,
                         format!("field `{field}` must be a list of strings"),
                     )
                 })
             })
             .collect(),
-        Some(_) => Err(GatewayError::bad_request(
+        Some(_) => Err(GatewayError::new(
             Reason::InvalidField,
             format!("field `{field}` must be a list of strings"),
         )),

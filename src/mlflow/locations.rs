@@ -7,7 +7,7 @@
 //! MLflow host. Before forwarding such a read the gateway requires the location to be exactly
 //! the one MLflow gives a trace when it is created: `<experiment artifact location>/traces/
 //! <trace id>/artifacts`, compared as parsed URIs (scheme, authority, path segments), never
-//! as string prefixes. Pure: the shell fetches the two answers.
+//! as string prefixes. Pure: the pipeline fetches the two answers.
 
 use super::json::parse_strict;
 use crate::error::{GatewayError, Reason};
@@ -57,7 +57,7 @@ fn parse_location(uri: &str) -> Option<Location> {
 }
 
 fn refused(detail: &str) -> GatewayError {
-    GatewayError::forbidden(
+    GatewayError::new(
         Reason::LocationRefused,
         format!(
             "the trace's data location is not its own ({detail}); the gateway does not serve it"
@@ -67,7 +67,6 @@ fn refused(detail: &str) -> GatewayError {
 
 fn unexpected() -> GatewayError {
     GatewayError::new(
-        crate::error::Kind::BadGateway,
         Reason::PreflightFailed,
         "a location check could not be completed",
     )

@@ -9,6 +9,7 @@
 //! registered-model names can be deleted and taken again and a dataset's experiments can be
 //! changed, so those two are never cached.
 
+use super::grants::{grants_of, Grant};
 use super::json::parse_strict;
 use super::tags::tenant_of;
 use serde::{Deserialize, Serialize};
@@ -34,82 +35,184 @@ pub enum Resource {
     Issue(String),
 }
 
+/// Where a pre-flight answer names a resource's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerIn {
+    /// The object carries the tenant tag itself: `{<object>: {<id_field>: id, "tags": …}}`.
+    OwnTag {
+        object: &'static str,
+        id_field: &'static str,
+    },
+    /// The object lives in one experiment: at `pointer`, `{<id_field>: id, "experiment_id": …}`.
+    OneExperiment {
+        pointer: &'static str,
+        id_field: &'static str,
+    },
+    /// The object is linked to experiments: `{"experiment_ids": [...]}` (an evaluation dataset;
+    /// the answer does not echo the id, and an absent list means none).
+    Experiments,
+}
+
+/// Everything the gateway knows about one kind of resource, declared once per kind
+/// (`Resource::spec`, an exhaustive match): the compiler asks a new kind for each.
+#[derive(Debug)]
+pub struct ResourceSpec {
+    /// What messages call it.
+    pub name: &'static str,
+    /// The key-value cache key's kind (`own:v2:<kind>:<id>`), or `None` when the fact must not
+    /// be cached: a registered-model name can be deleted and created again by another tenant,
+    /// and a dataset's experiments can be added and removed.
+    pub cache: Option<&'static str>,
+    /// The MLflow pre-flight path (and query) that reveals the owner, for an id.
+    pub preflight: fn(&str) -> String,
+    /// Where the pre-flight's answer names the owner.
+    pub owner: OwnerIn,
+}
+
+const EXPERIMENT: ResourceSpec = ResourceSpec {
+    name: "experiment",
+    cache: Some("exp"),
+    preflight: |i| format!("/api/2.0/mlflow/experiments/get?experiment_id={i}"),
+    owner: OwnerIn::OwnTag {
+        object: "experiment",
+        id_field: "experiment_id",
+    },
+};
+const RUN: ResourceSpec = ResourceSpec {
+    name: "run",
+    cache: Some("run"),
+    preflight: |i| format!("/api/2.0/mlflow/runs/get?run_id={i}"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/run/info",
+        id_field: "run_id",
+    },
+};
+const LOGGED_MODEL: ResourceSpec = ResourceSpec {
+    name: "logged model",
+    cache: Some("lm"),
+    preflight: |i| format!("/api/2.0/mlflow/logged-models/{i}"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/model/info",
+        id_field: "model_id",
+    },
+};
+const REGISTERED_MODEL: ResourceSpec = ResourceSpec {
+    name: "registered model",
+    cache: None,
+    preflight: |n| {
+        let name: String = form_urlencoded::byte_serialize(n.as_bytes()).collect();
+        format!("/api/2.0/mlflow/registered-models/get?name={name}")
+    },
+    owner: OwnerIn::OwnTag {
+        object: "registered_model",
+        id_field: "name",
+    },
+};
+const TRACE: ResourceSpec = ResourceSpec {
+    name: "trace",
+    cache: Some("tr"),
+    // The v2 info route answers with the experiment id and never loads spans.
+    preflight: |i| format!("/api/2.0/mlflow/traces/{i}/info"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/trace_info",
+        id_field: "request_id",
+    },
+};
+const DATASET: ResourceSpec = ResourceSpec {
+    name: "dataset",
+    cache: None,
+    // An unknown dataset answers 200 with no ids (read as "missing").
+    preflight: |i| format!("/api/3.0/mlflow/datasets/{i}/experiment-ids"),
+    owner: OwnerIn::Experiments,
+};
+const LABEL_SCHEMA: ResourceSpec = ResourceSpec {
+    name: "label schema",
+    cache: Some("ls"),
+    preflight: |i| format!("/api/3.0/mlflow/label-schemas/get?schema_id={i}"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/label_schema",
+        id_field: "schema_id",
+    },
+};
+const REVIEW_QUEUE: ResourceSpec = ResourceSpec {
+    name: "review queue",
+    cache: Some("rq"),
+    preflight: |i| format!("/api/3.0/mlflow/review-queues/get?queue_id={i}"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/review_queue",
+        id_field: "queue_id",
+    },
+};
+const ISSUE: ResourceSpec = ResourceSpec {
+    name: "issue",
+    cache: Some("iss"),
+    preflight: |i| format!("/api/3.0/mlflow/issues/{i}"),
+    owner: OwnerIn::OneExperiment {
+        pointer: "/issue",
+        id_field: "issue_id",
+    },
+};
+
 impl Resource {
-    pub fn kind(&self) -> &'static str {
+    /// The resource's kind and its id: the one match over the kinds.
+    pub fn spec(&self) -> (&'static ResourceSpec, &str) {
         match self {
-            Resource::Experiment(_) => "experiment",
-            Resource::Run(_) => "run",
-            Resource::LoggedModel(_) => "logged model",
-            Resource::RegisteredModel(_) => "registered model",
-            Resource::Trace(_) => "trace",
-            Resource::Dataset(_) => "dataset",
-            Resource::LabelSchema(_) => "label schema",
-            Resource::ReviewQueue(_) => "review queue",
-            Resource::Issue(_) => "issue",
+            Resource::Experiment(i) => (&EXPERIMENT, i),
+            Resource::Run(i) => (&RUN, i),
+            Resource::LoggedModel(i) => (&LOGGED_MODEL, i),
+            Resource::RegisteredModel(n) => (&REGISTERED_MODEL, n),
+            Resource::Trace(i) => (&TRACE, i),
+            Resource::Dataset(i) => (&DATASET, i),
+            Resource::LabelSchema(i) => (&LABEL_SCHEMA, i),
+            Resource::ReviewQueue(i) => (&REVIEW_QUEUE, i),
+            Resource::Issue(i) => (&ISSUE, i),
         }
+    }
+    pub fn kind(&self) -> &'static str {
+        self.spec().0.name
     }
     pub fn id(&self) -> &str {
-        match self {
-            Resource::Experiment(i)
-            | Resource::Run(i)
-            | Resource::LoggedModel(i)
-            | Resource::RegisteredModel(i)
-            | Resource::Trace(i)
-            | Resource::Dataset(i)
-            | Resource::LabelSchema(i)
-            | Resource::ReviewQueue(i)
-            | Resource::Issue(i) => i,
-        }
+        self.spec().1
     }
-    /// KV cache key, or `None` when the fact must not be cached: a registered-model name can be
-    /// deleted and created again by another tenant, and a dataset's experiments can be added
-    /// and removed. Ids are validated before they get here (digits / hex / `m-` / `tr-` / … ).
+    /// KV cache key, or `None` when the fact must not be cached (`ResourceSpec::cache`). Ids
+    /// are validated before they get here (digits / hex / `m-` / `tr-` / … ).
     pub fn cache_key(&self) -> Option<String> {
-        match self {
-            Resource::Experiment(i) => Some(format!("own:v1:exp:{i}")),
-            Resource::Run(i) => Some(format!("own:v1:run:{i}")),
-            Resource::LoggedModel(i) => Some(format!("own:v1:lm:{i}")),
-            Resource::Trace(i) => Some(format!("own:v1:tr:{i}")),
-            Resource::LabelSchema(i) => Some(format!("own:v1:ls:{i}")),
-            Resource::ReviewQueue(i) => Some(format!("own:v1:rq:{i}")),
-            Resource::Issue(i) => Some(format!("own:v1:iss:{i}")),
-            Resource::RegisteredModel(_) | Resource::Dataset(_) => None,
-        }
+        let (spec, id) = self.spec();
+        spec.cache.map(|kind| format!("own:v2:{kind}:{id}"))
     }
     /// The MLflow pre-flight path (and query) that reveals the owner.
     pub fn preflight_path(&self) -> String {
-        match self {
-            Resource::Experiment(i) => format!("/api/2.0/mlflow/experiments/get?experiment_id={i}"),
-            Resource::Run(i) => format!("/api/2.0/mlflow/runs/get?run_id={i}"),
-            Resource::LoggedModel(i) => format!("/api/2.0/mlflow/logged-models/{i}"),
-            Resource::RegisteredModel(n) => format!(
-                "/api/2.0/mlflow/registered-models/get?name={}",
-                form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>()
-            ),
-            // The v2 info route answers with the experiment id and never loads spans.
-            Resource::Trace(i) => format!("/api/2.0/mlflow/traces/{i}/info"),
-            // An unknown dataset answers 200 with no ids (read as "missing").
-            Resource::Dataset(i) => format!("/api/3.0/mlflow/datasets/{i}/experiment-ids"),
-            Resource::LabelSchema(i) => {
-                format!("/api/3.0/mlflow/label-schemas/get?schema_id={i}")
-            }
-            Resource::ReviewQueue(i) => format!("/api/3.0/mlflow/review-queues/get?queue_id={i}"),
-            Resource::Issue(i) => format!("/api/3.0/mlflow/issues/{i}"),
-        }
+        let (spec, id) = self.spec();
+        (spec.preflight)(id)
     }
     /// Whether the resource carries its own tenant tag (rather than living in an experiment).
     pub fn tagged_itself(&self) -> bool {
-        matches!(self, Resource::Experiment(_) | Resource::RegisteredModel(_))
+        matches!(self.spec().0.owner, OwnerIn::OwnTag { .. })
     }
+}
+
+/// An alias of a registered model and the version it points to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    #[serde(rename = "a")]
+    pub alias: String,
+    #[serde(rename = "v")]
+    pub version: String,
 }
 
 /// What a pre-flight established.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fact {
-    /// An experiment or registered model and the tenant tag it carries (`None`: untagged,
-    /// belongs to nobody).
-    #[serde(alias = "ExperimentTenant")]
-    TenantTag(Option<String>),
+    /// An experiment or registered model: the tenant tag it carries (`None`: untagged, belongs
+    /// to nobody), its grants (`mlflow::grants`), and a registered model's aliases.
+    Tagged {
+        #[serde(rename = "t")]
+        tenant: Option<String>,
+        #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+        grants: Vec<Grant>,
+        #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+        aliases: Vec<Alias>,
+    },
     /// A run, logged model, trace or GenAI object and the experiment it lives in.
     InExperiment(String),
     /// An evaluation dataset and the experiments it is linked to (empty: unknown dataset).
@@ -120,18 +223,6 @@ pub enum Fact {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedFact {
     pub fact: Fact,
-    pub at: u64,
-    /// For a resource in one experiment (`InExperiment`): that experiment's tenant tag and the
-    /// time it was learned, so the owner of a run is one key-value read instead of two (the
-    /// run's experiment, then the experiment's tag). Only a tenant is kept, never "untagged".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<KnownOwner>,
-}
-
-/// An experiment's tenant tag as learned at `at` (a copy of the experiment's own fact).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KnownOwner {
-    pub tenant: String,
     pub at: u64,
 }
 
@@ -151,29 +242,36 @@ impl CachedFact {
 /// returns for that resource (the caller fails closed).
 pub fn fact_from_body(resource: &Resource, body: &[u8], tenant_key: &str) -> Option<Fact> {
     let v: Value = parse_strict(body).ok()?;
-    match resource {
-        Resource::Experiment(id) => {
-            let exp = v.get("experiment")?;
-            if exp.get("experiment_id")?.as_str()? != id {
+    let (spec, id) = resource.spec();
+    match spec.owner {
+        OwnerIn::OwnTag { object, id_field } => {
+            let obj = v.get(object)?;
+            if obj.get(id_field)?.as_str()? != id {
                 return None;
             }
-            Some(Fact::TenantTag(tenant_of(exp.get("tags"), tenant_key)))
+            let aliases = match obj.get("aliases") {
+                None => Vec::new(),
+                Some(list) => list
+                    .as_array()?
+                    .iter()
+                    .map(|a| {
+                        Some(Alias {
+                            alias: a.get("alias")?.as_str()?.to_string(),
+                            version: a.get("version")?.as_str()?.to_string(),
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()?,
+            };
+            Some(Fact::Tagged {
+                tenant: tenant_of(obj.get("tags"), tenant_key),
+                grants: grants_of(obj.get("tags"), tenant_key),
+                aliases,
+            })
         }
-        Resource::Run(id) => in_experiment(v.get("run")?.get("info")?, "run_id", id),
-        Resource::LoggedModel(id) => in_experiment(v.get("model")?.get("info")?, "model_id", id),
-        Resource::RegisteredModel(name) => {
-            let m = v.get("registered_model")?;
-            if m.get("name")?.as_str()? != name {
-                return None;
-            }
-            Some(Fact::TenantTag(tenant_of(m.get("tags"), tenant_key)))
+        OwnerIn::OneExperiment { pointer, id_field } => {
+            in_experiment(v.pointer(pointer)?, id_field, id)
         }
-        Resource::Trace(id) => in_experiment(v.get("trace_info")?, "request_id", id),
-        Resource::LabelSchema(id) => in_experiment(v.get("label_schema")?, "schema_id", id),
-        Resource::ReviewQueue(id) => in_experiment(v.get("review_queue")?, "queue_id", id),
-        Resource::Issue(id) => in_experiment(v.get("issue")?, "issue_id", id),
-        Resource::Dataset(_) => {
-            // The answer does not echo the dataset id; an absent list means "no experiments".
+        OwnerIn::Experiments => {
             let ids = match v.get("experiment_ids") {
                 None => Vec::new(),
                 Some(list) => list
@@ -230,12 +328,49 @@ pub fn valid_model_id(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn tagged(tenant: Option<&str>) -> Fact {
+        Fact::Tagged {
+            tenant: tenant.map(str::to_string),
+            grants: Vec::new(),
+            aliases: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn registered_model_fact_keeps_grants_and_aliases() {
+        let g = crate::mlflow::grants::Grant {
+            subject: "group:ops".into(),
+            level: crate::mlflow::grants::GrantLevel::Deny,
+        };
+        let key = crate::mlflow::grants::tag_key("tenant", &g.subject);
+        let body = serde_json::json!({"registered_model": {"name": "m", "tags": [
+            {"key": "tenant", "value": "a"},
+            {"key": key, "value": crate::mlflow::grants::tag_value(&g)}],
+            "aliases": [{"alias": "champion", "version": "3"}]}});
+        let f = fact_from_body(
+            &Resource::RegisteredModel("m".into()),
+            body.to_string().as_bytes(),
+            "tenant",
+        );
+        assert_eq!(
+            f,
+            Some(Fact::Tagged {
+                tenant: Some("a".into()),
+                grants: vec![g],
+                aliases: vec![Alias {
+                    alias: "champion".into(),
+                    version: "3".into()
+                }],
+            })
+        );
+    }
+
     #[test]
     fn experiment_fact() {
         let body = br#"{"experiment":{"experiment_id":"3","tags":[{"key":"tenant","value":"a"}]}}"#;
         assert_eq!(
             fact_from_body(&Resource::Experiment("3".into()), body, "tenant"),
-            Some(Fact::TenantTag(Some("a".into())))
+            Some(tagged(Some("a")))
         );
         // An answer about another id is not trusted.
         assert_eq!(
@@ -245,7 +380,7 @@ mod tests {
         let untagged = br#"{"experiment":{"experiment_id":"0"}}"#;
         assert_eq!(
             fact_from_body(&Resource::Experiment("0".into()), untagged, "tenant"),
-            Some(Fact::TenantTag(None))
+            Some(tagged(None))
         );
     }
 
@@ -266,10 +401,7 @@ mod tests {
     fn registered_model_and_trace_facts() {
         let rm = br#"{"registered_model":{"name":"m 1","tags":[{"key":"tenant","value":"a"}]}}"#;
         let res = Resource::RegisteredModel("m 1".into());
-        assert_eq!(
-            fact_from_body(&res, rm, "tenant"),
-            Some(Fact::TenantTag(Some("a".into())))
-        );
+        assert_eq!(fact_from_body(&res, rm, "tenant"), Some(tagged(Some("a"))));
         assert_eq!(
             fact_from_body(&Resource::RegisteredModel("m".into()), rm, "tenant"),
             None
@@ -298,7 +430,7 @@ mod tests {
             fact_from_body(&res, ls, "tenant"),
             Some(Fact::InExperiment("2".into()))
         );
-        assert_eq!(res.cache_key().as_deref(), Some("own:v1:ls:ls-1"));
+        assert_eq!(res.cache_key().as_deref(), Some("own:v2:ls:ls-1"));
         assert_eq!(
             fact_from_body(&Resource::LabelSchema("ls-2".into()), ls, "tenant"),
             None
@@ -335,19 +467,24 @@ mod tests {
         );
     }
 
+    /// Facts cached before grants (`own:v1:`, no grants in them) are never read as facts
+    /// that have none: their keys are not read any more, and their shape does not decode.
     #[test]
-    fn old_cache_entries_still_decode() {
-        let old = br#"{"fact":{"ExperimentTenant":"a"},"at":1}"#;
-        assert_eq!(
-            CachedFact::decode(old).map(|c| c.fact),
-            Some(Fact::TenantTag(Some("a".into())))
-        );
+    fn facts_without_grants_are_not_read() {
+        for old in [
+            &br#"{"fact":{"ExperimentTenant":"a"},"at":1}"#[..],
+            br#"{"fact":{"TenantTag":"a"},"at":1}"#,
+        ] {
+            assert_eq!(CachedFact::decode(old), None);
+        }
+        assert!(Resource::Experiment("1".into())
+            .cache_key()
+            .is_some_and(|k| k.starts_with("own:v2:")));
     }
 
     #[test]
     fn cache_roundtrip_and_ttl() {
         let c = CachedFact {
-            owner: None,
             fact: Fact::InExperiment("1".into()),
             at: 100,
         };

@@ -15,7 +15,7 @@ impl Query {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
             if !list_fields.contains(&k.as_ref()) && pairs.iter().any(|(pk, _)| *pk == k) {
-                return Err(GatewayError::bad_request(
+                return Err(GatewayError::new(
                     Reason::RepeatedQueryParam,
                     format!("query parameter `{k}` is repeated"),
                 ));

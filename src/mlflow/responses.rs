@@ -2,16 +2,18 @@
 //! returned row is re-checked and rows of another tenant are dropped (and reported as a policy
 //! fault); single-object answers that reveal a foreign object are replaced by MLflow's own 404.
 
+use super::grants::Reader;
 use super::json::parse_strict;
 use super::ownership::valid_experiment_id;
 use super::tags::tenant_of;
-use crate::error::{GatewayError, Kind, Reason};
+use crate::error::{GatewayError, Reason};
 use serde_json::Value;
 
 /// What to check in a successful (200) answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResponseFilter {
-    /// `experiments/search`: keep experiments tagged with the caller's tenant.
+    /// `experiments/search`: keep the experiments of the caller's tenant it may see (a `DENY`
+    /// hides one from a member; a visitor sees only what is shared with it).
     Experiments,
     /// `experiments/get-by-name`: a foreign experiment answers like an absent one.
     ExperimentByName { name: String },
@@ -21,43 +23,104 @@ pub enum ResponseFilter {
     LoggedModels { experiment_ids: Vec<String> },
     /// GraphQL `SearchRuns`: keep runs of the checked experiments.
     GraphqlRuns { experiment_ids: Vec<String> },
-    /// `registered-models/search`: keep models (and prompts) tagged with the caller's tenant.
+    /// `registered-models/search`: keep the models (and prompts) of the caller's tenant it may
+    /// see, as for experiments.
     RegisteredModels,
-    /// `model-versions/search`: keep versions tagged with the caller's tenant.
-    ModelVersions,
+    /// `model-versions/search`: keep versions tagged with the caller's tenant whose model the
+    /// caller may see (`readable`: the models' names, learned from the answer and resolved by
+    /// the pipeline, as for online configs).
+    ModelVersions { readable: Vec<String> },
     /// `traces/search` (v3): keep traces located in the checked experiments.
     TracesV3 { experiment_ids: Vec<String> },
     /// `traces` (v2 search): keep traces of the checked experiments.
     TracesV2 { experiment_ids: Vec<String> },
     /// `scorers/online-configs`: the request names scorers by id only, so the experiments are
-    /// learned from the answer (`online_config_experiments`), resolved by the shell, and only
+    /// learned from the answer (`online_config_experiments`), resolved by the pipeline, and only
     /// configs in `owned` experiments are kept. Dropping here is expected, not a fault; an
     /// unfilled `owned` drops everything (fails closed).
     OnlineConfigs { owned: Vec<String> },
-    /// `workspaces` list (workspace mode): the request was turned into a get of the caller's
-    /// own workspace; its answer is shaped as a list of that one workspace.
-    WorkspaceList,
+    /// `workspaces` list (workspace mode): keep the workspaces the caller may enter
+    /// (`allowed`: its tenants', the one it visits, and those where something is shared with
+    /// it), and list its tenants' workspaces MLflow does not have yet (`members`: created on
+    /// their first request) by name.
+    WorkspaceList {
+        allowed: Vec<String>,
+        members: Vec<String>,
+    },
 }
 
-/// A checked answer: the (possibly rewritten) body, how many foreign rows were dropped, and,
-/// when the answer had to be replaced by MLflow's own "absent" answer, its status and reason.
+/// A checked answer: the (possibly rewritten) body, how many rows of another tenant were
+/// dropped (a policy fault: store isolation or the tenant clause should have kept them out),
+/// how many rows of the caller's tenant its grants hide (expected), and, when the answer had
+/// to be replaced by MLflow's own "absent" answer (404), the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
+pub struct CheckedAnswer {
     pub body: Option<Vec<u8>>,
     pub dropped: usize,
-    /// `Some((404, reason))` when a foreign object is answered as absent.
-    pub replaced: Option<(u16, Reason)>,
+    pub hidden: usize,
+    /// `Some(reason)` when a foreign object is answered as absent.
+    pub replaced: Option<Reason>,
 }
 
-const UNCHANGED: Checked = Checked {
+const UNCHANGED: CheckedAnswer = CheckedAnswer {
     body: None,
     dropped: 0,
+    hidden: 0,
     replaced: None,
 };
 
+/// What becomes of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Row {
+    Keep,
+    /// Of the caller's tenant, but its grants hide it.
+    Hide,
+    /// Of another tenant, or outside the checked scope.
+    Drop,
+}
+
+/// A row of the caller's tenant is kept when the reader sees it, hidden otherwise; any other
+/// row is dropped.
+fn by_grants(reader: &Reader, tags: Option<&Value>) -> Row {
+    if tenant_of(tags, &reader.tenant_key).as_deref() != Some(reader.tenant.as_str()) {
+        Row::Drop
+    } else if reader.sees_tags(tags) {
+        Row::Keep
+    } else {
+        Row::Hide
+    }
+}
+
+fn keep_if(ok: bool) -> Row {
+    if ok {
+        Row::Keep
+    } else {
+        Row::Drop
+    }
+}
+
+/// Applies `judge` to the rows at `pointer`: (dropped, hidden).
+fn sort_rows(v: &mut Value, pointer: &str, judge: impl Fn(&Value) -> Row) -> (usize, usize) {
+    let Some(items) = v.pointer_mut(pointer).and_then(Value::as_array_mut) else {
+        return (0, 0);
+    };
+    let (mut dropped, mut hidden) = (0, 0);
+    items.retain(|i| match judge(i) {
+        Row::Keep => true,
+        Row::Hide => {
+            hidden += 1;
+            false
+        }
+        Row::Drop => {
+            dropped += 1;
+            false
+        }
+    });
+    (dropped, hidden)
+}
+
 fn unusable() -> GatewayError {
     GatewayError::new(
-        Kind::BadGateway,
         Reason::PreflightFailed,
         "MLflow returned an answer the gateway could not check",
     )
@@ -66,15 +129,6 @@ fn unusable() -> GatewayError {
 pub use crate::vocab::mlflow_errors::{
     experiment_name_not_found, not_found_body, registered_model_not_found,
 };
-
-fn retain(v: &mut Value, pointer: &str, keep: impl Fn(&Value) -> bool) -> usize {
-    let Some(items) = v.pointer_mut(pointer).and_then(Value::as_array_mut) else {
-        return 0;
-    };
-    let before = items.len();
-    items.retain(|i| keep(i));
-    before - items.len()
-}
 
 /// An experiment id as MLflow writes it in a row (a string, or a number in scorer answers).
 fn experiment_of(item: &Value) -> Option<String> {
@@ -104,6 +158,25 @@ pub fn online_config_experiments(body: &[u8]) -> Result<Vec<String>, GatewayErro
     Ok(ids)
 }
 
+/// The registered models named by a `model-versions/search` answer, each to be resolved.
+pub fn version_models(body: &[u8]) -> Result<Vec<String>, GatewayError> {
+    let v = parse_strict(body).map_err(|_| unusable())?;
+    let mut names = Vec::new();
+    if let Some(versions) = v.get("model_versions") {
+        for mv in versions.as_array().ok_or_else(unusable)? {
+            let name = mv
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| super::ownership::valid_model_name(n))
+                .ok_or_else(unusable)?;
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
 fn in_scope(item: &Value, pointer: &str, experiment_ids: &[String]) -> bool {
     item.pointer(pointer)
         .and_then(Value::as_str)
@@ -115,16 +188,15 @@ pub fn check(
     filter: &ResponseFilter,
     status: u16,
     body: &[u8],
-    tenant: &str,
-    tenant_key: &str,
-) -> Result<Checked, GatewayError> {
+    reader: &Reader,
+) -> Result<CheckedAnswer, GatewayError> {
     if status != 200 {
         return Ok(UNCHANGED);
     }
-    if rows::all_kept(filter, body, tenant, tenant_key) == Some(true) {
+    if rows::all_kept(filter, body, reader) == Some(true) {
         return Ok(UNCHANGED);
     }
-    full_check(filter, body, tenant, tenant_key)
+    full_check(filter, body, reader)
 }
 
 /// The full check: the answer parsed strictly, rows of another tenant dropped, the body
@@ -132,81 +204,121 @@ pub fn check(
 fn full_check(
     filter: &ResponseFilter,
     body: &[u8],
-    tenant: &str,
-    tenant_key: &str,
-) -> Result<Checked, GatewayError> {
+    reader: &Reader,
+) -> Result<CheckedAnswer, GatewayError> {
     let mut v = parse_strict(body).map_err(|_| unusable())?;
     if !v.is_object() {
         return Err(unusable());
     }
-    let own = |tags: Option<&Value>| tenant_of(tags, tenant_key).as_deref() == Some(tenant);
-    let dropped = match filter {
-        ResponseFilter::WorkspaceList => {
-            let ws = v.get("workspace").ok_or_else(unusable)?;
-            let list = serde_json::json!({ "workspaces": [ws] });
-            return Ok(Checked {
-                body: Some(list.to_string().into_bytes()),
-                dropped: 0,
-                replaced: None,
+    let own = |tags: Option<&Value>| {
+        tenant_of(tags, &reader.tenant_key).as_deref() == Some(reader.tenant.as_str())
+    };
+    let (dropped, hidden) = match filter {
+        ResponseFilter::WorkspaceList { allowed, members } => {
+            let (dropped, hidden) = sort_rows(&mut v, "/workspaces", |w| {
+                let name = w.get("name").and_then(Value::as_str).unwrap_or_default();
+                if allowed.iter().any(|a| a == name) {
+                    Row::Keep
+                } else {
+                    Row::Hide
+                }
             });
+            let listed: Vec<String> = v
+                .pointer("/workspaces")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.get("name")?.as_str().map(str::to_string))
+                .collect();
+            let missing: Vec<Value> = members
+                .iter()
+                .filter(|m| !listed.contains(m))
+                .map(|m| serde_json::json!({ "name": m }))
+                .collect();
+            if !missing.is_empty() {
+                if let Some(list) = v.pointer_mut("/workspaces").and_then(Value::as_array_mut) {
+                    list.extend(missing);
+                } else {
+                    v["workspaces"] = Value::Array(missing);
+                }
+                return Ok(CheckedAnswer {
+                    body: Some(v.to_string().into_bytes()),
+                    dropped: 0,
+                    hidden: hidden + dropped,
+                    replaced: None,
+                });
+            }
+            (0, hidden + dropped)
         }
-        ResponseFilter::Experiments => retain(&mut v, "/experiments", |e| own(e.get("tags"))),
+        ResponseFilter::Experiments => {
+            sort_rows(&mut v, "/experiments", |e| by_grants(reader, e.get("tags")))
+        }
         ResponseFilter::ExperimentByName { name } => {
             let exp = v.get("experiment").ok_or_else(unusable)?;
-            if own(exp.get("tags")) {
+            if reader.sees_tags(exp.get("tags")) {
                 return Ok(UNCHANGED);
             }
-            return Ok(Checked {
+            return Ok(CheckedAnswer {
                 body: Some(experiment_name_not_found(name)),
                 dropped: 0,
-                replaced: Some((404, Reason::TenantMismatch)),
+                hidden: 0,
+                replaced: Some(Reason::TenantMismatch),
             });
         }
-        ResponseFilter::Runs { experiment_ids } => retain(&mut v, "/runs", |r| {
-            in_scope(r, "/info/experiment_id", experiment_ids) && own(r.pointer("/data/tags"))
+        ResponseFilter::Runs { experiment_ids } => sort_rows(&mut v, "/runs", |r| {
+            keep_if(
+                in_scope(r, "/info/experiment_id", experiment_ids) && own(r.pointer("/data/tags")),
+            )
         }),
         ResponseFilter::GraphqlRuns { experiment_ids } => {
-            retain(&mut v, "/data/mlflowSearchRuns/runs", |r| {
-                in_scope(r, "/info/experimentId", experiment_ids)
+            sort_rows(&mut v, "/data/mlflowSearchRuns/runs", |r| {
+                keep_if(in_scope(r, "/info/experimentId", experiment_ids))
             })
         }
-        ResponseFilter::LoggedModels { experiment_ids } => retain(&mut v, "/models", |m| {
-            in_scope(m, "/info/experiment_id", experiment_ids)
+        ResponseFilter::LoggedModels { experiment_ids } => sort_rows(&mut v, "/models", |m| {
+            keep_if(in_scope(m, "/info/experiment_id", experiment_ids))
         }),
-        ResponseFilter::RegisteredModels => {
-            retain(&mut v, "/registered_models", |m| own(m.get("tags")))
-        }
-        ResponseFilter::ModelVersions => retain(&mut v, "/model_versions", |m| own(m.get("tags"))),
-        ResponseFilter::TracesV3 { experiment_ids } => retain(&mut v, "/traces", |t| {
-            in_scope(
+        ResponseFilter::RegisteredModels => sort_rows(&mut v, "/registered_models", |m| {
+            by_grants(reader, m.get("tags"))
+        }),
+        ResponseFilter::ModelVersions { readable } => sort_rows(&mut v, "/model_versions", |m| {
+            if !own(m.get("tags")) {
+                Row::Drop
+            } else if m
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| readable.iter().any(|r| r == n))
+            {
+                Row::Keep
+            } else {
+                Row::Hide
+            }
+        }),
+        ResponseFilter::TracesV3 { experiment_ids } => sort_rows(&mut v, "/traces", |t| {
+            keep_if(in_scope(
                 t,
                 "/trace_location/mlflow_experiment/experiment_id",
                 experiment_ids,
-            )
+            ))
         }),
-        ResponseFilter::TracesV2 { experiment_ids } => retain(&mut v, "/traces", |t| {
-            in_scope(t, "/experiment_id", experiment_ids)
+        ResponseFilter::TracesV2 { experiment_ids } => sort_rows(&mut v, "/traces", |t| {
+            keep_if(in_scope(t, "/experiment_id", experiment_ids))
         }),
         ResponseFilter::OnlineConfigs { owned } => {
-            let n = retain(&mut v, "/configs", |c| {
-                experiment_of(c).is_some_and(|e| owned.contains(&e))
+            // Configs of experiments the caller may not read: expected, not a fault.
+            let (dropped, hidden) = sort_rows(&mut v, "/configs", |c| {
+                keep_if(experiment_of(c).is_some_and(|e| owned.contains(&e)))
             });
-            if n == 0 {
-                return Ok(UNCHANGED);
-            }
-            return Ok(Checked {
-                body: Some(v.to_string().into_bytes()),
-                dropped: 0,
-                replaced: None,
-            });
+            (0, dropped + hidden)
         }
     };
-    if dropped == 0 {
+    if dropped == 0 && hidden == 0 {
         return Ok(UNCHANGED);
     }
-    Ok(Checked {
+    Ok(CheckedAnswer {
         body: Some(v.to_string().into_bytes()),
         dropped,
+        hidden,
         replaced: None,
     })
 }
@@ -220,6 +332,7 @@ fn full_check(
 /// path would change.
 mod rows {
     use super::ResponseFilter;
+    use crate::mlflow::grants::Reader;
     use serde::Deserialize;
     use std::borrow::Cow;
 
@@ -278,7 +391,18 @@ mod rows {
         experiments: Option<Vec<Experiment<'a>>>,
     }
 
-    pub fn all_kept(filter: &ResponseFilter, body: &[u8], tenant: &str, key: &str) -> Option<bool> {
+    /// `Reader::sees` on the projection.
+    fn sees(reader: &Reader, tags: &Option<Vec<Tag<'_>>>) -> bool {
+        tenant_of(tags, &reader.tenant_key) == Some(reader.tenant.as_str())
+            && reader.sees(
+                tags.iter()
+                    .flatten()
+                    .filter_map(|t| Some((t.key.as_deref()?, t.value.as_deref()?))),
+            )
+    }
+
+    pub fn all_kept(filter: &ResponseFilter, body: &[u8], reader: &Reader) -> Option<bool> {
+        let (tenant, key) = (reader.tenant.as_str(), reader.tenant_key.as_str());
         // A struct also deserializes from a JSON array; the full path requires an object.
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return None;
@@ -298,12 +422,30 @@ mod rows {
                     page.experiments
                         .unwrap_or_default()
                         .iter()
-                        .all(|e| tenant_of(&e.tags, key) == Some(tenant)),
+                        .all(|e| sees(reader, &e.tags)),
                 )
             }
             _ => None,
         }
     }
+}
+
+/// The run a job starter's answer names (`run_id` of `genai/evaluate/invoke` and
+/// `issues/invoke`, `job.run_id` of `prompt-optimization/jobs`), if it is a run id.
+pub fn created_run(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let id = v
+        .get("run_id")
+        .or_else(|| v.pointer("/job/run_id"))?
+        .as_str()?;
+    crate::mlflow::ownership::valid_run_id(id).then(|| id.to_string())
+}
+
+/// The experiment an AI gateway endpoint's answer says its usage traces go to.
+pub fn endpoint_experiment(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let id = v.pointer("/endpoint/experiment_id")?.as_str()?;
+    crate::mlflow::ownership::valid_experiment_id(id).then(|| id.to_string())
 }
 
 #[cfg(test)]
@@ -315,9 +457,19 @@ mod tests {
         json!([{"key": "tenant", "value": t}])
     }
 
+    /// A member of tenant `a` with no grants.
+    fn a() -> Reader {
+        Reader {
+            tenant: "a".into(),
+            tenant_key: "tenant".into(),
+            member: true,
+            keys: vec![],
+        }
+    }
+
     /// Checks `body` as tenant `a` answered 200.
-    fn checked(filter: ResponseFilter, body: Value) -> Checked {
-        check(&filter, 200, body.to_string().as_bytes(), "a", "tenant").unwrap()
+    fn checked(filter: ResponseFilter, body: Value) -> CheckedAnswer {
+        check(&filter, 200, body.to_string().as_bytes(), &a()).unwrap()
     }
 
     #[test]
@@ -331,8 +483,13 @@ mod tests {
         assert_eq!(c.dropped, 2);
         let v: Value = serde_json::from_slice(&c.body.unwrap()).unwrap();
         assert_eq!(v["registered_models"].as_array().unwrap().len(), 1);
-        let versions = json!({"model_versions": [{"name": "a", "tags": tags("a")}, {"name": "a"}]});
-        assert_eq!(checked(ResponseFilter::ModelVersions, versions).dropped, 1);
+        let versions = json!({"model_versions": [{"name": "a", "tags": tags("a")}, {"name": "a"},
+            {"name": "denied", "tags": tags("a")}]});
+        let readable = ResponseFilter::ModelVersions {
+            readable: vec!["a".into()],
+        };
+        let c = checked(readable, versions);
+        assert_eq!((c.dropped, c.hidden), (1, 1));
 
         let loc = |e: &str| json!({"trace_id": "tr-1", "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": e}}});
         let v3 = || ResponseFilter::TracesV3 {
@@ -362,8 +519,7 @@ mod tests {
             &ResponseFilter::Experiments,
             200,
             body.to_string().as_bytes(),
-            "a",
-            "tenant",
+            &a(),
         )
         .unwrap();
         assert_eq!(c.dropped, 2);
@@ -377,9 +533,9 @@ mod tests {
         let f = ResponseFilter::Runs {
             experiment_ids: vec!["1".into()],
         };
-        let c = check(&f, 200, body.to_string().as_bytes(), "a", "tenant").unwrap();
+        let c = check(&f, 200, body.to_string().as_bytes(), &a()).unwrap();
         assert_eq!(c, UNCHANGED);
-        let c = check(&f, 400, b"not json", "a", "tenant").unwrap();
+        let c = check(&f, 400, b"not json", &a()).unwrap();
         assert_eq!(c.body, None);
     }
 
@@ -394,7 +550,7 @@ mod tests {
             experiment_ids: vec!["1".into()],
         };
         assert_eq!(
-            check(&f, 200, body.to_string().as_bytes(), "a", "tenant")
+            check(&f, 200, body.to_string().as_bytes(), &a())
                 .unwrap()
                 .dropped,
             2
@@ -407,8 +563,8 @@ mod tests {
         let f = ResponseFilter::ExperimentByName {
             name: "x\u{e9}\"".into(),
         };
-        let c = check(&f, 200, body.to_string().as_bytes(), "a", "tenant").unwrap();
-        assert_eq!(c.replaced, Some((404, Reason::TenantMismatch)));
+        let c = check(&f, 200, body.to_string().as_bytes(), &a()).unwrap();
+        assert_eq!(c.replaced, Some(Reason::TenantMismatch));
         // Byte-identical to MLflow 3.17.2's own answer for an absent name.
         assert_eq!(
             String::from_utf8(c.body.unwrap()).unwrap(),
@@ -442,7 +598,7 @@ mod tests {
 
     #[test]
     fn unparsable_success_fails_closed() {
-        let e = check(&ResponseFilter::Experiments, 200, b"<html>", "a", "tenant").unwrap_err();
+        let e = check(&ResponseFilter::Experiments, 200, b"<html>", &a()).unwrap_err();
         assert_eq!(e.status(), 502);
     }
 
@@ -472,12 +628,12 @@ mod tests {
             r#"{"runs": [{"info": {"experiment_id": "1"}, "data": {"tags": [{"key": "tenant", "value": "a\u0062"}]}}]}"#.to_string(),
         ];
         for body in &bodies {
-            let fast = check(&runs, 200, body.as_bytes(), "a", "tenant");
-            let full = full_check(&runs, body.as_bytes(), "a", "tenant");
+            let fast = check(&runs, 200, body.as_bytes(), &a());
+            let full = full_check(&runs, body.as_bytes(), &a());
             assert_eq!(fast, full, "{body}");
         }
         assert_eq!(
-            rows::all_kept(&runs, bodies[0].as_bytes(), "a", "tenant"),
+            rows::all_kept(&runs, bodies[0].as_bytes(), &a()),
             Some(true),
             "the common answer takes the fast path"
         );
@@ -487,23 +643,12 @@ mod tests {
             json!({"experiments": [{"experiment_id": "2", "tags": tags("b")}]}).to_string(),
         ];
         for body in &exps {
-            let fast = check(
-                &ResponseFilter::Experiments,
-                200,
-                body.as_bytes(),
-                "a",
-                "tenant",
-            );
-            let full = full_check(&ResponseFilter::Experiments, body.as_bytes(), "a", "tenant");
+            let fast = check(&ResponseFilter::Experiments, 200, body.as_bytes(), &a());
+            let full = full_check(&ResponseFilter::Experiments, body.as_bytes(), &a());
             assert_eq!(fast, full, "{body}");
         }
         assert_eq!(
-            rows::all_kept(
-                &ResponseFilter::Experiments,
-                exps[0].as_bytes(),
-                "a",
-                "tenant"
-            ),
+            rows::all_kept(&ResponseFilter::Experiments, exps[0].as_bytes(), &a()),
             Some(true)
         );
     }

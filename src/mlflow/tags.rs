@@ -1,5 +1,6 @@
 //! Tags, and the tags no client may write. The tenant tag is the ownership record, so it is
-//! written only by the gateway (on create) and can never be set, changed or deleted through it.
+//! written only by the gateway (on create) and can never be set, changed or deleted through it;
+//! the grant tags (`<tenant tag>.grant.*`, `mlflow::grants`) only by its grants endpoint.
 //! Some MLflow system tags are trusted later as a location or an identity (a trace's
 //! `mlflow.artifactLocation` decides where `get-trace-artifact` reads from, a run's
 //! `mlflow.user` is the author the UI and filters show), yet MLflow refuses client writes of
@@ -35,6 +36,8 @@ pub enum Tagged {
     ModelVersion,
     Trace,
     Dataset,
+    /// An AI gateway endpoint (workspace mode).
+    GatewayEndpoint,
 }
 
 /// MLflow's `IMMUTABLE_TAGS` (`mlflow/utils/mlflow_tags.py`): the author and the locations of
@@ -67,7 +70,8 @@ impl Tagged {
             | Tagged::LoggedModel
             | Tagged::RegisteredModel
             | Tagged::ModelVersion
-            | Tagged::Dataset => &[],
+            | Tagged::Dataset
+            | Tagged::GatewayEndpoint => &[],
         }
     }
 
@@ -81,6 +85,7 @@ impl Tagged {
             Tagged::ModelVersion => "model version",
             Tagged::Trace => "trace",
             Tagged::Dataset => "dataset",
+            Tagged::GatewayEndpoint => "AI gateway endpoint",
         }
     }
 }
@@ -90,7 +95,7 @@ impl Tagged {
 pub fn guard(kind: Tagged, key: &str, tenant_key: &str) -> Result<(), GatewayError> {
     refuse_reserved(key, tenant_key)?;
     if let Some(p) = kind.protected().iter().find(|p| same_key(key, p)) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::ReservedTag,
             format!(
                 "tag `{p}` is written only by MLflow on a {}: it cannot be set or deleted through the gateway",
@@ -111,10 +116,22 @@ pub fn guard_all(
         .try_for_each(|(k, _)| guard(kind, k, tenant_key))
 }
 
-/// Refuses a tag write or delete that addresses the reserved key.
+/// Whether `key` addresses one of the gateway's grant tags (`mlflow::grants`), in any spelling.
+pub fn is_grant(key: &str, tenant_key: &str) -> bool {
+    let norm: String = key.nfkc().collect::<String>().trim().to_lowercase();
+    norm.starts_with(&super::grants::prefix(&tenant_key.to_lowercase()))
+}
+
+/// Refuses a tag write or delete that addresses the reserved key or a grant.
 fn refuse_reserved(key: &str, tenant_key: &str) -> Result<(), GatewayError> {
+    if is_grant(key, tenant_key) {
+        return Err(GatewayError::new(
+            Reason::ReservedTag,
+            format!("tags `{}*` hold grants: they are changed only through the gateway's grants endpoint (/_gateway/v1/grants)", super::grants::prefix(tenant_key)),
+        ));
+    }
     if is_reserved(key, tenant_key) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::ReservedTag,
             format!("tag `{tenant_key}` is reserved for the gateway and cannot be set or deleted"),
         ));
@@ -125,7 +142,7 @@ fn refuse_reserved(key: &str, tenant_key: &str) -> Result<(), GatewayError> {
 /// Reads tags given as a list of `{key, value}` objects (MLflow's shape) or as a map.
 pub fn parse_tags(v: Option<&Value>) -> Result<Vec<(String, String)>, GatewayError> {
     let bad = || {
-        GatewayError::bad_request(
+        GatewayError::new(
             Reason::InvalidField,
             "`tags` must be a list of {key, value} objects or a map of strings",
         )
@@ -160,7 +177,7 @@ pub fn keys_of(v: Option<&Value>) -> Result<Vec<String>, GatewayError> {
     match v {
         Some(Value::String(s)) => match super::json::parse_strict(s.as_bytes()) {
             Ok(Value::Object(m)) => Ok(m.keys().cloned().collect()),
-            _ => Err(GatewayError::bad_request(
+            _ => Err(GatewayError::new(
                 Reason::InvalidField,
                 "`tags` given as a string must hold a JSON object",
             )),
@@ -183,7 +200,7 @@ pub fn with_tenant(
             if k == tenant_key && v == tenant {
                 continue;
             }
-            return Err(GatewayError::forbidden(
+            return Err(GatewayError::new(
                 Reason::TagConflict,
                 format!("tag `{tenant_key}` conflicts with the caller's tenant"),
             ));

@@ -1,12 +1,22 @@
 //! Per-request state shared by the pipeline's steps (Pingora's CTX): the platform, the request
-//! id, the audit record being filled in, and the deadline. Every key-value call and every
-//! outgoing call goes through here, so the deadline is checked in one place.
+//! id, the audit record being filled in, and the deadline. The platform is private: every
+//! key-value call and every outgoing call goes through a method here, so the deadline is
+//! checked in one place, and there are exactly four doors out, each named for whose call it is:
+//!
+//! * `forward`: a client's request to MLflow, only as a `ClientRequest` (which only a
+//!   `decision::Permit` makes), pinned to the caller's workspace;
+//! * `preflight` / `pinned_call`: the gateway's own calls about the caller's data (ownership
+//!   pre-flights, grants written by the grants endpoint), pinned the same way;
+//! * `own_call`: the gateway's own calls outside any workspace (MLflow's health, `server-info`,
+//!   the workspace API while provisioning), never with a client's header or body;
+//! * `call_idp`: the identity provider (keys, discovery, token endpoint).
 
-use super::host::{Answer, Host, OutBody, SendFailure, UpstreamResponse};
+use super::host::{Answer, BodyError, Host, OutBody, SendFailure, UpstreamResponse};
 use crate::audit::{operator_line, rfc3339, AuditRecord};
 use crate::config::{Config, Origin};
-use crate::error::{GatewayError, Kind, Reason};
-use crate::forward::{pin_workspace, UpstreamRequest};
+use crate::error::{GatewayError, Reason};
+use crate::forward::{ClientRequest, UpstreamRequest};
+use crate::identity::{Identity, Principal};
 
 /// A verified-token cache entry as this request found or wrote it.
 pub struct TokenEntry {
@@ -17,7 +27,7 @@ pub struct TokenEntry {
 }
 
 pub struct Ctx<'h, H: Host> {
-    pub host: &'h mut H,
+    host: &'h mut H,
     pub rid: String,
     pub audit: AuditRecord,
     /// Wall-clock start (the audit line's `ts`).
@@ -81,7 +91,7 @@ impl<'h, H: Host> Ctx<'h, H> {
     pub fn check_deadline(&self, after: &str) -> Result<(), GatewayError> {
         let now = self.host.monotonic_ms();
         match self.deadline_mono {
-            Some(d) if now > d => Err(GatewayError::unavailable(
+            Some(d) if now > d => Err(GatewayError::new(
                 Reason::DeadlineExceeded,
                 "the gateway could not complete its checks in time; the request was not forwarded",
             )
@@ -126,6 +136,22 @@ impl<'h, H: Host> Ctx<'h, H> {
         })
     }
 
+    /// The caller, acting in its tenant, in the audit record.
+    pub fn record_principal(&mut self, p: &Principal) {
+        self.audit.tenant = Some(p.tenant.clone());
+        self.audit.subject = Some(p.subject.clone());
+        self.audit.roles = p.roles.iter().map(|r| r.as_str()).collect();
+    }
+
+    /// The caller as its credentials prove it (no tenant selected: its first).
+    pub fn record_identity(&mut self, id: &Identity) {
+        self.audit.subject = Some(id.subject.clone());
+        if let Some(m) = id.memberships.first() {
+            self.audit.tenant = Some(m.tenant.clone());
+            self.audit.roles = m.roles.iter().map(|r| r.as_str()).collect();
+        }
+    }
+
     /// Whether calls to MLflow are pinned to a workspace (workspace mode, once settled).
     pub fn pinned(&self) -> bool {
         self.workspace.is_some()
@@ -137,11 +163,97 @@ impl<'h, H: Host> Ctx<'h, H> {
         self.workspace = Some(workspace);
     }
 
-    /// Sends to MLflow and returns once its head is in (the body unread). Every request to
-    /// MLflow on a tenant's behalf leaves here, so this is where the workspace is pinned: any
-    /// workspace header in `req` is dropped and the caller's added; in `workspace` mode a
-    /// request without a pin is never sent (it would act in MLflow's `default` workspace).
-    pub fn start(
+    /// Wall-clock milliseconds now.
+    pub fn now_ms(&self) -> u64 {
+        self.host.now_ms()
+    }
+
+    pub fn random_u64(&mut self) -> u64 {
+        self.host.random_u64()
+    }
+
+    /// Every component variable, in one read.
+    pub fn variables(&mut self) -> Result<Vec<(String, String)>, String> {
+        self.host.variables()
+    }
+
+    /// Reads the client's body, holding at most `limit + 1` bytes.
+    pub fn read_body(
+        &mut self,
+        body: H::ClientBody,
+        declared: Option<u64>,
+        limit: u64,
+    ) -> Result<Vec<u8>, BodyError> {
+        self.host.read_body(body, declared, limit)
+    }
+
+    /// The door for a client's request: the permitted request, sent once its head is in (the
+    /// body unread). Pinned to the caller's workspace; in `workspace` mode nothing is sent
+    /// without a pin (it would act in MLflow's `default` workspace).
+    pub fn forward(
+        &mut self,
+        cfg: &Config,
+        req: ClientRequest,
+        body: OutBody<H::ClientBody>,
+    ) -> Result<H::Answer, GatewayError> {
+        self.start_pinned(cfg, req.into_request(), body)
+    }
+
+    /// The gateway's own `GET` about the caller's data (ownership pre-flights, state checks),
+    /// pinned like a forward, read whole.
+    pub fn preflight(
+        &mut self,
+        cfg: &Config,
+        path: &str,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        self.pinned_call(cfg, "GET", path, Vec::new())
+    }
+
+    /// The gateway's own call on the caller's data (a pre-flight, a grant written by the grants
+    /// endpoint), pinned like a forward, read whole. `body` is JSON or empty.
+    pub fn pinned_call(
+        &mut self,
+        cfg: &Config,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        let req =
+            UpstreamRequest::to_mlflow(method, &cfg.upstream.base_path, path, body, &self.rid);
+        let answer = self.start_pinned(cfg, req, OutBody::Bytes)?;
+        answer.read_all().map_err(|e| self.send_error(cfg, e))
+    }
+
+    /// The gateway's own call outside any workspace, read whole: only for calls that are not
+    /// on a tenant's data (MLflow's health, `server-info`, the workspace API while
+    /// provisioning). `body` is JSON or empty.
+    pub fn own_call(
+        &mut self,
+        cfg: &Config,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        let req =
+            UpstreamRequest::to_mlflow(method, &cfg.upstream.base_path, path, body, &self.rid);
+        let answer = self.send(cfg, &req, OutBody::Bytes)?;
+        answer.read_all().map_err(|e| self.send_error(cfg, e))
+    }
+
+    /// A complete call to the identity provider, without MLflow's error mapping.
+    pub fn call_idp(
+        &mut self,
+        origin: &Origin,
+        req: &UpstreamRequest,
+        timeout_secs: u64,
+    ) -> Result<UpstreamResponse, SendFailure> {
+        self.host
+            .send(origin, req, OutBody::Bytes, timeout_secs)?
+            .read_all()
+    }
+
+    /// Pins `req` (any workspace header in it dropped, the caller's added) and sends it.
+    fn start_pinned(
         &mut self,
         cfg: &Config,
         mut req: UpstreamRequest,
@@ -153,13 +265,11 @@ impl<'h, H: Host> Ctx<'h, H> {
                 req.path_and_query
             )));
         }
-        pin_workspace(&mut req.headers, self.workspace.as_deref());
-        self.start_unpinned(cfg, &req, body)
+        req.pin_workspace(self.workspace.as_deref());
+        self.send(cfg, &req, body)
     }
 
-    /// Sends to MLflow outside any workspace: only for the gateway's own calls that are not
-    /// on a tenant's data (health, `server-info`, the workspace API while provisioning).
-    pub fn start_unpinned(
+    fn send(
         &mut self,
         cfg: &Config,
         req: &UpstreamRequest,
@@ -171,64 +281,24 @@ impl<'h, H: Host> Ctx<'h, H> {
             .map_err(|e| self.send_error(cfg, e))
     }
 
-    /// Sends to MLflow (pinned, as `start`) and reads the whole answer.
-    pub fn send(
-        &mut self,
-        cfg: &Config,
-        req: UpstreamRequest,
-    ) -> Result<UpstreamResponse, GatewayError> {
-        let answer = self.start(cfg, req, OutBody::Bytes)?;
-        answer.read_all().map_err(|e| self.send_error(cfg, e))
-    }
-
-    /// Sends to MLflow outside any workspace (as `start_unpinned`) and reads the whole answer.
-    pub fn send_unpinned(
-        &mut self,
-        cfg: &Config,
-        req: &UpstreamRequest,
-    ) -> Result<UpstreamResponse, GatewayError> {
-        let answer = self.start_unpinned(cfg, req, OutBody::Bytes)?;
-        answer.read_all().map_err(|e| self.send_error(cfg, e))
-    }
-
-    /// A complete GET to another origin (the IdP), without MLflow's error mapping.
-    pub fn fetch(
-        &mut self,
-        origin: &Origin,
-        req: &UpstreamRequest,
-        timeout_secs: u64,
-    ) -> Result<UpstreamResponse, SendFailure> {
-        self.host
-            .send(origin, req, OutBody::Bytes, timeout_secs)?
-            .read_all()
-    }
-
     /// Maps a transport failure to 502/504 without upstream internals.
     pub fn send_error(&self, cfg: &Config, e: SendFailure) -> GatewayError {
         let rid = &self.rid;
         match e {
             SendFailure::Denied => GatewayError::config("the platform refused the outbound call to MLflow: upstream_origin must be in allowed_outbound_hosts"),
-            SendFailure::Timeout => GatewayError::new(
-                Kind::GatewayTimeout,
-                Reason::UpstreamTimeout,
+            SendFailure::Timeout => GatewayError::new(Reason::UpstreamTimeout,
                 "the MLflow server did not answer in time",
             )
             .with_log_detail(format!("upstream timeout ({}s) for request {rid}", cfg.request_timeout_seconds)),
-            SendFailure::Unreachable(d) => GatewayError::new(
-                Kind::BadGateway,
-                Reason::UpstreamUnreachable,
+            SendFailure::Unreachable(d) => GatewayError::new(Reason::UpstreamUnreachable,
                 "the MLflow server is unreachable",
             )
             .with_log_detail(format!("upstream unreachable: {d} (request {rid})")),
-            SendFailure::Reset(d) => GatewayError::new(
-                Kind::BadGateway,
-                Reason::UpstreamReset,
+            SendFailure::Reset(d) => GatewayError::new(Reason::UpstreamReset,
                 "the connection to the MLflow server broke before its answer was complete",
             )
             .with_log_detail(format!("upstream connection broke: {d} (request {rid})")),
-            SendFailure::Truncated { got, expected } => GatewayError::new(
-                Kind::BadGateway,
-                Reason::UpstreamTruncated,
+            SendFailure::Truncated { got, expected } => GatewayError::new(Reason::UpstreamTruncated,
                 "the MLflow server's answer was cut off",
             )
             .with_log_detail(format!(

@@ -32,7 +32,7 @@ pub fn recorded_meta(key: &str) -> String {
 
 /// What an upstream call gets.
 #[derive(Clone)]
-pub enum Upstream {
+pub enum Scripted {
     Answer(UpstreamResponse),
     /// The call fails before an answer's head arrives.
     Fail(SendFailure),
@@ -69,8 +69,8 @@ pub struct MemoryHost {
     pub kv_broken: bool,
     /// Every key-value call takes this long (a store that hangs, as Spin's Redis store does).
     pub kv_stall_ms: u64,
-    /// Upstream answers by `METHOD path?query`.
-    pub upstream: HashMap<String, Upstream>,
+    /// Scripted answers by `METHOD path?query`.
+    pub upstream: HashMap<String, Scripted>,
     /// Every upstream call made, in order.
     pub sent: Vec<UpstreamRequest>,
     /// Every key read (`kv_get`), in order: the round trips a request costs.
@@ -113,7 +113,7 @@ impl MemoryHost {
     }
 
     /// Answers `METHOD path?query` with `what`.
-    pub fn on(&mut self, method: &str, path_and_query: &str, what: Upstream) {
+    pub fn on(&mut self, method: &str, path_and_query: &str, what: Scripted) {
         self.upstream
             .insert(format!("{method} {path_and_query}"), what);
     }
@@ -235,17 +235,17 @@ impl Host for MemoryHost {
         let key = format!("{} {}", req.method, req.path_and_query);
         self.sent.push(sent);
         match self.upstream.get(&key).cloned() {
-            Some(Upstream::Answer(r)) => Ok(MemoryAnswer {
+            Some(Scripted::Answer(r)) => Ok(MemoryAnswer {
                 status: r.status,
                 headers: r.headers,
                 body: Ok(r.body),
             }),
-            Some(Upstream::FailBody(status, e)) => Ok(MemoryAnswer {
+            Some(Scripted::FailBody(status, e)) => Ok(MemoryAnswer {
                 status,
                 headers: Vec::new(),
                 body: Err(e),
             }),
-            Some(Upstream::Fail(e)) => Err(e),
+            Some(Scripted::Fail(e)) => Err(e),
             None => Err(SendFailure::Unreachable(format!(
                 "no recorded answer for {key}"
             ))),

@@ -6,10 +6,13 @@
 //! Every failure is a `GatewayError`, turned into MLflow's error shape in one place
 //! (`GatewayError::to_response`), and every request leaves exactly one audit record.
 
+pub mod claim;
 pub mod ctx;
 pub mod decision;
+pub mod grants;
 pub mod host;
 pub mod identity;
+pub mod idp;
 pub mod ownership;
 pub mod ratelimit;
 pub mod signin;
@@ -18,7 +21,7 @@ pub mod workspace;
 #[cfg(test)]
 mod memory;
 #[cfg(test)]
-mod signin_tests;
+mod service_tests;
 #[cfg(test)]
 mod tests;
 
@@ -26,13 +29,12 @@ use crate::audit::{rfc3339, AuditRecord, Verdict};
 use crate::config::Config;
 use crate::error::{GatewayError, HttpResponse, Kind, Reason};
 use crate::forward::{
-    body_intake, body_too_large, declared_length, passthrough_request, response_headers, streamed,
-    upstream_request, BodyIntake, MAX_BUFFERED_BODY_BYTES,
+    body_intake, body_too_large, declared_length, response_headers, streamed, BodyIntake,
 };
 use crate::mlflow::ownership::Resource;
+use crate::mlflow::provider_errors;
 use crate::mlflow::responses::{self, ResponseFilter};
-use crate::policy::table::Strategy;
-use crate::policy::{self, POLICY_VERSION};
+use crate::policy::{self, access, POLICY_VERSION};
 use crate::request::{request_id, Incoming};
 use ctx::Ctx;
 use decision::{decide, Permit};
@@ -115,7 +117,7 @@ pub fn handle<H: Host>(
         Ok(r) => r,
         Err(e) => {
             if let Some(detail) = &e.log_detail {
-                let level = if e.kind == Kind::Config {
+                let level = if e.kind() == Kind::Config {
                     "error"
                 } else {
                     "warn"
@@ -166,38 +168,30 @@ fn run<H: Host>(
         return readyz(&cfg, ctx).map(Reply::Full);
     }
     if inc.path.starts_with(signin::PREFIX) {
-        return signin::endpoint(inc, &cfg, ctx).map(Reply::Full);
+        return signin::endpoint(inc, &cfg, ctx, identity::identify).map(Reply::Full);
     }
-    let mut body = body;
-    match checked(inc, &cfg, ctx, &mut body) {
+    if inc.path == grants::PATH {
+        return grants::endpoint(inc, &cfg, ctx, body).map(Reply::Full);
+    }
+    match checked(inc, &cfg, ctx, body) {
         // A browser without a session, loading a page: sent to sign-in.
         Err(e) if signin::redirects_to_sign_in(&e, inc, &cfg) => {
             ctx.audit.record(Verdict::Denied(e.reason));
             Ok(Reply::Full(signin::to_sign_in(inc, &ctx.rid)))
         }
-        // Never a second send: only a refusal made before anything was forwarded is reported.
-        Err(e)
-            if cfg.report_only && e.reason.reportable() && ctx.audit.upstream_status.is_none() =>
-        {
-            report(inc, e, &cfg, ctx, body)
-        }
         result => result,
     }
 }
 
-/// The request's checks and, when they pass, its forward and response check. The client's body
-/// stays in `body` until it is read or piped, so a refusal in report mode can still forward it.
+/// The request's checks and, when they pass, its forward and response check.
 fn checked<H: Host>(
     inc: &mut Incoming,
     cfg: &Config,
     ctx: &mut Ctx<H>,
-    body: &mut Option<H::ClientBody>,
+    mut body: Option<H::ClientBody>,
 ) -> Result<Reply<H::Answer>, GatewayError> {
-    // identity
-    let principal = identity::authenticate(inc, cfg, ctx)?;
-    ctx.audit.tenant = Some(principal.tenant.clone());
-    ctx.audit.subject = Some(principal.subject.clone());
-    ctx.audit.roles = principal.roles.iter().map(|r| r.as_str()).collect();
+    // identity, and the tenant the request acts in
+    let (_, principal) = identity::identify(inc, cfg, ctx)?;
 
     // route
     let matched = policy::match_route(&inc.method, &inc.path)?;
@@ -230,6 +224,16 @@ fn checked<H: Host>(
 
     // decision
     let permit = decide(inc, &matched, principal, cfg, ctx)?;
+    if let Some(refusal) = permit.would_deny() {
+        ctx.log(
+            "warn",
+            &format!(
+                "enforcement=report: forwarding a request the policy refuses ({}: {})",
+                refusal.reason.as_str(),
+                refusal.message
+            ),
+        );
+    }
 
     // forward
     let pending = match (pending, body.take()) {
@@ -244,82 +248,27 @@ fn checked<H: Host>(
 }
 
 /// Reads the client's body into memory, refusing it with 413 past `limit`.
-fn read_buffered<H: Host>(
+pub(super) fn read_buffered<H: Host>(
     ctx: &mut Ctx<H>,
     body: H::ClientBody,
     declared: Option<u64>,
     limit: u64,
 ) -> Result<Vec<u8>, GatewayError> {
-    ctx.host
-        .read_body(body, declared, limit)
-        .map_err(|e| match e {
-            BodyError::TooLarge => body_too_large(limit),
-            BodyError::Unreadable(d) => unreadable(format!("request body: {d}")),
-        })
+    ctx.read_body(body, declared, limit).map_err(|e| match e {
+        BodyError::TooLarge => body_too_large(limit),
+        BodyError::Unreadable(d) => unreadable(format!("request body: {d}")),
+    })
 }
 
 fn unreadable(detail: String) -> GatewayError {
-    GatewayError::bad_request(Reason::BodyUnreadable, "the request body could not be read")
+    GatewayError::new(Reason::BodyUnreadable, "the request body could not be read")
         .with_log_detail(detail)
-}
-
-/// `enforcement=report`: forwards a request the checks refused for an authorization reason, as
-/// the client sent it (credentials and spoofable headers still dropped, the workspace pinned
-/// when one was settled), unchecked and unfiltered, and audits it as `would_deny` with the
-/// reason it would have been given. A request with no identity in workspace mode reaches
-/// MLflow's `default` workspace, as it would without the gateway.
-fn report<H: Host>(
-    inc: &mut Incoming,
-    refusal: GatewayError,
-    cfg: &Config,
-    ctx: &mut Ctx<H>,
-    body: Option<H::ClientBody>,
-) -> Result<Reply<H::Answer>, GatewayError> {
-    ctx.log(
-        "warn",
-        &format!(
-            "enforcement=report: forwarding a request the policy refuses ({}: {})",
-            refusal.reason.as_str(),
-            refusal.message
-        ),
-    );
-    let declared = declared_length(&inc.headers);
-    let mut stream = None;
-    if let Some(b) = body {
-        if streamed(declared) {
-            stream = Some((b, declared.unwrap_or(0)));
-        } else {
-            inc.body = read_buffered(ctx, b, declared, MAX_BUFFERED_BODY_BYTES)?;
-        }
-    }
-    let sent = std::mem::take(&mut inc.body);
-    let mut up = passthrough_request(inc, sent, &cfg.upstream.base_path, &ctx.rid);
-    let out = match stream {
-        Some((b, len)) => {
-            up.set_length(len);
-            OutBody::Stream(b)
-        }
-        None => OutBody::Bytes,
-    };
-    let answer = if ctx.pinned() {
-        ctx.start(cfg, up, out)?
-    } else {
-        ctx.start_unpinned(cfg, &up, out)?
-    };
-    ctx.audit.upstream_status = Some(answer.status());
-    ctx.audit.record(Verdict::WouldDeny(refusal.reason));
-    Ok(Reply::Piped {
-        status: answer.status(),
-        headers: response_headers(answer.headers(), &ctx.rid),
-        answer,
-    })
 }
 
 /// The configuration, from the component's variables in one read; an invalid value fails the
 /// request (500, the log names the variable) rather than falling back to a weaker mode.
 fn config<H: Host>(ctx: &mut Ctx<H>) -> Result<Config, GatewayError> {
     let vars = ctx
-        .host
         .variables()
         .map_err(|e| GatewayError::config(format!("reading the component's variables: {e}")))?;
     Config::from_lookup(|name| {
@@ -342,18 +291,20 @@ fn forward<H: Host>(
 ) -> Result<H::Answer, GatewayError> {
     // The body is moved, not copied: artifact uploads can be large.
     let body = std::mem::take(&mut inc.body);
-    let mut up = upstream_request(inc, permit.plan(), body, &cfg.upstream.base_path, &ctx.rid);
+    let mut up = permit.request(inc, body, cfg, &ctx.rid);
     match pending {
         Some((client_body, len)) => {
             up.set_length(len);
-            ctx.start(cfg, up, OutBody::Stream(client_body))
+            ctx.forward(cfg, up, OutBody::Stream(client_body))
         }
-        None => ctx.start(cfg, up, OutBody::Bytes),
+        None => ctx.forward(cfg, up, OutBody::Bytes),
     }
 }
 
 /// Checks MLflow's answer where the plan says so (foreign rows dropped, foreign objects
-/// answered like absent ones); large artifact downloads are piped through unread.
+/// answered like absent ones); large artifact downloads and successful model invocations
+/// (streamed tokens) are piped through unread, an invocation's error is scrubbed of
+/// credentials; objects MLflow created for the request are claimed for the tenant.
 fn check_answer<H: Host>(
     permit: &Permit,
     answer: H::Answer,
@@ -362,12 +313,14 @@ fn check_answer<H: Host>(
 ) -> Result<Reply<H::Answer>, GatewayError> {
     let plan = permit.plan();
     let status = answer.status();
-    if plan.row.strategy == Strategy::ArtifactPath
+    let shape = plan.row.strategy.shape();
+    let download = shape.streams
         && plan.row.method == "GET"
         && plan.filter.is_none()
-        && declared_length(answer.headers()).is_none_or(|n| streamed(Some(n)))
-    {
-        ctx.audit.record(Verdict::Allowed);
+        && declared_length(answer.headers()).is_none_or(|n| streamed(Some(n)));
+    let generated = shape.pipes_answers && (200..300).contains(&status);
+    if download || generated {
+        ctx.audit.record(permitted(permit));
         return Ok(Reply::Piped {
             status,
             headers: response_headers(answer.headers(), &ctx.rid),
@@ -377,20 +330,22 @@ fn check_answer<H: Host>(
     let resp = answer.read_all().map_err(|e| ctx.send_error(cfg, e))?;
     let headers = response_headers(&resp.headers, &ctx.rid);
     let mut body = resp.body;
+    if shape.pipes_answers {
+        // A model provider's error, relayed by MLflow, may echo the tenant's key.
+        body = provider_errors::scrub(&body);
+    }
+    if let (Some(c), 200) = (plan.claim, status) {
+        claim::claim(c, &body, permit.principal(), cfg, ctx);
+    }
     let mut filter = plan.filter.clone();
-    if let Some(ResponseFilter::OnlineConfigs { owned }) = &mut filter {
+    if let Some(f) = &mut filter {
         if status == 200 {
-            for e in responses::online_config_experiments(&body)? {
-                let res = Resource::Experiment(e);
-                if ownership::owns(&res, permit.principal(), cfg, ctx)? {
-                    owned.push(res.id().to_string());
-                }
-            }
+            learn_from_answer(f, &body, permit, cfg, ctx)?;
         }
     }
     if let Some(filter) = &filter {
-        let tenant = &permit.principal().tenant;
-        let checked = responses::check(filter, status, &body, tenant, &cfg.tenant_tag_key)?;
+        let reader = access::reader(permit.principal(), &cfg.tenant_tag_key);
+        let checked = responses::check(filter, status, &body, &reader)?;
         if checked.dropped > 0 {
             let fault = format!(
                 "{} foreign row(s) dropped from {}",
@@ -399,7 +354,7 @@ fn check_answer<H: Host>(
             ctx.log("error", &format!("policy fault: {fault}"));
             ctx.audit.policy_fault = Some(fault);
         }
-        if let (Some((_, reason)), true) = (checked.replaced, cfg.report_only) {
+        if let (Some(reason), true) = (checked.replaced, cfg.report_only) {
             // Report mode: MLflow's real answer, audited as what the check would have done.
             ctx.audit.record(Verdict::WouldDeny(reason));
             return Ok(Reply::Full(HttpResponse {
@@ -411,22 +366,73 @@ fn check_answer<H: Host>(
         if let Some(b) = checked.body {
             body = b;
         }
-        if let Some((replaced_status, reason)) = checked.replaced {
+        if let Some(reason) = checked.replaced {
             // A foreign object answered exactly as MLflow answers an absent one.
             ctx.audit.record(Verdict::Denied(reason));
             return Ok(Reply::Full(HttpResponse {
-                status: replaced_status,
+                status: Kind::NotFound.status(),
                 headers,
                 body,
             }));
         }
     }
-    ctx.audit.record(Verdict::Allowed);
+    ctx.audit.record(permitted(permit));
     Ok(Reply::Full(HttpResponse {
         status,
         headers,
         body,
     }))
+}
+
+/// Fills in what a response check can only learn from the answer: which of the experiments of
+/// online-scoring configs, and which of the registered models of model versions, the caller
+/// may read (each resolved as any owner is), and the workspaces shared with it.
+fn learn_from_answer<H: Host>(
+    filter: &mut ResponseFilter,
+    body: &[u8],
+    permit: &Permit,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<(), GatewayError> {
+    let (objects, readable) = match filter {
+        ResponseFilter::OnlineConfigs { owned } => (
+            responses::online_config_experiments(body)?
+                .into_iter()
+                .map(Resource::Experiment)
+                .collect::<Vec<_>>(),
+            owned,
+        ),
+        ResponseFilter::ModelVersions { readable } => (
+            responses::version_models(body)?
+                .into_iter()
+                .map(Resource::RegisteredModel)
+                .collect(),
+            readable,
+        ),
+        ResponseFilter::WorkspaceList { allowed, .. } => {
+            let subjects = access::subjects(permit.principal());
+            for ws in grants::shared_workspaces(&subjects, cfg, ctx)? {
+                if !allowed.contains(&ws) {
+                    allowed.push(ws);
+                }
+            }
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    for res in objects {
+        if ownership::readable(&res, permit.principal(), cfg, ctx)? {
+            readable.push(res.id().to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The verdict of a forwarded request: allowed, or in report mode what enforce would have said.
+fn permitted(permit: &Permit) -> Verdict {
+    permit
+        .would_deny()
+        .map_or(Verdict::Allowed, |e| Verdict::WouldDeny(e.reason))
 }
 
 fn json_response(status: u16, body: serde_json::Value, rid: &str) -> HttpResponse {
@@ -443,13 +449,8 @@ fn json_response(status: u16, body: serde_json::Value, rid: &str) -> HttpRespons
 /// `/readyz`: MLflow answers its health check and, in OIDC mode, the IdP's keys are usable.
 fn readyz<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<HttpResponse, GatewayError> {
     ctx.audit.record(Verdict::Health);
-    let req = crate::forward::UpstreamRequest {
-        method: "GET".into(),
-        path_and_query: format!("{}/health", cfg.upstream.base_path),
-        headers: vec![("x-request-id".into(), ctx.rid.as_bytes().to_vec())],
-        body: Vec::new(),
-    };
-    let mlflow_ok = matches!(ctx.send_unpinned(cfg, &req), Ok(r) if r.status == 200);
+    let mlflow_ok =
+        matches!(ctx.own_call(cfg, "GET", "/health", Vec::new()), Ok(r) if r.status == 200);
     ctx.audit.upstream_status = None;
     // Workspace mode in front of an MLflow without workspaces would pin a header MLflow
     // ignores or refuses: not ready, and the log says what to fix.
@@ -467,7 +468,7 @@ fn readyz<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<HttpResponse, Gatew
     let keys_ok = cfg
         .oidc
         .as_ref()
-        .map(|oidc| identity::current_keys(oidc, cfg, None, ctx).is_ok());
+        .map(|oidc| idp::Idp { oidc, cfg }.keys(None, ctx).is_ok());
     let ready = mlflow_ok && keys_ok.unwrap_or(true) && workspaces_ok.unwrap_or(true);
     let mut body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },

@@ -7,61 +7,98 @@
 use super::ctx::Ctx;
 use super::host::Host;
 use crate::config::Config;
-use crate::error::{GatewayError, Kind, Reason};
-use crate::forward::{gateway_request, UpstreamRequest};
+use crate::error::{GatewayError, Reason};
 use crate::identity::Principal;
 use crate::mlflow::locations;
-use crate::mlflow::ownership::{fact_from_body, CachedFact, Fact, KnownOwner, Resource};
+use crate::mlflow::ownership::{
+    fact_from_body, valid_model_id, valid_model_name, valid_run_id, CachedFact, Fact, Resource,
+};
 use crate::mlflow::responses::registered_model_not_found;
+use crate::policy::access::{self, Owned};
 use crate::policy::plan::{keeps_an_experiment, Verify};
+use crate::vocab::rbac::Level;
 
 /// The owner of something linked to several experiments (an evaluation dataset): a tenant's
-/// only when every experiment is that tenant's; mixed owners belong to nobody; no experiments
-/// at all reads as missing (MLflow answers an unknown dataset id with an empty list).
+/// only when every experiment is that tenant's, with the grants of each (access to the dataset
+/// needs access to every one of them); mixed owners belong to nobody; no experiments at all
+/// reads as missing (MLflow answers an unknown dataset id with an empty list).
 pub fn owner_of_all(owners: impl IntoIterator<Item = Owner>) -> Owner {
     let mut it = owners.into_iter();
-    let Some(first) = it.next() else {
+    let Some(Owner::Tenant(mut all)) = it.next() else {
         return Owner::Missing;
     };
-    if it.any(|o| o != first) {
-        return Owner::Nobody;
+    for o in it {
+        match o {
+            Owner::Tenant(next) if next.tenant == all.tenant => {
+                all.grant_sets.extend(next.grant_sets)
+            }
+            _ => return Owner::Nobody,
+        }
     }
-    first
+    Owner::Tenant(all)
 }
+
 /// What pre-flights established about a resource's owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
-    /// The experiment (of the resource) carries this tenant tag.
-    Tenant(String),
+    /// The experiment (of the resource), or the registered model, carries this tenant tag,
+    /// with the grants and aliases that go with it.
+    Tenant(Owned),
     /// The experiment exists but carries no tenant tag (e.g. the Default experiment `0`).
     Nobody,
     /// The resource does not exist.
     Missing,
 }
-/// Allows only resources of the caller's tenant. Absent, untagged and foreign resources get the
-/// same answer, so the response reveals nothing about other tenants; the audit reason differs.
-/// Registry names are answered with MLflow's own 404 for an absent model: clients probe a name
-/// before creating it (`register_prompt`), and the answer must not tell "taken" from "free".
-pub fn judge(res: &Resource, owner: &Owner, principal: &Principal) -> Result<(), GatewayError> {
+
+/// Allows a resource when the caller's access to it (`policy::access::level`) reaches `need`.
+/// No access at all (absent, untagged, foreign, denied, or not shared with a visitor) gets
+/// the same answer, so the response reveals nothing about other tenants or vetoed objects;
+/// the audit reason differs. Registry names are answered with MLflow's own 404 for an absent
+/// model: clients probe a name before creating it (`register_prompt`), and the answer must not
+/// tell "taken" from "free". An object the caller may see but not change gets `rbac`.
+pub fn judge(
+    res: &Resource,
+    owner: &Owner,
+    principal: &Principal,
+    need: Level,
+) -> Result<(), GatewayError> {
     let reason = match owner {
-        Owner::Tenant(t) if *t == principal.tenant => return Ok(()),
-        Owner::Tenant(_) | Owner::Nobody => Reason::TenantMismatch,
+        Owner::Tenant(o) => match access::level(principal, o) {
+            Some(held) if held >= need => return Ok(()),
+            Some(held) => {
+                return Err(GatewayError::new(
+                    Reason::Rbac,
+                    format!(
+                        "your access to {} {} is {} (your role or a grant); this needs {}",
+                        res.kind(),
+                        res.id(),
+                        held.as_str(),
+                        need.as_str()
+                    ),
+                ))
+            }
+            None if o.tenant == principal.tenant && access::denied(principal, o) => {
+                Reason::GrantDenied
+            }
+            None => Reason::TenantMismatch,
+        },
+        Owner::Nobody => Reason::TenantMismatch,
         Owner::Missing => Reason::ResourceNotFound,
     };
     if matches!(res, Resource::Experiment(id) if id == "0") {
         // The client's fallback when no experiment is set; say how to fix it.
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             reason,
             "experiment 0 is MLflow's Default experiment, which belongs to no tenant: choose an experiment of your own first (mlflow.set_experiment(\"<name>\") or MLFLOW_EXPERIMENT_NAME)",
         ));
     }
     if let Resource::RegisteredModel(name) = res {
-        return Err(GatewayError::not_found(
+        return Err(GatewayError::as_absent(
             reason,
             registered_model_not_found(name),
         ));
     }
-    Err(GatewayError::forbidden(
+    Err(GatewayError::new(
         reason,
         format!(
             "{} {} does not exist or belongs to another tenant",
@@ -71,7 +108,10 @@ pub fn judge(res: &Resource, owner: &Owner, principal: &Principal) -> Result<(),
     ))
 }
 
-/// Establishes who owns `res`.
+/// Establishes who owns `res`: its own tags (experiments, registered models), its
+/// experiment's, or all of a dataset's experiments'. The experiment's fact is read on every
+/// request (from the cache when fresh): it carries the grants, which a change through the
+/// gateway rewrites at once, so a child never decides on a copy of them.
 pub fn resolve_owner<H: Host>(
     res: &Resource,
     cfg: &Config,
@@ -80,16 +120,11 @@ pub fn resolve_owner<H: Host>(
     if res.tagged_itself() {
         return tag_owner(fact(res, cfg, ctx)?);
     }
-    let Some(found) = lookup(res, cfg, ctx)? else {
-        return Ok(Owner::Missing);
-    };
-    let experiments = match found.entry.fact {
-        Fact::InExperiment(ref e) => {
-            let e = e.clone();
-            return in_one_experiment(found, e, cfg, ctx);
-        }
-        Fact::InExperiments(list) => list,
-        Fact::TenantTag(_) => return Err(GatewayError::internal("fact kind mismatch")),
+    let experiments = match fact(res, cfg, ctx)? {
+        None => return Ok(Owner::Missing),
+        Some(Fact::InExperiment(e)) => vec![e],
+        Some(Fact::InExperiments(list)) => list,
+        Some(Fact::Tagged { .. }) => return Err(GatewayError::internal("fact kind mismatch")),
     };
     let mut owners = Vec::with_capacity(experiments.len());
     for e in experiments {
@@ -98,68 +133,52 @@ pub fn resolve_owner<H: Host>(
     Ok(owner_of_all(owners))
 }
 
-/// The owner of a resource in one experiment: the tenant kept with the resource's own fact
-/// while both are fresh (one key-value read), else the experiment's tag, which is then kept
-/// with the resource's fact for the next request.
-fn in_one_experiment<H: Host>(
-    found: Found,
-    experiment: String,
+/// The owner of an experiment or registered model as MLflow has it now (never the cache): for
+/// the grants endpoint, which changes what the cached fact holds.
+pub fn current_owner<H: Host>(
+    res: &Resource,
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> Result<Owner, GatewayError> {
-    let ttl = cfg.ownership_cache_seconds;
-    let now = ctx.now_s();
-    if let Some(o) = &found.entry.owner {
-        if now.saturating_sub(o.at) < ttl {
-            return Ok(Owner::Tenant(o.tenant.clone()));
-        }
+    let resp = ctx.preflight(cfg, &res.preflight_path())?;
+    match resp.status {
+        200 => tag_owner(Some(
+            fact_from_body(res, &resp.body, &cfg.tenant_tag_key).ok_or_else(|| {
+                preflight_failed(format!("unexpected answer for {} {}", res.kind(), res.id()))
+            })?,
+        )),
+        400 | 404 => Ok(Owner::Missing),
+        s => Err(preflight_failed(format!(
+            "pre-flight for {} {} answered {s}",
+            res.kind(),
+            res.id()
+        ))),
     }
-    let exp = lookup(&Resource::Experiment(experiment), cfg, ctx)?;
-    if let Some(Found {
-        entry,
-        key: Some(k),
-        fetched: true,
-    }) = &exp
-    {
-        ctx.kv_set(k, &entry.encode())?;
-    }
-    let owner = tag_owner(exp.as_ref().map(|f| f.entry.fact.clone()))?;
-    if let (Some(key), Some(exp), Owner::Tenant(t)) = (&found.key, &exp, &owner) {
-        let entry = CachedFact {
-            owner: Some(KnownOwner {
-                tenant: t.clone(),
-                at: exp.entry.at,
-            }),
-            ..found.entry
-        };
-        ctx.kv_set(key, &entry.encode())?;
-    } else if let (Some(key), true) = (&found.key, found.fetched) {
-        ctx.kv_set(key, &found.entry.encode())?;
-    }
-    Ok(owner)
 }
 
 fn tag_owner(tagged: Option<Fact>) -> Result<Owner, GatewayError> {
     Ok(match tagged {
         None => Owner::Missing,
-        Some(Fact::TenantTag(Some(t))) => Owner::Tenant(t),
-        Some(Fact::TenantTag(None)) => Owner::Nobody,
+        Some(Fact::Tagged {
+            tenant: Some(tenant),
+            grants,
+            aliases,
+        }) => Owner::Tenant(Owned {
+            tenant,
+            grant_sets: vec![grants],
+            aliases,
+        }),
+        Some(Fact::Tagged { tenant: None, .. }) => Owner::Nobody,
         Some(_) => return Err(GatewayError::internal("fact kind mismatch")),
     })
 }
 
 fn preflight_failed(detail: String) -> GatewayError {
     GatewayError::new(
-        Kind::BadGateway,
         Reason::PreflightFailed,
         "an ownership check could not be completed",
     )
     .with_log_detail(detail)
-}
-
-/// A GET to MLflow for a pre-flight, with the request's id.
-fn preflight_request(cfg: &Config, rid: &str, path: &str) -> UpstreamRequest {
-    gateway_request("GET", &cfg.upstream.base_path, path, Vec::new(), rid)
 }
 
 /// What MLflow says about `res` (cached facts only when they cannot change through the
@@ -210,8 +229,7 @@ fn lookup<H: Host>(
             }
         }
     }
-    let req = preflight_request(cfg, &ctx.rid, &res.preflight_path());
-    let resp = ctx.send(cfg, req)?;
+    let resp = ctx.preflight(cfg, &res.preflight_path())?;
     match resp.status {
         200 => {
             let f = fact_from_body(res, &resp.body, &cfg.tenant_tag_key).ok_or_else(|| {
@@ -221,15 +239,13 @@ fn lookup<H: Host>(
                     res.id()
                 ))
             })?;
-            // Only facts that cannot change through the gateway are cached: a tenant tag
-            // (immutable here) and a run's / model's / trace's experiment; never "untagged".
-            let key = cache_key.filter(|_| !matches!(f, Fact::TenantTag(None)));
+            // Only facts that cannot change through the gateway behind its back are cached: a
+            // tenant tag (immutable here) with its grants (the grants endpoint rewrites the
+            // cached fact when it changes them) and a run's / model's / trace's experiment;
+            // never "untagged".
+            let key = cache_key.filter(|_| !matches!(f, Fact::Tagged { tenant: None, .. }));
             Ok(Some(Found {
-                entry: CachedFact {
-                    fact: f,
-                    at: now,
-                    owner: None,
-                },
+                entry: CachedFact { fact: f, at: now },
                 key,
                 fetched: true,
             }))
@@ -270,8 +286,7 @@ fn preflight_body<H: Host>(
     ctx: &mut Ctx<H>,
     path: &str,
 ) -> Result<Vec<u8>, GatewayError> {
-    let req = preflight_request(cfg, &ctx.rid, path);
-    let resp = ctx.send(cfg, req)?;
+    let resp = ctx.preflight(cfg, path)?;
     if resp.status != 200 {
         return Err(preflight_failed(format!(
             "pre-flight {path} answered {}",
@@ -281,12 +296,127 @@ fn preflight_body<H: Host>(
     Ok(resp.body)
 }
 
-/// Whether `principal` owns `res` (the response check's online-config experiments).
-pub fn owns<H: Host>(
+/// Whether the artifact at `path` (from the experiment on: `<experiment>/models/<model>/…` or
+/// `<experiment>/<run>/artifacts/…`) lies inside the files of a model version whose registered
+/// model the caller may read: sharing a model version shares the files the MLflow client loads
+/// it from. The versions come from MLflow fresh (a pinned search by logged model or run), each
+/// model's grants too, so a revoked share stops the next download.
+pub fn shared_through_version<H: Host>(
+    path: &[String],
+    principal: &Principal,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<bool, GatewayError> {
+    let segs: Vec<&str> = path.iter().map(String::as_str).collect();
+    let filter = match segs.as_slice() {
+        [exp, "models", model, "artifacts", ..] if valid_model_id(model) => {
+            // The logged model's files are in its own experiment only.
+            let home = fact(&Resource::LoggedModel(model.to_string()), cfg, ctx)?;
+            if home != Some(Fact::InExperiment(exp.to_string())) {
+                return Ok(false);
+            }
+            format!("source_path = 'models:/{model}'")
+        }
+        [_, run, "artifacts", ..] if valid_run_id(run) => format!("run_id = '{run}'"),
+        _ => return Ok(false),
+    };
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("filter", &filter)
+        .append_pair("max_results", "200")
+        .finish();
+    let found = ctx.preflight(cfg, &format!("/api/2.0/mlflow/model-versions/search?{q}"))?;
+    if found.status != 200 {
+        return Ok(false);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&found.body)
+        .map_err(|_| preflight_failed("model-versions/search answer".into()))?;
+    let versions = v
+        .get("model_versions")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for mv in versions {
+        let (Some(name), Some(source)) = (
+            mv.get("name").and_then(serde_json::Value::as_str),
+            mv.get("source").and_then(serde_json::Value::as_str),
+        ) else {
+            continue;
+        };
+        let covered = version_files(source, &segs).is_some_and(|root| segs.starts_with(&root));
+        if covered
+            && valid_model_name(name)
+            && readable(
+                &Resource::RegisteredModel(name.to_string()),
+                principal,
+                cfg,
+                ctx,
+            )?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Where a version's files are, from the experiment on, given its `source`: a logged model
+/// (`models:/<id>`: `<experiment>/models/<id>/artifacts`, the experiment taken from the path
+/// asked for), a run's artifacts (`runs:/<run>/<sub>`), or a proxied artifact URI.
+fn version_files<'a>(source: &'a str, asked: &[&'a str]) -> Option<Vec<&'a str>> {
+    if let Some(model) = source.strip_prefix("models:/") {
+        return Some(vec![asked.first()?, "models", model, "artifacts"]);
+    }
+    if let Some(rest) = source.strip_prefix("runs:/") {
+        let mut root = vec![*asked.first()?, "artifacts"];
+        let mut parts = rest.split('/').filter(|s| !s.is_empty());
+        root.insert(1, parts.next()?);
+        root.extend(parts);
+        return Some(root);
+    }
+    let rest = source.strip_prefix("mlflow-artifacts:/")?;
+    let mut parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    if parts.first() == Some(&"workspaces") {
+        parts.drain(..2.min(parts.len()));
+    }
+    (!parts.is_empty() && !parts.iter().any(|p| *p == "." || *p == "..")).then_some(parts)
+}
+
+/// Whether `principal` may read `res` (the response checks that learn objects from an answer).
+pub fn readable<H: Host>(
     res: &Resource,
     principal: &Principal,
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> Result<bool, GatewayError> {
-    Ok(resolve_owner(res, cfg, ctx)? == Owner::Tenant(principal.tenant.clone()))
+    Ok(match resolve_owner(res, cfg, ctx)? {
+        Owner::Tenant(o) => access::level(principal, &o).is_some(),
+        Owner::Nobody | Owner::Missing => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_files;
+
+    #[test]
+    fn a_versions_files_are_found_from_each_kind_of_source() {
+        let asked = ["7", "models", "m-1", "artifacts", "MLmodel"];
+        assert_eq!(
+            version_files("models:/m-1", &asked),
+            Some(vec!["7", "models", "m-1", "artifacts"])
+        );
+        let run = ["7", "r1", "artifacts", "model", "MLmodel"];
+        assert_eq!(
+            version_files("runs:/r1/model", &run),
+            Some(vec!["7", "r1", "artifacts", "model"])
+        );
+        assert_eq!(
+            version_files(
+                "mlflow-artifacts:/workspaces/team-a/7/r1/artifacts/model",
+                &run
+            ),
+            Some(vec!["7", "r1", "artifacts", "model"])
+        );
+        assert_eq!(version_files("mlflow-artifacts:/7/../8/x", &run), None);
+        assert_eq!(version_files("s3://bucket/x", &run), None);
+    }
 }

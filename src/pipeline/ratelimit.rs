@@ -13,9 +13,9 @@
 use super::ctx::Ctx;
 use super::host::Host;
 use crate::config::{Config, Quota, RateLimits};
-use crate::error::{GatewayError, Kind, Reason};
+use crate::error::{GatewayError, Reason};
 use crate::identity::Principal;
-use crate::policy::table::{Row, Strategy};
+use crate::policy::table::Row;
 use crate::vocab::rbac::Action;
 use sha2::{Digest, Sha256};
 
@@ -77,11 +77,21 @@ pub fn check<H: Host>(
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> Result<(), GatewayError> {
-    let limits = &cfg.rate_limits;
-    let action = row.action;
-    if row.strategy == Strategy::Open {
+    if !row.strategy.shape().rate_limited {
         return Ok(());
     }
+    charge_request(principal, row.action, cfg, ctx)
+}
+
+/// Charges a request of `action` (a row's, or one of the gateway's own endpoints') to its
+/// counters.
+pub fn charge_request<H: Host>(
+    principal: &Principal,
+    action: Action,
+    cfg: &Config,
+    ctx: &mut Ctx<H>,
+) -> Result<(), GatewayError> {
+    let limits = &cfg.rate_limits;
     let now = ctx.now_s();
     let window = now / limits.window_seconds;
     for c in counters(limits, principal, action, window) {
@@ -104,9 +114,7 @@ pub fn check<H: Host>(
             } else {
                 "write"
             };
-            return Err(GatewayError::new(
-                Kind::TooManyRequests { retry_after },
-                Reason::RateLimited,
+            return Err(GatewayError::rate_limited(retry_after,
                 format!(
                     "the {holder}'s limit of {limit} {class} requests per {w} s is used up; retry after {retry_after} s",
                     holder = c.holder,

@@ -4,31 +4,34 @@
 //! audit record. MLflow's answers are recorded from the real MLflow 3.17.2.
 
 use super::host::SendFailure;
-use super::memory::{recorded, recorded_meta, MemoryHost, Upstream};
+use super::memory::{recorded, recorded_meta, MemoryHost, Scripted};
 use super::{handle, Outcome, Reply};
 use crate::request::Incoming;
 
-fn get(path: &str, query: &str, tenant: &str) -> Incoming {
+pub(super) fn get(path: &str, query: &str, tenant: &str) -> Incoming {
     let headers = [("x-tenant", tenant), ("x-subject", "alice")];
     Incoming::for_test("GET", path, query, &headers, b"")
 }
 
-fn post(path: &str, tenant: &str, body: &str) -> Incoming {
+pub(super) fn post(path: &str, tenant: &str, body: &str) -> Incoming {
     let headers = [("x-tenant", tenant), ("content-type", "application/json")];
     Incoming::for_test("POST", path, "", &headers, body.as_bytes())
 }
 
 /// Runs one request; the body (if any) is handed over unread, as the shell does.
-fn run_req(host: &mut MemoryHost, mut inc: Incoming) -> Outcome<super::memory::MemoryAnswer> {
+pub(super) fn run_req(
+    host: &mut MemoryHost,
+    mut inc: Incoming,
+) -> Outcome<super::memory::MemoryAnswer> {
     let body = std::mem::take(&mut inc.body);
     handle(host, inc, Some(body))
 }
 
-fn status<A>(o: &Outcome<A>) -> u16 {
+pub(super) fn status<A>(o: &Outcome<A>) -> u16 {
     o.reply.status()
 }
 
-fn body_json<A>(o: &Outcome<A>) -> serde_json::Value {
+pub(super) fn body_json<A>(o: &Outcome<A>) -> serde_json::Value {
     match &o.reply {
         Reply::Full(r) => serde_json::from_slice(&r.body).expect("JSON body"),
         Reply::Piped { .. } => panic!("piped"),
@@ -36,7 +39,7 @@ fn body_json<A>(o: &Outcome<A>) -> serde_json::Value {
 }
 
 /// MLflow as recorded: team-a's experiment, its run, team-b's experiment, the Default one.
-fn mlflow(host: &mut MemoryHost) -> (String, String, String) {
+pub(super) fn mlflow(host: &mut MemoryHost) -> (String, String, String) {
     let (exp_a, exp_b, run) = (
         recorded_meta("experiment_team_a"),
         recorded_meta("experiment_team_b"),
@@ -46,29 +49,29 @@ fn mlflow(host: &mut MemoryHost) -> (String, String, String) {
     host.on(
         "GET",
         &exp(&exp_a),
-        Upstream::Answer(recorded("experiments_get_team_a")),
+        Scripted::Answer(recorded("experiments_get_team_a")),
     );
     host.on(
         "GET",
         &exp(&exp_b),
-        Upstream::Answer(recorded("experiments_get_team_b")),
+        Scripted::Answer(recorded("experiments_get_team_b")),
     );
     host.on(
         "GET",
         &exp("0"),
-        Upstream::Answer(recorded("experiments_get_default")),
+        Scripted::Answer(recorded("experiments_get_default")),
     );
     host.on(
         "GET",
         &exp("999"),
-        Upstream::Answer(recorded("experiments_get_missing")),
+        Scripted::Answer(recorded("experiments_get_missing")),
     );
     let run_get = format!("/api/2.0/mlflow/runs/get?run_id={run}");
-    host.on("GET", &run_get, Upstream::Answer(recorded("runs_get")));
+    host.on("GET", &run_get, Scripted::Answer(recorded("runs_get")));
     host.on(
         "POST",
         "/api/2.0/mlflow/runs/log-metric",
-        Upstream::Answer(recorded("runs_log_metric")),
+        Scripted::Answer(recorded("runs_log_metric")),
     );
     (exp_a, exp_b, run)
 }
@@ -101,29 +104,31 @@ fn the_owner_is_forwarded_once_and_the_facts_are_cached() {
     assert!(fwd
         .body
         .starts_with(format!(r#"{{"run_id":"{run}""#).as_bytes()));
-    // The second request is decided from the cached facts: no pre-flight, and one key-value
-    // read (the run's fact carries its experiment's tenant).
+    // The second request is decided from the cached facts: no pre-flight, and two key-value
+    // reads (the run's experiment, then the experiment's tenant and grants: a grant change
+    // rewrites that fact, so the run never decides on a copy of it).
     host.sent.clear();
     host.kv_reads.clear();
     let o = run_req(&mut host, log_metric(&run, "team-a"));
     assert_eq!(status(&o), 200);
     assert_eq!(host.calls(), vec!["POST /api/2.0/mlflow/runs/log-metric"]);
-    assert_eq!(host.kv_reads, vec![format!("own:v1:run:{run}")]);
-    // Once the copy of the experiment's tenant is stale, the experiment's own fact decides
-    // again (and a stale experiment fact means a pre-flight).
+    let reads = vec![format!("own:v2:run:{run}"), format!("own:v2:exp:{exp_a}")];
+    assert_eq!(host.kv_reads, reads);
+    // A stale experiment fact means a pre-flight.
     host.now_ms += 301_000;
-    host.kv_reads.clear();
+    host.sent.clear();
     let o = run_req(&mut host, log_metric(&run, "team-a"));
     assert_eq!(status(&o), 200);
-    assert_eq!(
-        host.kv_reads,
-        vec![format!("own:v1:run:{run}"), format!("own:v1:exp:{exp_a}")]
+    assert!(
+        host.calls().iter().any(|c| c.contains("experiments/get")),
+        "{:?}",
+        host.calls()
     );
-    // another tenant is refused from the same one read
+    // another tenant is refused from the same reads
     host.kv_reads.clear();
     let o = run_req(&mut host, log_metric(&run, "team-b"));
     assert_eq!(o.audit.record().reason, "tenant_mismatch");
-    assert_eq!(host.kv_reads, vec![format!("own:v1:run:{run}")]);
+    assert_eq!(host.kv_reads, reads);
 }
 
 #[test]
@@ -189,7 +194,7 @@ fn mlflow_down_during_a_preflight_is_a_502() {
     host.on(
         "GET",
         &run_get,
-        Upstream::Fail(SendFailure::Unreachable("refused".into())),
+        Scripted::Fail(SendFailure::Unreachable("refused".into())),
     );
     let o = run_req(&mut host, log_metric(&run, "team-a"));
     assert_eq!(status(&o), 502);
@@ -201,19 +206,19 @@ fn mlflow_down_during_a_preflight_is_a_502() {
 fn an_unexpected_preflight_answer_fails_closed() {
     for answer in [
         // An answer about another run.
-        Upstream::Answer(crate::pipeline::host::UpstreamResponse {
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
             status: 200,
             headers: Vec::new(),
             body: br#"{"run":{"info":{"run_id":"other","experiment_id":"1"}}}"#.to_vec(),
         }),
         // Not JSON.
-        Upstream::Answer(crate::pipeline::host::UpstreamResponse {
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
             status: 200,
             headers: Vec::new(),
             body: b"<html>".to_vec(),
         }),
         // A server error.
-        Upstream::Answer(crate::pipeline::host::UpstreamResponse {
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
             status: 500,
             headers: Vec::new(),
             body: b"{}".to_vec(),
@@ -253,7 +258,7 @@ fn upstream_failures_while_forwarding_are_named() {
         host.on(
             "POST",
             "/api/2.0/mlflow/runs/log-metric",
-            Upstream::FailBody(200, failure),
+            Scripted::FailBody(200, failure),
         );
         let o = run_req(&mut host, log_metric(&run, "team-a"));
         assert_eq!((status(&o), o.audit.record().reason), (code, reason));
@@ -327,12 +332,12 @@ fn health_and_readiness() {
     host.on(
         "GET",
         "/health",
-        Upstream::Fail(SendFailure::Unreachable("down".into())),
+        Scripted::Fail(SendFailure::Unreachable("down".into())),
     );
     let o = run_req(&mut host, get("/readyz", "", ""));
     assert_eq!(status(&o), 503);
     assert_eq!(body_json(&o)["mlflow"], "unavailable");
-    host.on("GET", "/health", Upstream::Answer(recorded("health")));
+    host.on("GET", "/health", Scripted::Answer(recorded("health")));
     let o = run_req(&mut host, get("/readyz", "", ""));
     assert_eq!(status(&o), 200);
 }
@@ -359,24 +364,24 @@ fn every_outcome_has_one_audit_record_with_the_request_id() {
 const WS: &str = "/api/3.0/mlflow/workspaces";
 
 /// MLflow with workspaces on, team-a's workspace not created yet.
-fn mlflow_with_workspaces(host: &mut MemoryHost) -> (String, String, String) {
+pub(super) fn mlflow_with_workspaces(host: &mut MemoryHost) -> (String, String, String) {
     let ids = mlflow(host);
     host.on(
         "GET",
         "/api/3.0/mlflow/server-info",
-        Upstream::Answer(recorded("server_info_workspaces")),
+        Scripted::Answer(recorded("server_info_workspaces")),
     );
     host.on(
         "GET",
         &format!("{WS}/team-a"),
-        Upstream::Answer(recorded("workspace_get_missing")),
+        Scripted::Answer(recorded("workspace_get_missing")),
     );
-    host.on("POST", WS, Upstream::Answer(recorded("workspace_create")));
+    host.on("POST", WS, Scripted::Answer(recorded("workspace_create")));
     ids
 }
 
 /// The workspace headers a sent request carries, in any spelling.
-fn workspace_headers(r: &crate::forward::UpstreamRequest) -> Vec<String> {
+pub(super) fn workspace_headers(r: &crate::forward::UpstreamRequest) -> Vec<String> {
     r.headers
         .iter()
         .filter(|(k, _)| k.to_ascii_lowercase().replace('_', "-") == "x-mlflow-workspace")
@@ -388,14 +393,27 @@ fn workspace_headers(r: &crate::forward::UpstreamRequest) -> Vec<String> {
 fn a_tenants_first_request_creates_its_workspace_and_every_call_is_pinned() {
     let mut host = MemoryHost::dev_workspaces();
     let (_, _, run) = mlflow_with_workspaces(&mut host);
+    // Selecting another workspace with conflicting spellings of the header is refused.
     let mut req = log_metric(&run, "team-a");
-    // Every client spelling of the header is dropped, whatever it names.
     req.headers
-        .push(("x-mlflow-workspace".into(), b"team-b".to_vec()));
+        .push(("x-mlflow-workspace".into(), b"team-a".to_vec()));
     req.headers
         .push(("x_mlflow_workspace".into(), b"default".to_vec()));
-    req.headers
-        .push(("X-Mlflow-Workspace".into(), b"team-b".to_vec()));
+    let o = run_req(&mut host, req);
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (400, "workspace_header_invalid")
+    );
+    assert!(host.sent.is_empty());
+    // The caller's own workspace, in every spelling: selected, then dropped and pinned once.
+    let mut req = log_metric(&run, "team-a");
+    for spelling in [
+        "x-mlflow-workspace",
+        "x_mlflow_workspace",
+        "X-Mlflow-Workspace",
+    ] {
+        req.headers.push((spelling.into(), b"team-a".to_vec()));
+    }
     let o = run_req(&mut host, req);
     assert_eq!(status(&o), 200);
     let calls = host.calls();
@@ -443,7 +461,7 @@ fn a_workspace_created_by_another_instance_meanwhile_is_used() {
     host.on(
         "POST",
         WS,
-        Upstream::Answer(recorded("workspace_create_exists")),
+        Scripted::Answer(recorded("workspace_create_exists")),
     );
     assert_eq!(status(&run_req(&mut host, log_metric(&run, "team-a"))), 200);
 }
@@ -466,7 +484,7 @@ fn manual_provisioning_refuses_a_tenant_without_a_workspace() {
     host.on(
         "GET",
         &format!("{WS}/team-a"),
-        Upstream::Answer(recorded("workspace_get")),
+        Scripted::Answer(recorded("workspace_get")),
     );
     assert_eq!(status(&run_req(&mut host, log_metric(&run, "team-a"))), 200);
 }
@@ -478,7 +496,7 @@ fn an_mlflow_without_workspaces_is_refused_never_served_open() {
     host.on(
         "GET",
         "/api/3.0/mlflow/server-info",
-        Upstream::Answer(recorded("server_info_tag")),
+        Scripted::Answer(recorded("server_info_tag")),
     );
     let o = run_req(&mut host, log_metric(&run, "team-a"));
     assert_eq!(status(&o), 503);
@@ -487,7 +505,7 @@ fn an_mlflow_without_workspaces_is_refused_never_served_open() {
     assert!(host.logs.iter().any(|l| l.contains("--enable-workspaces")));
 
     let o = run_req(&mut host, get("/readyz", "", ""));
-    host.on("GET", "/health", Upstream::Answer(recorded("health")));
+    host.on("GET", "/health", Scripted::Answer(recorded("health")));
     let o2 = run_req(&mut host, get("/readyz", "", ""));
     assert_eq!(status(&o), 503);
     assert_eq!(status(&o2), 503);
@@ -496,7 +514,7 @@ fn an_mlflow_without_workspaces_is_refused_never_served_open() {
     host.on(
         "GET",
         "/api/3.0/mlflow/server-info",
-        Upstream::Answer(recorded("server_info_workspaces")),
+        Scripted::Answer(recorded("server_info_workspaces")),
     );
     let o = run_req(&mut host, get("/readyz", "", ""));
     assert_eq!(status(&o), 200);
@@ -518,7 +536,7 @@ fn a_tenant_id_that_is_no_workspace_name_is_refused_before_any_call() {
     host.on(
         "GET",
         &format!("{WS}/t-default"),
-        Upstream::Answer(recorded("workspace_get")),
+        Scripted::Answer(recorded("workspace_get")),
     );
     let o = run_req(
         &mut host,
@@ -529,20 +547,46 @@ fn a_tenant_id_that_is_no_workspace_name_is_refused_before_any_call() {
 }
 
 #[test]
-fn the_workspace_api_shows_a_tenant_only_its_own_workspace() {
+fn the_workspace_api_shows_a_caller_only_the_workspaces_it_may_enter() {
     let mut host = MemoryHost::dev_workspaces();
     mlflow_with_workspaces(&mut host);
     host.on(
         "GET",
         &format!("{WS}/team-a"),
-        Upstream::Answer(recorded("workspace_get")),
+        Scripted::Answer(recorded("workspace_get")),
+    );
+    // MLflow lists every tenant's workspace; the caller sees its own (and, in two tenants,
+    // the second one too, by name, before its first request creates it).
+    let all = r#"{"workspaces": [{"name": "team-a", "description": "a"}, {"name": "team-b"}, {"name": "team-c"}]}"#;
+    host.on(
+        "GET",
+        WS,
+        Scripted::Answer(crate::pipeline::host::UpstreamResponse {
+            status: 200,
+            headers: vec![],
+            body: all.as_bytes().to_vec(),
+        }),
+    );
+    // No share index yet: nothing is shared with anyone.
+    host.on(
+        "GET",
+        "/api/2.0/mlflow/experiments/get-by-name?experiment_name=mlflow-gateway-share-index",
+        Scripted::Answer(recorded("experiments_get_missing")),
     );
     let o = run_req(&mut host, get(WS, "", "team-a"));
-    assert_eq!(status(&o), 200);
-    let list = body_json(&o);
-    assert_eq!(list["workspaces"].as_array().unwrap().len(), 1);
-    assert_eq!(list["workspaces"][0]["name"], "team-a");
-    assert_eq!(host.calls().last().unwrap(), &format!("GET {WS}/team-a"));
+    assert_eq!(status(&o), 200, "{:?}", host.logs);
+    let names = |o: &Outcome<super::memory::MemoryAnswer>| -> Vec<String> {
+        body_json(o)["workspaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&o), vec!["team-a"]);
+    assert!(host.calls().contains(&format!("GET {WS}")));
+    let o = run_req(&mut host, get(WS, "", "team-a, team-d=viewer"));
+    assert_eq!(names(&o), vec!["team-a", "team-d"]);
 
     host.sent.clear();
     let o = run_req(&mut host, get(&format!("{WS}/team-b"), "", "team-a"));
@@ -677,7 +721,6 @@ fn report_mode_forwards_what_it_would_refuse_and_audits_would_deny() {
     // Another tenant's read: forwarded unchecked, MLflow's answer returned.
     let o = run_req(&mut host, get(path, &query, "team-b"));
     assert_eq!(status(&o), 200);
-    assert!(matches!(o.reply, Reply::Piped { .. }));
     let audit = o.audit.record();
     assert_eq!(
         (audit.decision, audit.reason),
@@ -686,14 +729,17 @@ fn report_mode_forwards_what_it_would_refuse_and_audits_would_deny() {
     assert_eq!(audit.upstream_status, Some(200));
     assert_eq!(host.calls().last().unwrap(), &format!("GET {path}?{query}"));
     assert!(host.logs.iter().any(|l| l.contains("enforcement=report")));
-    // No identity at all: forwarded too, audited as such.
+    // No identity at all: refused as in enforce mode, and nothing is sent.
+    let sent = host.calls().len();
     let anon = Incoming::for_test("GET", path, &query, &[], b"");
     let o = run_req(&mut host, anon);
-    assert_eq!(status(&o), 200);
-    assert_eq!(o.audit.record().reason, "tenant_header_missing");
-    assert_eq!(o.audit.record().decision, "would_deny");
+    assert_eq!(status(&o), 400);
+    assert_eq!(
+        (o.audit.record().decision, o.audit.record().reason),
+        ("deny", "tenant_header_missing")
+    );
+    assert_eq!(host.calls().len(), sent);
     // A protected tag stays refused, and nothing is sent.
-    let sent = host.calls().len();
     let body = format!(r#"{{"experiment_id":"{exp_a}","key":"tenant","value":"team-b"}}"#);
     let o = run_req(
         &mut host,
@@ -715,15 +761,308 @@ fn report_mode_forwards_what_it_would_refuse_and_audits_would_deny() {
     assert_eq!((status(&o), o.audit.record().decision), (403, "deny"));
 }
 
+/// MLflow's `experiments/get` answer for an experiment of `tenant` with one grant tag, shaped
+/// as the recorded answers are.
+fn experiment_with_grant(
+    id: &str,
+    tenant: &str,
+    subject: &str,
+    level: &str,
+) -> crate::pipeline::host::UpstreamResponse {
+    use crate::mlflow::grants::{tag_key, tag_value, Grant, GrantLevel};
+    let g = Grant {
+        subject: subject.into(),
+        level: GrantLevel::parse(level).expect("level"),
+    };
+    let body = serde_json::json!({"experiment": {
+        "experiment_id": id, "name": format!("exp-{id}"), "lifecycle_stage": "active",
+        "tags": [{"key": "tenant", "value": tenant},
+                 {"key": tag_key("tenant", subject), "value": tag_value(&g)}]}});
+    crate::pipeline::host::UpstreamResponse {
+        status: 200,
+        headers: vec![("content-type".into(), b"application/json".to_vec())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// Report mode in workspace mode: a request as `tenant` (with `roles`), on a host where both
+/// tenants' workspaces exist.
+fn as_tenant(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &str,
+    tenant: &str,
+    roles: &str,
+) -> Incoming {
+    let headers = [
+        ("x-tenant", tenant),
+        ("x-roles", roles),
+        ("content-type", "application/json"),
+    ];
+    Incoming::for_test(method, path, query, &headers, body.as_bytes())
+}
+
+fn report_host() -> (MemoryHost, String, String, String) {
+    let mut host = MemoryHost::dev_workspaces();
+    host.set_var("enforcement", "report");
+    let (exp_a, exp_b, run) = mlflow_with_workspaces(&mut host);
+    // Experiment 777: team-a's, with a DENY for the dev-mode subject (`anonymous`).
+    host.on(
+        "GET",
+        "/api/2.0/mlflow/experiments/get?experiment_id=777",
+        Scripted::Answer(experiment_with_grant(
+            "777",
+            "team-a",
+            "user:anonymous",
+            "DENY",
+        )),
+    );
+    for ws in ["team-a", "team-b"] {
+        host.on(
+            "GET",
+            &format!("{WS}/{ws}"),
+            Scripted::Answer(recorded("workspace_get")),
+        );
+    }
+    (host, exp_a, exp_b, run)
+}
+
+/// Every refusal report mode forwards (`error::REPORTABLE`), each where it arises: the request
+/// enforce mode would have sent is forwarded, pinned to the caller's own workspace (never
+/// unpinned, never another's), and audited `would_deny` with its reason.
+#[test]
+fn report_mode_forwards_each_reportable_refusal_pinned_to_the_callers_workspace() {
+    use crate::error::REPORTABLE;
+    let (_, exp_a, _, run) = report_host();
+    let exp = "/api/2.0/mlflow/experiments/get";
+    let cases = [
+        // A viewer's write on its own run: the role.
+        (
+            "rbac",
+            as_tenant(
+                "POST",
+                "/api/2.0/mlflow/runs/log-metric",
+                "",
+                &format!(r#"{{"run_id":"{run}","key":"m","value":1.0,"timestamp":1}}"#),
+                "team-a",
+                "viewer",
+            ),
+            "team-a",
+        ),
+        // Another tenant's experiment as the request's target.
+        (
+            "tenant_mismatch",
+            as_tenant(
+                "GET",
+                exp,
+                &format!("experiment_id={exp_a}"),
+                "",
+                "team-b",
+                "editor",
+            ),
+            "team-b",
+        ),
+        // A target a DENY grant hides from the caller.
+        (
+            "grant_denied",
+            as_tenant("GET", exp, "experiment_id=777", "", "team-a", "admin"),
+            "team-a",
+        ),
+        // A target that does not exist.
+        (
+            "resource_not_found",
+            as_tenant("GET", exp, "experiment_id=999", "", "team-a", "editor"),
+            "team-a",
+        ),
+    ];
+    let mut walked = Vec::new();
+    for (reason, req, tenant) in cases {
+        let (mut host, ..) = report_host();
+        let path = req.path.clone();
+        let o = run_req(&mut host, req);
+        let rec = o.audit.record();
+        assert_eq!(
+            (rec.decision, rec.reason),
+            ("would_deny", reason),
+            "{reason}"
+        );
+        let fwd = host.sent.last().expect("forwarded");
+        assert!(
+            fwd.path_and_query.starts_with(&path),
+            "{reason}: {}",
+            fwd.path_and_query
+        );
+        assert_eq!(workspace_headers(fwd), vec![tenant.to_string()], "{reason}");
+        // Every call on the caller's behalf is pinned to its own workspace.
+        for r in host
+            .sent
+            .iter()
+            .filter(|r| !r.path_and_query.starts_with(WS))
+        {
+            if r.path_and_query.ends_with("server-info") {
+                continue;
+            }
+            assert_eq!(
+                workspace_headers(r),
+                vec![tenant.to_string()],
+                "{}",
+                r.path_and_query
+            );
+        }
+        walked.push(reason);
+    }
+    let mut all: Vec<&str> = REPORTABLE.iter().map(|r| r.as_str()).collect();
+    all.sort();
+    walked.sort();
+    assert_eq!(walked, all, "every reportable reason walked");
+}
+
+/// What report mode never forwards: no identity, a refused or unknown route (the workspace API
+/// first of all), a reference to another tenant's object. Each is refused as in enforce mode,
+/// and MLflow is asked nothing on the request's behalf.
+#[test]
+fn report_mode_enforces_identity_routes_and_references() {
+    let (_, _, exp_b, _) = report_host();
+    let cases = [
+        (
+            "tenant_header_missing",
+            400,
+            Incoming::for_test("GET", "/api/3.0/mlflow/workspaces", "", &[], b""),
+        ),
+        (
+            "tenant_header_missing",
+            400,
+            Incoming::for_test(
+                "GET",
+                "/api/2.0/mlflow-artifacts/artifacts/workspaces/team-a/1/r/artifacts/f",
+                "",
+                &[],
+                b"",
+            ),
+        ),
+        (
+            "route_denied",
+            403,
+            as_tenant(
+                "DELETE",
+                "/api/3.0/mlflow/workspaces/team-a",
+                "mode=CASCADE",
+                "",
+                "team-b",
+                "viewer",
+            ),
+        ),
+        (
+            "route_denied",
+            403,
+            as_tenant(
+                "PATCH",
+                "/ajax-api/3.0/mlflow/workspaces/team-a",
+                "",
+                "{}",
+                "team-b",
+                "admin",
+            ),
+        ),
+        (
+            "route_denied",
+            403,
+            as_tenant(
+                "POST",
+                "/api/3.0/mlflow/workspaces",
+                "",
+                r#"{"name":"team-c"}"#,
+                "team-b",
+                "admin",
+            ),
+        ),
+        (
+            "route_denied",
+            403,
+            as_tenant(
+                "POST",
+                "/ajax-api/2.0/mlflow/gateway-proxy",
+                "",
+                "{}",
+                "team-a",
+                "admin",
+            ),
+        ),
+        (
+            "route_not_allowed",
+            403,
+            as_tenant(
+                "POST",
+                "/api/2.0/mlflow/no-such-route",
+                "",
+                "{}",
+                "team-a",
+                "admin",
+            ),
+        ),
+        // The workspace list: the caller's own only, even for a viewer in report mode.
+        (
+            "tenant_mismatch",
+            404,
+            as_tenant(
+                "GET",
+                "/api/3.0/mlflow/workspaces/team-a",
+                "",
+                "",
+                "team-b",
+                "viewer",
+            ),
+        ),
+        // A new dataset linked to another tenant's experiment: a reference.
+        (
+            "tenant_mismatch",
+            403,
+            as_tenant(
+                "POST",
+                "/api/3.0/mlflow/datasets/create",
+                "",
+                &format!(r#"{{"name":"d","experiment_ids":["{exp_b}"]}}"#),
+                "team-a",
+                "editor",
+            ),
+        ),
+    ];
+    for (reason, code, req) in cases {
+        let (mut host, ..) = report_host();
+        let what = format!("{} {}", req.method, req.path);
+        let o = run_req(&mut host, req);
+        let rec = o.audit.record();
+        assert_eq!(
+            (status(&o), rec.decision, rec.reason),
+            (code, "deny", reason),
+            "{what}"
+        );
+        let forwarded: Vec<String> = host
+            .calls()
+            .into_iter()
+            .filter(|c| {
+                c.contains("datasets/create") || c.starts_with(&what) || c.contains("gateway-proxy")
+            })
+            .collect();
+        assert!(forwarded.is_empty(), "{what} reached MLflow: {forwarded:?}");
+        assert!(
+            host.sent.iter().all(|r| r.method == "GET"),
+            "{what}: {:?}",
+            host.calls()
+        );
+    }
+}
+
 /// MLflow with team-a's workspace in place, and a team-a editor's bearer token for `host`'s IdP
 /// (`signin_tests::idp_host`); returns the run id and the `Authorization` value.
 fn bearer_and_run(host: &mut MemoryHost) -> (String, String) {
-    use super::signin_tests::{now, sign};
+    use super::signin::tests::{now, sign};
     let (_, _, run) = mlflow_with_workspaces(host);
     host.on(
         "GET",
         &format!("{WS}/team-a"),
-        Upstream::Answer(recorded("workspace_get")),
+        Scripted::Answer(recorded("workspace_get")),
     );
     let claims = serde_json::json!({"tenant_id": "team-a", "roles": ["editor"]});
     let token = format!("Bearer {}", sign(claims, "mlflow", None, now(host), 3600));
@@ -743,11 +1082,11 @@ fn log_metric_with(run: &str, identity: (&str, &str)) -> Incoming {
 }
 
 /// A training loop's steady state in workspace mode with a bearer token: the JWKS record, the
-/// token's cached verdict (which remembers the tenant's workspace) and the run's fact (which
-/// carries its experiment's tenant). Three key-value reads, nothing asked of MLflow first.
+/// token's cached verdict (which remembers the tenant's workspace), the run's fact and its
+/// experiment's (tenant and grants). Four key-value reads, nothing asked of MLflow first.
 #[test]
-fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
-    let mut host = super::signin_tests::idp_host();
+fn a_cached_token_settles_its_workspace_and_owner_in_four_reads() {
+    let mut host = super::signin::tests::idp_host();
     host.set_var("tenant_isolation", "workspace");
     host.set_var("token_cache_seconds", "300");
     let (run, token) = bearer_and_run(&mut host);
@@ -768,8 +1107,14 @@ fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
         .iter()
         .map(|k| k.split(':').next().unwrap_or_default())
         .collect();
-    assert_eq!(reads, vec!["jwks", "tok", "own"], "{:?}", host.kv_reads);
-    assert!(host.kv_reads[2].starts_with("own:v1:run:"));
+    assert_eq!(
+        reads,
+        vec!["jwks", "tok", "own", "own"],
+        "{:?}",
+        host.kv_reads
+    );
+    assert!(host.kv_reads[2].starts_with("own:v2:run:"));
+    assert!(host.kv_reads[3].starts_with("own:v2:exp:"));
     // Past ownership_cache_seconds the workspace is confirmed again (its own fact, then MLflow).
     host.now_ms += 301_000;
     host.kv_reads.clear();
@@ -787,7 +1132,7 @@ fn a_cached_token_settles_its_workspace_and_owner_in_three_reads() {
 #[test]
 #[ignore]
 fn pipeline_cost() {
-    use super::signin_tests::idp_host;
+    use super::signin::tests::idp_host;
     for mode in ["dev-tag", "oidc-tag", "oidc-workspace"] {
         let mut host = if mode == "dev-tag" {
             MemoryHost::dev()
@@ -826,4 +1171,86 @@ fn pipeline_cost() {
             t.elapsed().as_secs_f64() * 1e6 / n as f64
         );
     }
+}
+
+// ---- grants ----
+
+/// `/_gateway/v1/grants` in tag mode: only a MANAGE holder lists, sets and revokes; a grant is
+/// a tag written to MLflow, the object's cached fact is dropped with it, and each change is one
+/// audit line with the old and new level.
+#[test]
+fn grants_are_managed_by_manage_holders_and_audited() {
+    use crate::mlflow::grants::tag_key;
+    let mut host = MemoryHost::dev();
+    let (exp_a, _, _) = mlflow(&mut host);
+    let set = "/api/2.0/mlflow/experiments/set-experiment-tag";
+    host.on("POST", set, Scripted::Answer(recorded("runs_log_metric")));
+    let grant = |method: &str, roles: &str, body: &str| {
+        Incoming::for_test(
+            method,
+            "/_gateway/v1/grants",
+            "",
+            &[
+                ("x-tenant", "team-a"),
+                ("x-roles", roles),
+                ("x-subject", "root"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let body =
+        format!(r#"{{"resource":"experiments/{exp_a}","subject":"user:bob","level":"READ"}}"#);
+    // An editor does not manage the experiment.
+    let o = run_req(&mut host, grant("PUT", "editor", &body));
+    assert_eq!((status(&o), o.audit.record().reason), (403, "rbac"));
+    assert!(!host
+        .calls()
+        .iter()
+        .any(|c| c.contains("set-experiment-tag")));
+    // An admin does: the tag is written, the cached fact dropped, the change audited.
+    let fact_key = format!("own:v2:exp:{exp_a}");
+    host.kv.insert(fact_key.clone(), b"stale".to_vec());
+    let o = run_req(&mut host, grant("PUT", "admin", &body));
+    assert_eq!(status(&o), 200, "{:?}", body_json(&o));
+    let sent = host.sent.last().expect("tag written");
+    assert_eq!(sent.path_and_query, set);
+    let tag: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(tag["key"], tag_key("tenant", "user:bob"));
+    assert_eq!(tag["value"], "READ user:bob");
+    assert!(!host.kv.contains_key(&fact_key));
+    let rec = o.audit.record();
+    assert_eq!((rec.route, rec.decision), (Some("grants.put"), "allow"));
+    let change = rec.grant.clone().expect("grant change");
+    assert_eq!(
+        (change.subject.as_str(), change.from, change.to),
+        ("user:bob", None, Some("READ"))
+    );
+    // Bad input is refused before MLflow is asked anything.
+    for bad in [
+        r#"{"resource":"experiments/1","subject":"bob","level":"READ"}"#,
+        r#"{"resource":"experiments/1","subject":"user:bob","level":"OWNER"}"#,
+        r#"{"resource":"runs/1","subject":"user:bob","level":"READ"}"#,
+        r#"{"resource":"experiments/1","subject":"user:bob","level":"READ","extra":1}"#,
+        r#"{"resource":"experiments/1","subject":"tenant:team-b","level":"READ"}"#,
+    ] {
+        let before = host.calls().len();
+        let o = run_req(&mut host, grant("PUT", "admin", bad));
+        assert_eq!(status(&o), 400, "{bad}");
+        assert!(
+            host.calls()[before..].iter().all(|c| c.starts_with("GET")),
+            "{bad}: {:?}",
+            &host.calls()[before..]
+        );
+    }
+    // Another tenant's experiment is absent to the caller, whatever its role.
+    let exp_b = recorded_meta("experiment_team_b");
+    let other =
+        format!(r#"{{"resource":"experiments/{exp_b}","subject":"user:bob","level":"READ"}}"#);
+    let o = run_req(&mut host, grant("PUT", "admin", &other));
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (403, "tenant_mismatch")
+    );
+    let o = run_req(&mut host, grant("PATCH", "admin", &body));
+    assert_eq!(status(&o), 405);
 }

@@ -7,8 +7,7 @@
 use super::ctx::Ctx;
 use super::host::Host;
 use crate::config::{Config, WorkspaceConfig};
-use crate::error::{GatewayError, Kind, Reason};
-use crate::forward::{gateway_request, UpstreamRequest};
+use crate::error::{GatewayError, Reason};
 use crate::identity::{token_cache, Principal};
 
 /// MLflow's capability endpoint; `workspaces_enabled` says whether the header is honoured.
@@ -46,7 +45,7 @@ pub fn settle<H: Host>(
             return Ok(());
         }
     }
-    ensure(wcfg, &name, &principal.tenant, cfg, ctx)?;
+    ensure(wcfg, &name, principal, cfg, ctx)?;
     if ttl > 0 {
         ctx.kv_set(&key, now.to_string().as_bytes())?;
         remember_in_token(ctx, &name, now)?;
@@ -71,13 +70,14 @@ fn remember_in_token<H: Host>(ctx: &mut Ctx<H>, name: &str, at: u64) -> Result<(
 fn ensure<H: Host>(
     wcfg: &WorkspaceConfig,
     name: &str,
-    tenant: &str,
+    principal: &Principal,
     cfg: &Config,
     ctx: &mut Ctx<H>,
 ) -> Result<(), GatewayError> {
+    let tenant = principal.tenant.as_str();
     if !workspaces_enabled(cfg, ctx)? {
         ctx.log("error", DISABLED_HINT);
-        return Err(GatewayError::unavailable(
+        return Err(GatewayError::new(
             Reason::WorkspacesDisabled,
             "the MLflow server does not have workspaces enabled, so tenants cannot be kept apart; the gateway refuses to serve until it has",
         )
@@ -85,23 +85,17 @@ fn ensure<H: Host>(
             "refused a request of tenant `{tenant}`: MLflow does not report workspaces enabled"
         )));
     }
-    let get = call(
-        "GET",
-        &format!("{WORKSPACES}/{name}"),
-        Vec::new(),
-        cfg,
-        &ctx.rid,
-    );
-    let found = ctx.send_unpinned(cfg, &get)?;
+    let found = ctx.own_call(cfg, "GET", &format!("{WORKSPACES}/{name}"), Vec::new())?;
     match found.status {
         200 => Ok(()),
-        404 if wcfg.auto_provision => {
+        // Only a member's first request creates its tenant's workspace; a visitor's finds
+        // nothing there.
+        404 if wcfg.auto_provision && principal.member => {
             let body = serde_json::json!({
                 "name": name,
                 "description": format!("tenant {tenant} (created by mlflow-enterprise-gateway)"),
             });
-            let create = call("POST", WORKSPACES, body.to_string().into_bytes(), cfg, &ctx.rid);
-            let created = ctx.send_unpinned(cfg, &create)?;
+            let created = ctx.own_call(cfg, "POST", WORKSPACES, body.to_string().into_bytes())?;
             // 400 RESOURCE_ALREADY_EXISTS: another instance created it a moment ago.
             let raced = created.status == 400
                 && serde_json::from_slice::<serde_json::Value>(&created.body)
@@ -122,7 +116,11 @@ fn ensure<H: Host>(
                 )))
             }
         }
-        404 => Err(GatewayError::forbidden(
+        404 if !principal.member => Err(GatewayError::new(
+            Reason::WorkspaceMissing,
+            format!("the MLflow workspace `{name}` does not exist"),
+        )),
+        404 => Err(GatewayError::new(
             Reason::WorkspaceMissing,
             format!("the MLflow workspace `{name}` of tenant `{tenant}` does not exist; workspaces are created by an operator here (workspace_provisioning=manual)"),
         )),
@@ -135,8 +133,7 @@ fn ensure<H: Host>(
 /// Whether MLflow's `server-info` reports `workspaces_enabled: true`. An answer without the
 /// field (MLflow before 3.10) counts as disabled.
 pub fn workspaces_enabled<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<bool, GatewayError> {
-    let req = call("GET", SERVER_INFO, Vec::new(), cfg, &ctx.rid);
-    let resp = ctx.send_unpinned(cfg, &req)?;
+    let resp = ctx.own_call(cfg, "GET", SERVER_INFO, Vec::new())?;
     Ok(resp.status == 200
         && serde_json::from_slice::<serde_json::Value>(&resp.body)
             .ok()
@@ -149,13 +146,8 @@ pub const DISABLED_HINT: &str = "tenant_isolation=workspace, but MLflow's server
 
 fn provisioning_failed(detail: String) -> GatewayError {
     GatewayError::new(
-        Kind::BadGateway,
         Reason::WorkspaceProvisioningFailed,
         "the tenant's MLflow workspace could not be checked or created",
     )
     .with_log_detail(detail)
-}
-
-fn call(method: &str, path: &str, body: Vec<u8>, cfg: &Config, rid: &str) -> UpstreamRequest {
-    gateway_request(method, &cfg.upstream.base_path, path, body, rid)
 }

@@ -44,7 +44,7 @@ fn mount_accepts(row_mount: Mount, prefix_mount: Mount, ajax: bool) -> bool {
 }
 
 fn invalid(msg: &str) -> GatewayError {
-    GatewayError::bad_request(Reason::InvalidPath, msg.to_string())
+    GatewayError::new(Reason::InvalidPath, msg.to_string())
 }
 
 /// Rejects paths MLflow would route differently from a literal reading. Only the tail of a
@@ -150,7 +150,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, GatewayError> {
         return Ok(m);
     }
     if let Some((_, why)) = DENIED_FAMILIES.iter().find(|(f, _)| rest.starts_with(f)) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::RouteDenied,
             format!("the gateway policy does not permit this route: {why}"),
         ));
@@ -160,7 +160,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, GatewayError> {
     } else {
         "the gateway policy does not permit this route".to_string()
     };
-    Err(GatewayError::forbidden(Reason::RouteNotAllowed, message))
+    Err(GatewayError::new(Reason::RouteNotAllowed, message))
 }
 
 #[cfg(test)]
@@ -188,7 +188,9 @@ mod tests {
             ("DELETE", "/api/2.0/mlflow/runs/get"),
             ("HEAD", "/api/2.0/mlflow/runs/get"),
             ("OPTIONS", "/api/2.0/mlflow/runs/search"),
-            ("POST", "/api/2.0/mlflow/webhooks"),
+            ("POST", "/api/2.0/mlflow/webhooks/1/deliveries"),
+            ("POST", "/ajax-api/3.0/jobs/search"),
+            ("POST", "/ajax-api/3.0/mlflow/assistant/message"),
             ("GET", "/admin"),
             ("GET", "/api/3.0/mlflow/runs/get"),
         ] {
@@ -199,11 +201,16 @@ mod tests {
             );
             assert_eq!(e.status(), 403);
         }
-        let e = match_route("POST", "/api/2.0/mlflow/webhooks").unwrap_err();
+        let e = match_route("POST", "/ajax-api/3.0/mlflow/assistant/message").unwrap_err();
         assert_eq!(e.reason, Reason::RouteDenied);
-        assert!(e.message.contains("webhooks"));
-        let e = match_route("GET", "/ajax-api/3.0/jobs/abc").unwrap_err();
+        assert!(e.message.contains("assistant"));
+        // Generic job submission has no row; a job's status has one.
+        let e = match_route("POST", "/ajax-api/3.0/jobs/search").unwrap_err();
         assert_eq!(e.reason, Reason::RouteDenied);
+        assert_eq!(
+            match_route("GET", "/ajax-api/3.0/jobs/abc").unwrap().row.id,
+            "jobs.get"
+        );
         assert_eq!(
             match_route("GET", "/admin").unwrap_err().reason,
             Reason::RouteNotAllowed

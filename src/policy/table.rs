@@ -86,6 +86,43 @@ impl Child {
     }
 }
 
+/// Which protected-alias rule a registry row is under (`protected_aliases`): the row then needs
+/// `MANAGE` on the model instead of its action's level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AliasGuard {
+    /// No alias rule.
+    None,
+    /// Sets, moves or deletes the alias in the body's `alias`: a protected one needs `MANAGE`.
+    Alias,
+    /// Acts on the version in the body's `version`: a version carrying a protected alias
+    /// cannot be changed below `MANAGE`.
+    Version,
+}
+
+/// What a `Workspaced` row checks besides the caller's membership and role: MLflow keeps the
+/// row's objects per workspace, and these are the fields it leaves unchecked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsRule {
+    /// Nothing more: every id the request names is looked up inside the pinned workspace.
+    Plain,
+    /// As `Plain`, and the body is not read (a FastAPI route whose fields name no tenant data;
+    /// its schema has camelCase fields the strict JSON rule would refuse).
+    Opaque,
+    /// AI gateway endpoint create / update: the usage-tracking `experiment_id` is tenant data
+    /// (MLflow does not check it), and an experiment MLflow creates for the endpoint is
+    /// claimed with the tenant tag after the answer.
+    GatewayEndpoint,
+    /// AI gateway endpoint tags: the body `key` is a tag key (the gateway's reserved keys are
+    /// refused, as on every object).
+    EndpointTag,
+    /// AI gateway budget create / update: `target_scope: GLOBAL` is refused (MLflow applies
+    /// and lists it in every workspace).
+    Budget,
+    /// Webhook create / update: the target `url` must pass `webhook_allowed_hosts`
+    /// (`mlflow::webhooks`).
+    Webhook,
+}
+
 /// How a row keeps tenants apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
@@ -135,7 +172,10 @@ pub enum Strategy {
     /// The registered model (or prompt) `name` must be the tenant's; another tenant's name is
     /// answered exactly like an absent one (404). `tags`: the row sets or deletes a tag of
     /// this kind (body `key`).
-    Registry { tags: Option<Tagged> },
+    Registry {
+        tags: Option<Tagged>,
+        guard: AliasGuard,
+    },
     /// New version of an owned model: tenant tag injected; `run_id`, `model_id` owned; `source`
     /// only inside the tenant's own runs, logged models, experiments or allowed prefixes.
     CreateModelVersion,
@@ -194,78 +234,226 @@ pub enum Strategy {
     /// `workspaces/{workspace_name}`: the caller's own workspace only; any other name answers
     /// exactly like an absent one (workspace mode; refused in tag mode).
     WorkspaceGet,
+    /// OTLP span ingestion (`POST /v1/traces`): the `x-mlflow-experiment-id` header's
+    /// experiment and `x-mlflow-run-id` run the caller's; every span's trace (decoded as
+    /// MLflow will name it) absent or the caller's to write; a compressed body is inflated.
+    Otlp,
+    /// A service MLflow keeps per workspace (AI gateway configuration, jobs, webhooks, MCP
+    /// servers): workspace mode, members only, the role decides, `WsRule` adds the rest.
+    Workspaced(WsRule),
+    /// An AI gateway invocation: as `Workspaced(Plain)`, body unread, a successful answer
+    /// piped as it streams, an error answer scrubbed of anything shaped like a credential.
+    Invocation,
+    /// A judge, evaluation or issue-detection job started from the UI: the experiment and
+    /// every `trace_ids[]` the caller's to write (workspace mode).
+    JudgeJob,
+    /// `prompt-optimization/jobs`: the experiment the caller's; the source prompt and dataset
+    /// readable (workspace mode).
+    PromptOptimization,
+    /// A job listing by `experiment_id` (required, the caller's; workspace mode).
+    JobScope,
 }
 
+/// How a strategy's requests carry their fields, besides the query of a `GET`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// A strict JSON object; the listed fields are maps whose keys are user data (tag names,
+    /// metadata), exempt from the camelCase rule.
+    Json { maps: &'static [&'static str] },
+    /// Bytes the planner does not parse as JSON: an artifact's content, a GraphQL document
+    /// (checked by `mlflow::graphql`).
+    Raw,
+}
+
+/// Everything a strategy decides outside its planning function, declared once per strategy
+/// (`Strategy::shape`, an exhaustive match): the compiler asks a new strategy for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// How a non-`GET` request carries its fields.
+    pub body: Body,
+    /// The field that may repeat in a `GET` query (MLflow reads it as a list), if any.
+    pub list: Option<&'static str>,
+    /// Artifact bytes: an upload with a large declared length is streamed in, and a download
+    /// without a response check is piped out, unread (`forward::body_intake`,
+    /// `pipeline::check_answer`).
+    pub streams: bool,
+    /// Counted by the rate limits; only the UI shell and capability probes are not (one page
+    /// load fetches dozens of static files).
+    pub rate_limited: bool,
+    /// The kind of object whose tags the rows write or delete, if any: every such tag goes
+    /// through `mlflow::tags::guard` (a test walks the table against MLflow's tag-carrying
+    /// request messages).
+    pub tags: Option<Tagged>,
+    /// The gateway writes the tenant tag itself (creates): an identical tenant tag from the
+    /// client is accepted, any other value is a conflict.
+    pub injects_tenant: bool,
+    /// The gateway sets the run's author tag (`mlflow.user`) to the subject.
+    pub sets_author: bool,
+    /// A successful answer is piped to the client as it arrives (a model's streamed tokens);
+    /// an error answer is read and scrubbed (`mlflow::provider_errors`).
+    pub pipes_answers: bool,
+}
+
+/// A JSON body with no user-data maps, no list, counted, no tags: what most strategies are.
+const JSON: Shape = Shape {
+    body: Body::Json { maps: &[] },
+    list: None,
+    streams: false,
+    rate_limited: true,
+    tags: None,
+    injects_tenant: false,
+    sets_author: false,
+    pipes_answers: false,
+};
+
+/// A JSON strategy whose `GET` query may repeat `field`.
+const fn listing(field: &'static str) -> Shape {
+    Shape {
+        list: Some(field),
+        ..JSON
+    }
+}
+
+/// A JSON strategy whose rows write tags of `kind`.
+const fn tagging(kind: Tagged) -> Shape {
+    Shape {
+        tags: Some(kind),
+        ..JSON
+    }
+}
+
+/// The assessment's user-data maps (metadata, feedback and expectation values).
+const ASSESSMENT_MAPS: &[&str] = &[
+    "assessment.metadata",
+    "assessment.feedback.value",
+    "assessment.expectation.value",
+];
+
 impl Strategy {
-    /// The kind of object whose tags this strategy's rows write or delete, if any. Every such
-    /// row goes through `mlflow::tags::guard` (the planner calls it for every tag the request
-    /// carries); a test walks the table against the routes whose MLflow request has tags.
-    /// Exhaustive on purpose: a new strategy must decide.
-    pub fn tags(self) -> Option<Tagged> {
+    /// This strategy's declaration (`Shape`). Exhaustive on purpose: a new strategy must
+    /// decide every field.
+    pub const fn shape(self) -> Shape {
         use RunExtra as RX;
         match self {
-            Strategy::CreateExperiment | Strategy::Experiment { tag_key: true } => {
-                Some(Tagged::Experiment)
-            }
-            Strategy::CreateRun | Strategy::Run(_, RX::TagKey | RX::Batch) => Some(Tagged::Run),
+            Strategy::Open => Shape {
+                rate_limited: false,
+                ..JSON
+            },
+            Strategy::Deny(_) => JSON,
+            Strategy::CreateExperiment => Shape {
+                body: Body::Json { maps: &["tags"] },
+                injects_tenant: true,
+                ..tagging(Tagged::Experiment)
+            },
+            Strategy::SearchExperiments | Strategy::ExperimentByName => JSON,
+            Strategy::Experiment { tag_key: true } => tagging(Tagged::Experiment),
+            Strategy::Experiment { tag_key: false } => JSON,
+            Strategy::CreateRun => Shape {
+                body: Body::Json { maps: &["tags"] },
+                injects_tenant: true,
+                sets_author: true,
+                ..tagging(Tagged::Run)
+            },
+            Strategy::SearchRuns => JSON,
+            Strategy::Run(_, RX::TagKey | RX::Batch) => tagging(Tagged::Run),
             // `log-inputs`: `datasets[].tags` describe the input, not the run.
-            Strategy::Run(_, RX::Models) => Some(Tagged::RunInput),
-            Strategy::CreateLoggedModel | Strategy::LoggedModel { tags: true } => {
-                Some(Tagged::LoggedModel)
-            }
-            Strategy::CreateRegisteredModel => Some(Tagged::RegisteredModel),
-            Strategy::Registry { tags } => tags,
-            Strategy::CreateModelVersion => Some(Tagged::ModelVersion),
+            Strategy::Run(_, RX::Models) => tagging(Tagged::RunInput),
+            Strategy::Run(_, RX::None | RX::MetricModel) => JSON,
+            Strategy::RunList(field) => listing(field),
+            Strategy::ArtifactPath => Shape {
+                body: Body::Raw,
+                streams: true,
+                ..JSON
+            },
+            Strategy::ArtifactList | Strategy::ArtifactMpu => JSON,
+            Strategy::CreateLoggedModel => tagging(Tagged::LoggedModel),
+            Strategy::SearchLoggedModels => JSON,
+            Strategy::Graphql => Shape {
+                body: Body::Raw,
+                ..JSON
+            },
+            Strategy::LoggedModel { tags: true } => tagging(Tagged::LoggedModel),
+            Strategy::LoggedModel { tags: false } => JSON,
+            Strategy::CreateRegisteredModel => Shape {
+                injects_tenant: true,
+                ..tagging(Tagged::RegisteredModel)
+            },
+            Strategy::SearchRegisteredModels | Strategy::SearchModelVersions => JSON,
+            Strategy::Registry { tags, .. } => Shape {
+                tags,
+                ..listing("stages")
+            },
+            Strategy::CreateModelVersion => Shape {
+                injects_tenant: true,
+                ..tagging(Tagged::ModelVersion)
+            },
             // Start (v2, v3), end (v2) and the tag routes (v2, v3) all carry trace tags.
-            Strategy::StartTraceV3 | Strategy::StartTraceV2 | Strategy::Trace { .. } => {
-                Some(Tagged::Trace)
+            Strategy::StartTraceV3 => Shape {
+                body: Body::Json {
+                    maps: &[
+                        "trace.trace_info.trace_metadata",
+                        "trace.trace_info.tags",
+                        "trace.trace_info.assessments.metadata",
+                        "trace.trace_info.assessments.feedback.value",
+                        "trace.trace_info.assessments.expectation.value",
+                    ],
+                },
+                ..tagging(Tagged::Trace)
+            },
+            Strategy::StartTraceV2 => tagging(Tagged::Trace),
+            Strategy::Trace { .. } => Shape {
+                body: Body::Json {
+                    maps: ASSESSMENT_MAPS,
+                },
+                ..tagging(Tagged::Trace)
+            },
+            Strategy::TraceArtifact => JSON,
+            Strategy::TraceList(field) => listing(field),
+            Strategy::SearchTracesV3 => JSON,
+            Strategy::SearchTracesV2 | Strategy::ExperimentScope | Strategy::ScorerList => {
+                listing("experiment_ids")
             }
-            Strategy::TraceArtifact => None,
-            Strategy::CreateDataset | Strategy::Object(Child::Dataset) => Some(Tagged::Dataset),
-            Strategy::Open
-            | Strategy::Deny(_)
-            | Strategy::SearchExperiments
-            | Strategy::ExperimentByName
-            | Strategy::Experiment { tag_key: false }
-            | Strategy::SearchRuns
-            | Strategy::Run(_, RX::None | RX::MetricModel)
-            | Strategy::RunList(_)
-            | Strategy::ArtifactPath
-            | Strategy::ArtifactList
-            | Strategy::ArtifactMpu
-            | Strategy::SearchLoggedModels
-            | Strategy::Graphql
-            | Strategy::LoggedModel { tags: false }
-            | Strategy::SearchRegisteredModels
-            | Strategy::SearchModelVersions
-            | Strategy::TraceList(_)
-            | Strategy::SearchTracesV3
-            | Strategy::SearchTracesV2
-            | Strategy::ExperimentScope
-            | Strategy::ScorerList
-            | Strategy::Object(Child::LabelSchema | Child::ReviewQueue | Child::Issue)
-            | Strategy::CreateIssue
-            | Strategy::ReviewItemStatus
-            | Strategy::OnlineConfigs
-            | Strategy::DatasetExperiments { .. }
+            Strategy::CreateDataset => Shape {
+                tags: Some(Tagged::Dataset),
+                ..listing("experiment_ids")
+            },
+            Strategy::Object(Child::Dataset) => tagging(Tagged::Dataset),
+            Strategy::Object(Child::LabelSchema | Child::ReviewQueue | Child::Issue) => JSON,
+            Strategy::CreateIssue | Strategy::ReviewItemStatus => JSON,
+            Strategy::OnlineConfigs => listing("scorer_ids"),
+            Strategy::DatasetExperiments { .. }
             | Strategy::DeleteTraces
             | Strategy::LinkTracesToRun
             | Strategy::LinkPrompts
             | Strategy::WorkspaceList
-            | Strategy::WorkspaceGet => None,
+            | Strategy::WorkspaceGet => JSON,
+            Strategy::Otlp | Strategy::Workspaced(WsRule::Opaque) => Shape {
+                body: Body::Raw,
+                ..JSON
+            },
+            Strategy::Workspaced(WsRule::EndpointTag) => tagging(Tagged::GatewayEndpoint),
+            // Secrets' values and auth settings are maps of provider-defined keys.
+            Strategy::Workspaced(_) => Shape {
+                body: Body::Json {
+                    maps: &["secret_value", "auth_config"],
+                },
+                ..JSON
+            },
+            Strategy::Invocation => Shape {
+                body: Body::Raw,
+                pipes_answers: true,
+                ..JSON
+            },
+            Strategy::JudgeJob => JSON,
+            // The job's `tags` are judged as run tags (MLflow 3.17.2 only echoes them back).
+            Strategy::PromptOptimization => tagging(Tagged::Run),
+            Strategy::JobScope => JSON,
         }
     }
 
-    /// Whether the gateway writes the tenant tag itself on this route (creates): an identical
-    /// tenant tag from the client is accepted there, any other value is a conflict.
-    pub fn injects_tenant(self) -> bool {
-        matches!(
-            self,
-            Strategy::CreateExperiment
-                | Strategy::CreateRun
-                | Strategy::CreateRegisteredModel
-                | Strategy::CreateModelVersion
-        )
+    /// The kind of object whose tags this strategy's rows write or delete (`Shape::tags`).
+    pub const fn tags(self) -> Option<Tagged> {
+        self.shape().tags
     }
 }
 
@@ -423,22 +611,23 @@ pub const ROWS: &[Row] = &[
     // Protects other tenants' model and prompt lists: tenant clause prepended, rows re-checked.
     row("registered_models.search", Api2, "GET", "registered-models/search", Read, SearchRegisteredModels),
     // Protects another tenant's model metadata; a foreign name answers like an absent one.
-    row("registered_models.get", Api2, "GET", "registered-models/get", Read, Registry { tags: None }),
-    row("registered_models.get_latest_versions.get", Api2, "GET", "registered-models/get-latest-versions", Read, Registry { tags: None }),
-    row("registered_models.get_latest_versions", Api2, "POST", "registered-models/get-latest-versions", Read, Registry { tags: None }),
-    row("registered_models.get_by_alias", Api2, "GET", "registered-models/alias", Read, Registry { tags: None }),
+    row("registered_models.get", Api2, "GET", "registered-models/get", Read, Registry { tags: None, guard: AliasGuard::None }),
+    row("registered_models.get_latest_versions.get", Api2, "GET", "registered-models/get-latest-versions", Read, Registry { tags: None, guard: AliasGuard::None }),
+    row("registered_models.get_latest_versions", Api2, "POST", "registered-models/get-latest-versions", Read, Registry { tags: None, guard: AliasGuard::None }),
+    row("registered_models.get_by_alias", Api2, "GET", "registered-models/alias", Read, Registry { tags: None, guard: AliasGuard::None }),
     // Protects another tenant's model from renaming (names are what clients load by).
-    row("registered_models.rename", Api2, "POST", "registered-models/rename", Manage, Registry { tags: None }),
+    row("registered_models.rename", Api2, "POST", "registered-models/rename", Manage, Registry { tags: None, guard: AliasGuard::None }),
     // Protects another tenant's model description.
-    row("registered_models.update", Api2, "PATCH", "registered-models/update", Write, Registry { tags: None }),
+    row("registered_models.update", Api2, "PATCH", "registered-models/update", Write, Registry { tags: None, guard: AliasGuard::None }),
     // Protects another tenant's model (and all its versions) from deletion; body only, as MLflow reads it.
-    row("registered_models.delete", Api2, "DELETE", "registered-models/delete", Delete, Registry { tags: None }),
+    row("registered_models.delete", Api2, "DELETE", "registered-models/delete", Delete, Registry { tags: None, guard: AliasGuard::None }),
     // Protects model tags and the reserved tenant tag.
-    row("registered_models.set_tag", Api2, "POST", "registered-models/set-tag", Write, Registry { tags: Some(Tagged::RegisteredModel) }),
-    row("registered_models.delete_tag", Api2, "DELETE", "registered-models/delete-tag", Write, Registry { tags: Some(Tagged::RegisteredModel) }),
-    // Protects which version another tenant's `@alias` loads (promotion).
-    row("registered_models.set_alias", Api2, "POST", "registered-models/alias", Manage, Registry { tags: None }),
-    row("registered_models.delete_alias", Api2, "DELETE", "registered-models/alias", Manage, Registry { tags: None }),
+    row("registered_models.set_tag", Api2, "POST", "registered-models/set-tag", Write, Registry { tags: Some(Tagged::RegisteredModel), guard: AliasGuard::None }),
+    row("registered_models.delete_tag", Api2, "DELETE", "registered-models/delete-tag", Write, Registry { tags: Some(Tagged::RegisteredModel), guard: AliasGuard::None }),
+    // Protects which version another tenant's `@alias` loads; an ordinary alias is edit-class
+    // (as in MLflow's own auth), a protected one (`protected_aliases`) needs MANAGE.
+    row("registered_models.set_alias", Api2, "POST", "registered-models/alias", Write, Registry { tags: None, guard: AliasGuard::Alias }),
+    row("registered_models.delete_alias", Api2, "DELETE", "registered-models/alias", Write, Registry { tags: None, guard: AliasGuard::Alias }),
 
     // ---- Model versions: belong to their registered model's tenant ----
     // Protects foreign models from new versions and every tenant's artifacts from being
@@ -447,16 +636,16 @@ pub const ROWS: &[Row] = &[
     // Protects other tenants' version lists (tenant clause on version tags, rows re-checked).
     row("model_versions.search", Api2, "GET", "model-versions/search", Read, SearchModelVersions),
     // Protects another tenant's version metadata, download URI and files.
-    row("model_versions.get", Api2, "GET", "model-versions/get", Read, Registry { tags: None }),
-    row("model_versions.get_download_uri", Api2, "GET", "model-versions/get-download-uri", Read, Registry { tags: None }),
-    row("model_versions.get_artifact", Root, "GET", "model-versions/get-artifact", Read, Registry { tags: None }),
+    row("model_versions.get", Api2, "GET", "model-versions/get", Read, Registry { tags: None, guard: AliasGuard::None }),
+    row("model_versions.get_download_uri", Api2, "GET", "model-versions/get-download-uri", Read, Registry { tags: None, guard: AliasGuard::None }),
+    row("model_versions.get_artifact", Root, "GET", "model-versions/get-artifact", Read, Registry { tags: None, guard: AliasGuard::None }),
     // Protects another tenant's version description, stage and existence.
-    row("model_versions.update", Api2, "PATCH", "model-versions/update", Write, Registry { tags: None }),
-    row("model_versions.transition_stage", Api2, "POST", "model-versions/transition-stage", Manage, Registry { tags: None }),
-    row("model_versions.delete", Api2, "DELETE", "model-versions/delete", Delete, Registry { tags: None }),
+    row("model_versions.update", Api2, "PATCH", "model-versions/update", Write, Registry { tags: None, guard: AliasGuard::None }),
+    row("model_versions.transition_stage", Api2, "POST", "model-versions/transition-stage", Manage, Registry { tags: None, guard: AliasGuard::Version }),
+    row("model_versions.delete", Api2, "DELETE", "model-versions/delete", Delete, Registry { tags: None, guard: AliasGuard::Version }),
     // Protects version tags and the reserved tenant tag.
-    row("model_versions.set_tag", Api2, "POST", "model-versions/set-tag", Write, Registry { tags: Some(Tagged::ModelVersion) }),
-    row("model_versions.delete_tag", Api2, "DELETE", "model-versions/delete-tag", Write, Registry { tags: Some(Tagged::ModelVersion) }),
+    row("model_versions.set_tag", Api2, "POST", "model-versions/set-tag", Write, Registry { tags: Some(Tagged::ModelVersion), guard: AliasGuard::Version }),
+    row("model_versions.delete_tag", Api2, "DELETE", "model-versions/delete-tag", Write, Registry { tags: Some(Tagged::ModelVersion), guard: AliasGuard::Version }),
 
     // ---- Traces (v3) and assessments: a trace belongs to its experiment's tenant ----
     // Protects foreign experiments from receiving traces and foreign traces from re-homing.
@@ -570,6 +759,127 @@ pub const ROWS: &[Row] = &[
     row("issues.update", Api3, "PATCH", "issues/{issue_id}", Write, Object(Child::Issue)),
     row("issues.search", Api3, "POST", "issues/search", Read, Experiment { tag_key: false }),
 
+    // ---- OTLP span ingestion (both modes): spans are decoded as MLflow will store them ----
+    // Protects foreign experiments and runs from receiving traces, and another tenant's traces
+    // from appended spans: the header experiment and run must be the caller's, and every
+    // span's trace absent (created in the header experiment) or the caller's to write.
+    row("otlp.traces", Root, "POST", "v1/traces", Write, Otlp),
+
+    // ---- AI gateway configuration (workspace mode, members only): MLflow keeps secrets,
+    // model definitions, endpoints, guardrails and budgets per workspace; configuring them
+    // is admin-class, and secrets are seen by admins only (masked by MLflow) ----
+    // Protects the tenant's provider keys: create, rotate, delete and read metadata.
+    row("ai_gateway.secrets.create", Api3, "POST", "gateway/secrets/create", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.secrets.get", Api3, "GET", "gateway/secrets/get", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.secrets.list", Api3, "GET", "gateway/secrets/list", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.secrets.update", Api3, "POST", "gateway/secrets/update", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.secrets.delete", Api3, "DELETE", "gateway/secrets/delete", Delete, Workspaced(WsRule::Plain)),
+    // Protects nothing tenant-specific: whether secrets can be stored, the provider catalogue.
+    row("ai_gateway.secrets.config", Ajax3, "GET", "gateway/secrets/config", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.supported_providers", Ajax3, "GET", "gateway/supported-providers", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.supported_models", Ajax3, "GET", "gateway/supported-models", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.provider_config", Ajax3, "GET", "gateway/provider-config", Read, Workspaced(WsRule::Plain)),
+    // Protects the tenant's model definitions (which secret and model an endpoint uses).
+    row("ai_gateway.model_definitions.create", Api3, "POST", "gateway/model-definitions/create", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.model_definitions.get", Api3, "GET", "gateway/model-definitions/get", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.model_definitions.list", Api3, "GET", "gateway/model-definitions/list", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.model_definitions.update", Api3, "POST", "gateway/model-definitions/update", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.model_definitions.delete", Api3, "DELETE", "gateway/model-definitions/delete", Delete, Workspaced(WsRule::Plain)),
+    // Protects the tenant's endpoints, and foreign experiments from receiving their usage
+    // traces (MLflow does not check `experiment_id`; one it creates is tagged as the tenant's).
+    row("ai_gateway.endpoints.create", Api3, "POST", "gateway/endpoints/create", Manage, Workspaced(WsRule::GatewayEndpoint)),
+    row("ai_gateway.endpoints.get", Api3, "GET", "gateway/endpoints/get", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.list", Api3, "GET", "gateway/endpoints/list", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.update", Api3, "POST", "gateway/endpoints/update", Manage, Workspaced(WsRule::GatewayEndpoint)),
+    row("ai_gateway.endpoints.delete", Api3, "DELETE", "gateway/endpoints/delete", Delete, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.attach_model", Api3, "POST", "gateway/endpoints/models/attach", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.detach_model", Api3, "POST", "gateway/endpoints/models/detach", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.bindings.create", Api3, "POST", "gateway/endpoints/bindings/create", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.bindings.delete", Api3, "DELETE", "gateway/endpoints/bindings/delete", Delete, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.bindings.list", Api3, "GET", "gateway/endpoints/bindings/list", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.endpoints.set_tag", Api3, "POST", "gateway/endpoints/set-tag", Manage, Workspaced(WsRule::EndpointTag)),
+    row("ai_gateway.endpoints.delete_tag", Api3, "DELETE", "gateway/endpoints/delete-tag", Manage, Workspaced(WsRule::EndpointTag)),
+    // Protects the tenant's guardrails (scorers run on an endpoint's traffic).
+    row("ai_gateway.guardrails.create", Api3, "POST", "gateway/guardrails/create", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.get", Api3, "GET", "gateway/guardrails/get", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.list", Api3, "GET", "gateway/guardrails/list", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.delete", Api3, "DELETE", "gateway/guardrails/delete", Delete, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.add_to_endpoint", Api3, "POST", "gateway/guardrails/add-to-endpoint", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.remove_from_endpoint", Api3, "DELETE", "gateway/guardrails/remove-from-endpoint", Delete, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.list_for_endpoint", Api3, "GET", "gateway/guardrails/list-for-endpoint", Read, Workspaced(WsRule::Plain)),
+    row("ai_gateway.guardrails.update_config", Api3, "PATCH", "gateway/guardrails/update-config", Manage, Workspaced(WsRule::Plain)),
+    // Protects every tenant from another's spending limits: a GLOBAL budget (applied to, and
+    // listed in, every workspace) is refused; budgets and their spend are admin-only.
+    row("ai_gateway.budgets.create", Api3, "POST", "gateway/budgets/create", Manage, Workspaced(WsRule::Budget)),
+    row("ai_gateway.budgets.update", Api3, "POST", "gateway/budgets/update", Manage, Workspaced(WsRule::Budget)),
+    row("ai_gateway.budgets.get", Api3, "GET", "gateway/budgets/get", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.budgets.list", Api3, "GET", "gateway/budgets/list", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.budgets.windows", Api3, "GET", "gateway/budgets/windows", Manage, Workspaced(WsRule::Plain)),
+    row("ai_gateway.budgets.delete", Api3, "DELETE", "gateway/budgets/delete", Delete, Workspaced(WsRule::Plain)),
+
+    // ---- AI gateway invocations (workspace mode, members only): MLflow resolves the
+    // endpoint inside the pinned workspace, with that workspace's secret; editor-class ----
+    // Protects another tenant's endpoints and keys from use, and the tenant's key from being
+    // echoed back in a provider's error (scrubbed).
+    row("ai_gateway.invoke", Root, "POST", "gateway/{endpoint_name}/mlflow/invocations", Write, Invocation),
+    row("ai_gateway.chat_completions", Root, "POST", "gateway/mlflow/v1/chat/completions", Write, Invocation),
+    row("ai_gateway.openai.chat_completions", Root, "POST", "gateway/openai/v1/chat/completions", Write, Invocation),
+    row("ai_gateway.openai.embeddings", Root, "POST", "gateway/openai/v1/embeddings", Write, Invocation),
+    row("ai_gateway.openai.responses", Root, "POST", "gateway/openai/v1/responses", Write, Invocation),
+    row("ai_gateway.openai.responses_compact", Root, "POST", "gateway/openai/v1/responses/compact", Write, Invocation),
+    row("ai_gateway.anthropic.messages", Root, "POST", "gateway/anthropic/v1/messages", Write, Invocation),
+    row("ai_gateway.gemini.generate", Root, "POST", "gateway/gemini/v1beta/models/{model_action}", Write, Invocation),
+    row("ai_gateway.typesafe", Root, "POST", "gateway/typesafe/v1/systemone", Write, Invocation),
+    // The raw proxy: the caller picks the path on the endpoint's provider (MLflow keeps its
+    // connect-time address check on this route).
+    row("ai_gateway.proxy", Root, "POST", "gateway/proxy/{endpoint_name}/{path...}", Write, Invocation),
+    // Protects other tenants' endpoint names (the list is the workspace's).
+    row("ai_gateway.models", Root, "GET", "gateway/mlflow/v1/models", Read, Workspaced(WsRule::Plain)),
+
+    // ---- Server-side jobs: judges, evaluation, issue detection (workspace mode; the UI's
+    // buttons), editor-class; jobs are kept per workspace ----
+    // Protects foreign experiments and traces from judges' assessments and evaluation runs.
+    row("jobs.invoke_scorer", Ajax3, "POST", "scorer/invoke", Write, JudgeJob),
+    row("jobs.invoke_evaluate", Ajax3, "POST", "genai/evaluate/invoke", Write, JudgeJob),
+    row("jobs.invoke_issue_detection", Ajax3, "POST", "issues/invoke", Write, JudgeJob),
+    // Protects other tenants' jobs (their parameters name experiments, traces, scorers).
+    row("jobs.get", Root, "GET", "ajax-api/3.0/jobs/{job_id}", Read, Workspaced(WsRule::Plain)),
+    row("jobs.cancel", Root, "PATCH", "ajax-api/3.0/jobs/cancel/{job_id}", Write, Workspaced(WsRule::Plain)),
+    row("jobs.get_status", Ajax3, "GET", "jobs/{job_id}", Read, Workspaced(WsRule::Plain)),
+    row("jobs.cancel_status", Ajax3, "PATCH", "jobs/cancel/{job_id}", Write, Workspaced(WsRule::Plain)),
+    // Protects foreign experiments from optimisation runs, and foreign prompts and datasets
+    // from being read by one.
+    row("prompt_optimization.create", Api3, "POST", "prompt-optimization/jobs", Write, PromptOptimization),
+    row("prompt_optimization.get", Api3, "GET", "prompt-optimization/jobs/{job_id}", Read, Workspaced(WsRule::Plain)),
+    row("prompt_optimization.cancel", Api3, "POST", "prompt-optimization/jobs/{job_id}/cancel", Write, Workspaced(WsRule::Plain)),
+    row("prompt_optimization.delete", Api3, "DELETE", "prompt-optimization/jobs/{job_id}", Delete, Workspaced(WsRule::Plain)),
+    row("prompt_optimization.search.get", Api3, "GET", "prompt-optimization/jobs/search", Read, JobScope),
+    row("prompt_optimization.search", Api3, "POST", "prompt-optimization/jobs/search", Read, JobScope),
+    // Protects foreign experiments from prompt-lab runs (MLflow calls no model here: the run,
+    // its params and tags; tags checked and attribution fixed as for runs/create).
+    row("runs.create_promptlab", Ajax2, "POST", "runs/create-promptlab-run", Write, CreateRun),
+
+    // ---- Webhooks (workspace mode, members only), admin-class: MLflow keeps them per
+    // workspace; the target must pass the operator's allow-list ----
+    // Protects every host the MLflow server reaches from server-side request forgery.
+    row("webhooks.create", Api2, "POST", "webhooks", Manage, Workspaced(WsRule::Webhook)),
+    row("webhooks.update", Api2, "PATCH", "webhooks/{webhook_id}", Manage, Workspaced(WsRule::Webhook)),
+    // Protects the tenant's webhook targets and their test answers.
+    row("webhooks.list", Api2, "GET", "webhooks", Manage, Workspaced(WsRule::Plain)),
+    row("webhooks.get", Api2, "GET", "webhooks/{webhook_id}", Manage, Workspaced(WsRule::Plain)),
+    row("webhooks.delete", Api2, "DELETE", "webhooks/{webhook_id}", Delete, Workspaced(WsRule::Plain)),
+    row("webhooks.test", Api2, "POST", "webhooks/{webhook_id}/test", Manage, Workspaced(WsRule::Plain)),
+
+    // ---- MCP server registry (workspace mode, members only): kept per workspace, metadata
+    // only (MLflow calls none of the registered servers); admin to configure ----
+    // Protects the tenant's registry entries (servers, versions, aliases, endpoints, tags).
+    row("mcp_servers.search", Api3, "GET", "mcp-servers", Read, Workspaced(WsRule::Opaque)),
+    row("mcp_servers.create", Api3, "POST", "mcp-servers", Manage, Workspaced(WsRule::Opaque)),
+    row("mcp_servers.get", Api3, "GET", "mcp-servers/{name...}", Read, Workspaced(WsRule::Opaque)),
+    row("mcp_servers.add", Api3, "POST", "mcp-servers/{name...}", Manage, Workspaced(WsRule::Opaque)),
+    row("mcp_servers.update", Api3, "PATCH", "mcp-servers/{name...}", Manage, Workspaced(WsRule::Opaque)),
+    row("mcp_servers.delete", Api3, "DELETE", "mcp-servers/{name...}", Delete, Workspaced(WsRule::Opaque)),
+
     // ---- Explicitly refused (clearer messages than the default deny) ----
     // MLflow reads a GET /graphql body as the query; the UI only POSTs.
     row("graphql.get", Root, "GET", "graphql", Read, Deny("GraphQL queries must be sent with POST")),
@@ -577,12 +887,8 @@ pub const ROWS: &[Row] = &[
     // checked like the REST routes (GetRun → run, SearchRuns → experiment ids + tenant
     // clause, experiment, metric history run ids); any other document is refused.
     row("graphql.post", Root, "POST", "graphql", Read, Graphql),
-    // OTLP appends spans to any trace id (span injection, §2.4): not decoded, refused. The
-    // message carries the phrase the MLflow client recognises ("REST OTLP span logging is not
-    // supported"), so it stops trying and uploads spans as trace artifacts instead, which go
-    // through the experiment-scoped artifact rows.
-    row("otlp.traces", Root, "POST", "v1/traces", Write, Deny("REST OTLP span logging is not supported through the gateway (span trace ids are not checked per tenant); the MLflow client stores spans as trace artifacts instead")),
-    // Server-wide and code-running features: refused for every tenant.
+    // Server-wide and code-running features: refused for every tenant. The prompt lab's
+    // proxy calls the server-wide MLFLOW_DEPLOYMENTS_TARGET, not a tenant's endpoint.
     row("gateway_proxy.get", Ajax2, "GET", "gateway-proxy", Write, Deny("the AI gateway proxy is server-wide and is refused")),
     row("gateway_proxy.post", Ajax2, "POST", "gateway-proxy", Write, Deny("the AI gateway proxy is server-wide and is refused")),
     row("upload_artifact.ajax", Ajax2, "POST", "upload-artifact", Write, Deny("use the proxied artifact API (mlflow-artifacts) instead")),
@@ -598,37 +904,19 @@ pub const ROWS: &[Row] = &[
 /// root-level routes, after the leading `/`.
 pub const DENIED_FAMILIES: &[(&str, &str)] = &[
     // Server-wide or code-running features: no tenant may reach them.
-    (
-        "webhooks",
-        "webhooks are server-wide (they receive every tenant's events)",
-    ),
-    (
-        "gateway/",
-        "the AI gateway (configuration and invocation) is server-wide",
-    ),
     ("gateway-proxy", "the AI gateway proxy is server-wide"),
-    ("jobs", "server-side jobs are refused"),
-    ("ajax-api/3.0/jobs", "server-side jobs are refused"),
+    (
+        "ajax-api/3.0/jobs",
+        "generic job submission and search skip the checks of the job starters (scorer/invoke, genai/evaluate/invoke, issues/invoke)",
+    ),
     (
         "assistant",
         "the MLflow assistant runs commands on the server",
     ),
-    ("mcp-servers", "the MCP server registry is server-wide"),
     ("demo/", "demo data generation is server-wide"),
     (
         "workspaces",
         "workspaces are created by the gateway and administered by operators",
-    ),
-    (
-        "prompt-optimization",
-        "prompt optimisation runs server-side jobs",
-    ),
-    ("scorer/invoke", "server-side scorer invocation runs code"),
-    ("issues/invoke", "server-side issue detection runs code"),
-    ("genai/", "server-side evaluation runs code"),
-    (
-        "runs/create-promptlab-run",
-        "prompt-lab runs call the AI gateway",
     ),
     ("ui-telemetry", "UI telemetry is not forwarded"),
     ("unified-traces", "a Databricks-only route"),

@@ -11,7 +11,7 @@ use crate::forward::{next_read, UpstreamRequest};
 use crate::pipeline::host::{BodyError, Host, OutBody, SendFailure};
 use crate::pipeline::{self, Reply};
 use crate::request::Incoming;
-use outbound::{start, Upstream};
+use outbound::{start, SpinAnswer};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::key_value::Store;
 use spin_sdk::wit::wasi::http0_2_0::types as wt;
@@ -48,7 +48,7 @@ impl Spin {
 
 impl Host for Spin {
     type ClientBody = ClientBody;
-    type Answer = Upstream;
+    type Answer = SpinAnswer;
 
     /// Every component variable in one host call (`wasi:config/store.get-all`): reading the
     /// ~20 settings one `variables::get` at a time cost ~0.2 ms per request (measured: 222 µs
@@ -134,13 +134,13 @@ impl Host for Spin {
         req: &UpstreamRequest,
         body: OutBody<ClientBody>,
         timeout_secs: u64,
-    ) -> Result<Upstream, SendFailure> {
+    ) -> Result<SpinAnswer, SendFailure> {
         match body {
             OutBody::Bytes => start(
                 origin.https,
                 &origin.authority,
                 req,
-                outbound::OutBody::Bytes(&req.body),
+                outbound::WireBody::Bytes(&req.body),
                 timeout_secs,
             ),
             // The client's body is piped into the call and dropped after it.
@@ -148,7 +148,7 @@ impl Host for Spin {
                 origin.https,
                 &origin.authority,
                 req,
-                outbound::OutBody::Stream(&client.stream),
+                outbound::WireBody::Stream(&client.stream),
                 timeout_secs,
             ),
         }

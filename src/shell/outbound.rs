@@ -43,7 +43,7 @@ fn body_failure(code: Option<wt::ErrorCode>, got: u64, expected: Option<u64>) ->
 }
 
 /// Where an upstream request body comes from.
-pub enum OutBody<'a> {
+pub enum WireBody<'a> {
     /// Complete bytes (every JSON call, small uploads).
     Bytes(&'a [u8]),
     /// A client's body piped as it arrives (large artifact uploads); the caller has put the
@@ -120,7 +120,7 @@ pub const PIPE_CHUNK: u64 = 256 * 1024;
 
 /// An upstream answer whose body has not been read yet. Fields drop in declaration order
 /// (stream, body, response), as wasi-http requires of child resources.
-pub struct Upstream {
+pub struct SpinAnswer {
     pub status: u16,
     pub headers: Vec<(String, Vec<u8>)>,
     stream: InputStream,
@@ -128,7 +128,7 @@ pub struct Upstream {
     _resp: wt::IncomingResponse,
 }
 
-impl crate::pipeline::host::Answer for Upstream {
+impl crate::pipeline::host::Answer for SpinAnswer {
     fn status(&self) -> u16 {
         self.status
     }
@@ -136,11 +136,11 @@ impl crate::pipeline::host::Answer for Upstream {
         &self.headers
     }
     fn read_all(self) -> Result<UpstreamResponse, SendFailure> {
-        Upstream::read_all(self)
+        SpinAnswer::read_all(self)
     }
 }
 
-impl Upstream {
+impl SpinAnswer {
     /// Reads the whole body.
     pub fn read_all(self) -> Result<UpstreamResponse, SendFailure> {
         let expected = crate::forward::declared_length(&self.headers);
@@ -162,7 +162,7 @@ impl Upstream {
                 expected,
             });
         }
-        let Upstream {
+        let SpinAnswer {
             status,
             headers,
             stream,
@@ -181,7 +181,7 @@ impl Upstream {
     /// Pipes the body into `output` (a response to the client) without holding it.
     pub fn pipe_to(self, output: &OutputStream) -> Result<(), PipeError> {
         pipe(&self.stream, output)?;
-        let Upstream { stream, body, .. } = self;
+        let SpinAnswer { stream, body, .. } = self;
         drop(stream);
         let _ = wt::IncomingBody::finish(body);
         Ok(())
@@ -197,9 +197,9 @@ pub fn start(
     https: bool,
     authority: &str,
     req: &UpstreamRequest,
-    body_src: OutBody<'_>,
+    body_src: WireBody<'_>,
     timeout_secs: u64,
-) -> Result<Upstream, SendFailure> {
+) -> Result<SpinAnswer, SendFailure> {
     let internal = |what: &str| SendFailure::Unreachable(format!("request construction: {what}"));
     let fields = wt::Fields::from_list(&req.headers).map_err(|_| internal("headers"))?;
     let out = wt::OutgoingRequest::new(fields);
@@ -229,8 +229,8 @@ pub fn start(
     let io = |e: StreamError| SendFailure::Unreachable(format!("body write: {e:?}"));
     // Write what fits before hand-over (the whole body, for anything small).
     let data: &[u8] = match body_src {
-        OutBody::Bytes(d) => d,
-        OutBody::Stream(_) => &[],
+        WireBody::Bytes(d) => d,
+        WireBody::Stream(_) => &[],
     };
     let off = write_some(&stream, data).map_err(io)?;
     let options = wt::RequestOptions::new();
@@ -238,7 +238,7 @@ pub fn start(
     let _ = options.set_connect_timeout(Some(ns));
     let _ = options.set_first_byte_timeout(Some(ns));
     let _ = options.set_between_bytes_timeout(Some(ns));
-    let complete = off == data.len() && matches!(body_src, OutBody::Bytes(_));
+    let complete = off == data.len() && matches!(body_src, WireBody::Bytes(_));
     let pending = if complete {
         drop(stream);
         wt::OutgoingBody::finish(body, None).map_err(map_error_code)?;
@@ -249,10 +249,10 @@ pub fn start(
     let future = outgoing_handler::handle(out, Some(options)).map_err(map_error_code)?;
     if let Some((stream, body)) = pending {
         let written = match body_src {
-            OutBody::Bytes(d) => write_all(&stream, &d[off..])
+            WireBody::Bytes(d) => write_all(&stream, &d[off..])
                 .and_then(|()| stream.blocking_flush())
                 .map_err(output_error),
-            OutBody::Stream(input) => pipe(input, &stream),
+            WireBody::Stream(input) => pipe(input, &stream),
         };
         // The stream is a child of the body: it must go first, also on failure (dropping a
         // resource with live children traps the component).
@@ -287,7 +287,7 @@ pub fn start(
     let stream = body
         .stream()
         .map_err(|_| SendFailure::Unreachable("response stream".into()))?;
-    Ok(Upstream {
+    Ok(SpinAnswer {
         status,
         headers,
         stream,
@@ -307,7 +307,7 @@ pub fn send_to(
         https,
         authority,
         req,
-        OutBody::Bytes(&req.body),
+        WireBody::Bytes(&req.body),
         timeout_secs,
     )?
     .read_all()
@@ -344,7 +344,7 @@ pub fn respond_piped(
     out: wt::ResponseOutparam,
     status: u16,
     headers: &[(String, String)],
-    upstream: Upstream,
+    upstream: SpinAnswer,
 ) -> Result<(), String> {
     let (resp, out_body, stream) = response_parts(status, headers, None)?;
     wt::ResponseOutparam::set(out, Ok(resp));

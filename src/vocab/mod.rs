@@ -4,6 +4,7 @@
 
 pub mod algorithm;
 pub mod mlflow_errors;
+pub mod names;
 pub mod rbac;
 pub mod strict_json;
 pub mod workspace_name;

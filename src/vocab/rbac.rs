@@ -1,7 +1,7 @@
 //! Roles and actions: the RBAC vocabulary shared by identity (what a principal holds) and
 //! policy (what a route needs). A leaf.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a route does, for RBAC. The split is documented in `docs/rbac.md`, which a test keeps
 /// in step with the table.
@@ -30,7 +30,7 @@ impl Action {
 }
 
 /// Canonical roles. IdP names map to these through `role_aliases`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,
@@ -73,5 +73,43 @@ impl Role {
             .into_iter()
             .find(|r| r.permits(action))
             .unwrap_or(Role::Admin)
+    }
+}
+
+/// Access to one object, as MLflow's own auth and the peers name it: `READ` < `EDIT` < `MANAGE`.
+/// A tenant role is this level on everything of its tenant; a grant gives it on one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Read,
+    Edit,
+    Manage,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Read => "READ",
+            Level::Edit => "EDIT",
+            Level::Manage => "MANAGE",
+        }
+    }
+
+    /// What a tenant role gives on every object of its tenant.
+    pub fn of_role(role: Role) -> Level {
+        match role {
+            Role::Viewer => Level::Read,
+            Role::Editor => Level::Edit,
+            Role::Admin => Level::Manage,
+        }
+    }
+
+    /// What an action class needs on the object it acts on (as the roles: viewer reads,
+    /// editor writes, admin deletes and manages).
+    pub fn for_action(action: Action) -> Level {
+        match action {
+            Action::Read => Level::Read,
+            Action::Write => Level::Edit,
+            Action::Delete | Action::Manage => Level::Manage,
+        }
     }
 }

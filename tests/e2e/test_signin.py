@@ -508,26 +508,38 @@ def test_csrf_cross_origin_post_refused_same_origin_allowed(gw, idp):
     assert b.post(SEARCH, body, headers={"Origin": "http://evil.example"}).status_code == 200
 
 
-def test_bearer_wins_over_cookie(gw, idp):
+def test_session_with_another_principals_bearer_is_refused(gw, idp):
+    """A request that carries the session cookie may not also carry a bearer token of another
+    principal (issue 29: a planted cookie made the UI send one): refused 403
+    `credentials_conflict`, neither identity is used, nothing reaches MLflow."""
     cookie = sign_in(gw, idp, "alice")  # team-a
-    token = bearer(idp, "svc-team-b")
-    both = {**cookie_header(session=cookie), "Authorization": f"Bearer {token}"}
-    info = requests.get(gw.url + "/oauth2/userinfo", headers=both, timeout=30).json()
-    assert (info["tenant"], info["auth"]) == ("team-b", "bearer"), info
-    assert "session_expires_at" not in info
-    r = requests.get(gw.url + SEARCH, params={"max_results": 1}, headers=both, timeout=30)
-    assert r.status_code == 200
-    line = audit(gw, r)
-    assert (line["auth"], line["tenant"], line["subject"]) == ("bearer", "team-b", "svc-team-b"), line
-    # A cross-origin POST with both is a bearer request: no CSRF refusal.
-    r = requests.post(gw.url + SEARCH, json={"max_results": 1}, timeout=30,
-                      headers={**both, "Origin": "http://evil.example"})
-    assert r.status_code == 200 and audit(gw, r)["auth"] == "bearer"
-    # The cookie is ignored, not a fallback: a bad bearer token with a good cookie is refused.
+    for client_id in ("svc-team-b", "svc-team-a"):  # another tenant; the same tenant, another subject
+        both = {**cookie_header(session=cookie), "Authorization": f"Bearer {bearer(idp, client_id)}"}
+        r = requests.get(gw.url + "/oauth2/userinfo", headers=both, timeout=30)
+        assert_error(r, 403, "PERMISSION_DENIED")
+        assert reason(gw, r) == "credentials_conflict", client_id
+        assert "svc-team" not in r.text and "team-b" not in r.text, r.text
+        r = requests.get(gw.url + SEARCH, params={"max_results": 1}, headers=both, timeout=30)
+        assert_error(r, 403, "PERMISSION_DENIED")
+        line = audit(gw, r)
+        assert (line["decision"], line["reason"]) == ("deny", "credentials_conflict"), line
+        assert line.get("upstream_status") is None and line.get("tenant") != "team-b", line
+        # A cross-origin POST with both: refused too (whichever check speaks first).
+        r = requests.post(gw.url + SEARCH, json={"max_results": 1}, timeout=30,
+                          headers={**both, "Origin": "http://evil.example"})
+        assert r.status_code == 403 and reason(gw, r) in ("credentials_conflict", "csrf_refused"), r.text
+        assert audit(gw, r).get("upstream_status") is None
+    # A bad bearer token with a good cookie: refused, the cookie is no fallback.
     bad = {**cookie_header(session=cookie), "Authorization": "Bearer not-a-token"}
     r = requests.get(gw.url + SEARCH, params={"max_results": 1}, headers=bad, timeout=30)
-    assert_error(r, 401, "UNAUTHENTICATED")
-    assert audit(gw, r).get("auth") != "session"
+    assert r.status_code in (401, 403), r.text
+    assert audit(gw, r).get("auth") != "session" and audit(gw, r).get("upstream_status") is None
+    # Control: each credential alone is its own principal.
+    info = requests.get(gw.url + "/oauth2/userinfo", timeout=30,
+                        headers={"Authorization": f"Bearer {bearer(idp, 'svc-team-b')}"}).json()
+    assert (info["tenant"], info["auth"]) == ("team-b", "bearer"), info
+    info = with_cookie(gw, cookie, path="/oauth2/userinfo").json()
+    assert (info["tenant"], info["subject"], info["auth"]) == ("team-a", "alice", "session"), info
 
 
 def test_session_is_confined_to_its_tenant_like_a_bearer(gw, idp):

@@ -99,7 +99,7 @@ def test_credentials_identity_and_spoofable_headers_never_reach_mlflow(a, proxy,
     marker = uuid.uuid4().hex
     r = a.get("/api/2.0/mlflow/experiments/search", params={"max_results": "5", "filter": f"name = '{marker}'"},
               headers={"Authorization": SECRET, "X-Forwarded-For": "8.8.8.8",
-                       "X-Forwarded-Host": "evil", "X-MLFLOW-WORKSPACE": "ws", "X_MLFLOW_WORKSPACE": "ws2",
+                       "X-Forwarded-Host": "evil", "X-MLFLOW-WORKSPACE": "team-a", "X_MLFLOW_WORKSPACE": "team-a",
                        "Origin": "http://evil", "Cookie": "session=1", "X-Request-ID": "client-" + marker})
     assert r.status_code == 200, r.text
     assert r.headers["x-request-id"] == "client-" + marker
@@ -116,6 +116,11 @@ def test_credentials_identity_and_spoofable_headers_never_reach_mlflow(a, proxy,
     assert h["x-request-id"] == "client-" + marker
     # The token is nowhere in the gateway's output either (audit, logs).
     assert SECRET.split()[1] not in gw.log_text()
+    # Spellings of the workspace header naming different workspaces: refused, never forwarded.
+    r = a.get("/api/2.0/mlflow/experiments/search", params={"filter": f"name = '{marker}-2'"},
+              headers={"X-MLFLOW-WORKSPACE": "team-a", "X_MLFLOW_WORKSPACE": "ws2"})
+    assert r.status_code == 400, r.text
+    assert not [rec for rec in proxy.records if f"{marker}-2" in rec["path"]]
 
 
 def test_request_id_generated_when_absent_or_insane(a):

@@ -73,27 +73,50 @@ def test_start_run_without_an_experiment_says_what_to_do(gw, monkeypatch):
             mlflow.log_metric("m", 1.0)
 
 
+
+def audit_reason(gw, r) -> str:
+    return gw.audit_for(r.headers["x-request-id"])[0]["reason"]
+
+
 @workspace_only
-def test_a_client_chosen_workspace_is_dropped_and_the_own_one_pinned(gw, mlflow_server, monkeypatch):
+def test_a_client_chosen_workspace_selects_but_never_opens_another_tenants_data(gw, mlflow_server, monkeypatch):
+    """The workspace header is MLflow's own selector (issue 34): a's own workspace selects it; b's
+    workspace is only visited (no role there, nothing shared: nothing of b's is visible and
+    nothing of a's either); MLflow's `default` and names that are no tenant's are refused."""
     a, b = Caller(gw, tenant=tenant()), Caller(gw, tenant=tenant())
     with b.mlflow() as mlflow:
         secret = mlflow.create_experiment(unique("b-private"))
     with a.mlflow() as mlflow:
         mine = mlflow.create_experiment(unique("a-own"))
-    # Every spelling MLflow would honour, naming b's workspace, MLflow's default, or garbage.
+    search = "/api/2.0/mlflow/experiments/search"
+    # Every spelling MLflow would honour.
     for header in ["X-MLFLOW-WORKSPACE", "x-mlflow-workspace", "X_MLFLOW_WORKSPACE"]:
-        for value in [b.tenant, "default", "not a name"]:
-            r = a.get("/api/2.0/mlflow/experiments/search", params={"max_results": 100},
-                      headers={header: value})
-            assert r.status_code == 200, r.text
-            ids = [e["experiment_id"] for e in r.json().get("experiments", [])]
-            assert ids == [mine], (header, value, ids)
-            r = a.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": secret},
-                      headers={header: value})
-            assert r.status_code in (403, 404), r.text
+        r = a.get(search, params={"max_results": 100}, headers={header: a.tenant})
+        assert r.status_code == 200, r.text
+        assert [e["experiment_id"] for e in r.json().get("experiments", [])] == [mine]
+        r = a.get(search, params={"max_results": 100}, headers={header: b.tenant})
+        assert r.status_code == 200, r.text
+        assert r.json().get("experiments", []) == [], (header, r.text)
+        r = a.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": secret},
+                  headers={header: b.tenant})
+        assert r.status_code in (403, 404), r.text
+        # A visitor writes nothing there.
+        r = a.post("/api/2.0/mlflow/experiments/create", {"name": unique("intruder")},
+                   headers={header: b.tenant})
+        assert r.status_code == 403 and "no role" in r.json()["message"], r.text
+        for value in ["default", "not a name"]:
+            r = a.get(search, params={"max_results": 100}, headers={header: value})
+            assert r.status_code == 403 and audit_reason(gw, r) == "workspace_not_member", r.text
+    # Two spellings naming different workspaces: MLflow would read one of them; refused.
+    r = a.get(search, params={"max_results": 100},
+              headers={"X-MLFLOW-WORKSPACE": a.tenant, "X_MLFLOW_WORKSPACE": b.tenant})
+    assert r.status_code == 400 and audit_reason(gw, r) == "workspace_header_invalid", r.text
     # The real client with MLFLOW_WORKSPACE set to another tenant's workspace: it checks
-    # server-info (workspaces on), sends the header, and still works in its own workspace only.
+    # server-info (workspaces on), sends the header, and sees nothing there.
     monkeypatch.setenv("MLFLOW_WORKSPACE", b.tenant)
+    with a.mlflow() as mlflow:
+        assert [e.experiment_id for e in mlflow.search_experiments()] == []
+    monkeypatch.setenv("MLFLOW_WORKSPACE", a.tenant)
     with a.mlflow() as mlflow:
         assert [e.experiment_id for e in mlflow.search_experiments()] == [mine]
     # What MLflow holds: a's experiment is in a's workspace, b's in b's.

@@ -4,7 +4,7 @@
 //
 //   node tests/idp/oidc_provider.mjs <config.json>
 //
-// config.json (written by tests/e2e/conftest.py OidcProvider):
+// config.json (written by tests/e2e/harness/idp.py OidcProvider):
 //   port, audience, resource, ttl (access-token lifetime, seconds), keys_path (private JWKS,
 //   created on first start, reused on restart so tokens stay verifiable), clients (oidc-provider
 //   client metadata plus `tenant_id` / `roles`), accounts ({login: {tenant_id, roles}}),

@@ -1,6 +1,8 @@
 use super::*;
 use crate::config::tests::lookup_with;
 use crate::config::Config;
+use crate::identity::Identity;
+use crate::vocab::rbac::Role;
 
 const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const KEY_B: &str = "HxwdHhsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=";
@@ -26,9 +28,7 @@ fn browser(keys: &str) -> BrowserConfig {
 
 fn session(rt: Option<&str>, it: Option<String>) -> Session {
     Session {
-        tenant: "team-a".into(),
-        subject: "alice".into(),
-        roles: vec!["editor".into()],
+        identity: Identity::single("team-a", "alice", vec![Role::Editor]),
         access_issued_at: 1000,
         access_expires_at: 1300,
         ends_at: 5000,
@@ -152,12 +152,16 @@ fn standing_follows_the_access_token_and_the_session_end() {
 }
 
 #[test]
-fn the_principal_keeps_known_roles_only() {
+fn the_session_keeps_every_tenant_and_group() {
     let mut s = session(None, None);
-    s.roles = vec!["admin".into(), "superuser".into(), "admin".into()];
-    let p = s.principal();
-    assert_eq!((p.tenant.as_str(), p.subject.as_str()), ("team-a", "alice"));
-    assert_eq!(p.roles, vec![Role::Admin]);
+    crate::identity::add_membership(&mut s.identity.memberships, "team-b", &[Role::Viewer]);
+    s.identity.groups = vec!["ml-ops".into()];
+    let cfg = browser(KEY_A);
+    let sealed = seal_session(&cfg, [7; 12], &s, 1000).unwrap();
+    let value = sealed.split(';').next().unwrap().split_once('=').unwrap().1;
+    let opened = open_session(&cfg, value).unwrap();
+    assert_eq!(opened.identity, s.identity);
+    assert_eq!(opened.identity.first_tenant(), Some("team-a"));
 }
 
 #[test]
@@ -411,4 +415,53 @@ fn secrets_never_show_in_debug_output() {
         !shown.contains("s3cret") && !shown.contains(KEY_A),
         "{shown}"
     );
+}
+
+#[test]
+fn header_cookies_are_found_by_prefix_whatever_the_case() {
+    let headers: Vec<&[u8]> = vec![
+        b"a=1; mlflow-request-header-Authorization=Bearer x; __Host-mlflow-session=s",
+        b"MLFLOW-REQUEST-HEADER-x_tenant=t;mlflow-request-header-Authorization=again",
+        b"mlflow-request-header-X-MLFLOW-WORKSPACE",
+    ];
+    assert_eq!(
+        header_cookies(&headers),
+        vec![
+            "mlflow-request-header-Authorization",
+            "MLFLOW-REQUEST-HEADER-x_tenant",
+            "mlflow-request-header-X-MLFLOW-WORKSPACE"
+        ]
+    );
+    let clean: Vec<&[u8]> = vec![b"__Host-mlflow-session=s; mlflow_user=x; mlflow-request-header"];
+    assert!(header_cookies(&clean).is_empty());
+}
+
+#[test]
+fn planted_cookies_are_deleted_host_only_and_on_every_parent_domain() {
+    let all = delete_everywhere(
+        "mlflow-request-header-Authorization",
+        Some("ml.corp.example.com"),
+    );
+    assert_eq!(all.len(), 4);
+    assert!(all[0].starts_with("mlflow-request-header-Authorization=; Path=/; Max-Age=0"));
+    assert!(!all[0].contains("Domain"));
+    for d in ["ml.corp.example.com", "corp.example.com", "example.com"] {
+        assert!(
+            all.iter().any(|c| c.ends_with(&format!("; Domain={d}"))),
+            "{d}"
+        );
+    }
+    for host in [None, Some("localhost"), Some("127.0.0.1"), Some("[::1]")] {
+        assert_eq!(delete_everywhere("n", host).len(), 1, "{host:?}");
+    }
+}
+
+#[test]
+fn sign_in_queries_are_form_decoded_and_a_repeated_name_refused() {
+    let q = query_params("code=a%2Bb&state=s+1&rd=%2F%23%2Fexperiments").unwrap();
+    assert_eq!(q["code"], "a+b");
+    assert_eq!(q["state"], "s 1");
+    assert_eq!(q["rd"], "/#/experiments");
+    assert_eq!(query_params("state=a&state=b"), Err("state".to_string()));
+    assert!(query_params("").unwrap().is_empty());
 }

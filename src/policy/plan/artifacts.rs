@@ -18,8 +18,8 @@ pub(super) fn artifact_path(d: &mut Draft) -> Result<(), GatewayError> {
     let ap: ArtifactPath = artifacts::from_url_path(tail)?;
     in_own_workspace(d, &ap)?;
     if req.method == "DELETE" && ap.within_workspace().len() < 2 {
-        return Err(GatewayError::forbidden(
-            Reason::InvalidPath,
+        return Err(GatewayError::new(
+            Reason::RootDeleteRefused,
             "deleting an experiment's whole artifact root is refused",
         ));
     }
@@ -29,6 +29,9 @@ pub(super) fn artifact_path(d: &mut Draft) -> Result<(), GatewayError> {
     }
     d.checks
         .push(Resource::Experiment(ap.experiment_id().to_string()));
+    if req.method == "GET" {
+        d.artifact_read = Some(ap.within_workspace().to_vec());
+    }
     let head = &req.path[..req.path.len() - tail.len()];
     d.path = format!("{head}{}", ap.encoded());
     Ok(())
@@ -43,6 +46,7 @@ pub(super) fn artifact_list(d: &mut Draft) -> Result<(), GatewayError> {
     in_own_workspace(d, &ap)?;
     d.checks
         .push(Resource::Experiment(ap.experiment_id().to_string()));
+    d.artifact_read = Some(ap.within_workspace().to_vec());
     if let Input::Query(q) = &mut d.input {
         q.set("path", ap.plain());
     }
@@ -56,7 +60,7 @@ fn in_own_workspace(d: &Draft, ap: &ArtifactPath) -> Result<(), GatewayError> {
     if ap.in_workspace(d.own_workspace()?.as_deref()) {
         return Ok(());
     }
-    Err(GatewayError::forbidden(
+    Err(GatewayError::new(
         Reason::TenantMismatch,
         "artifact path names a workspace that is not the caller's",
     ))

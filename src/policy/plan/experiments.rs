@@ -19,7 +19,7 @@ pub(super) fn create_experiment(d: &mut Draft) -> Result<(), GatewayError> {
     let (tenant, key) = (d.tenant(), d.tag_key());
     let body = d.input.body_mut().ok_or_else(|| missing("name"))?;
     if opt_str(body, "artifact_location")?.is_some_and(|s| !s.is_empty()) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::ArtifactLocationRefused,
             "`artifact_location` is refused: experiments store artifacts under the server's proxied artifact root",
         ));
@@ -116,16 +116,18 @@ pub(super) fn run(d: &mut Draft, ids: RunIds, extra: RunExtra) -> Result<(), Gat
         }
         RunExtra::MetricModel => {
             if let Some(id) = d.input.str_field("model_id")? {
-                d.checks.push(model_id_check(&id)?);
+                d.refer(model_id_check(&id)?);
             }
         }
         RunExtra::Batch => {
             let body = d.input.body_mut().ok_or_else(|| missing("run_id"))?;
-            d.checks.extend(list_model_ids(body, "metrics")?);
+            let models = list_model_ids(body, "metrics")?;
+            d.refer_all(models);
         }
         RunExtra::Models => {
             let body = d.input.body_mut().ok_or_else(|| missing("run_id"))?;
-            d.checks.extend(list_model_ids(body, "models")?);
+            let models = list_model_ids(body, "models")?;
+            d.refer_all(models);
         }
     }
     Ok(())

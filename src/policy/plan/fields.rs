@@ -49,13 +49,13 @@ impl Input {
     }
 }
 pub(super) fn missing(field: &str) -> GatewayError {
-    GatewayError::bad_request(
+    GatewayError::new(
         Reason::MissingField,
         format!("missing required field `{field}`"),
     )
 }
 pub(super) fn invalid(field: &str) -> GatewayError {
-    GatewayError::bad_request(
+    GatewayError::new(
         Reason::InvalidField,
         format!("field `{field}` is not a valid id"),
     )
@@ -63,7 +63,7 @@ pub(super) fn invalid(field: &str) -> GatewayError {
 /// Refuses id lists longer than the gateway pre-flights.
 pub(super) fn bounded(len: usize, field: &str) -> Result<(), GatewayError> {
     if len > MAX_IDS {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::InvalidField,
             format!("too many `{field}`"),
         ));
@@ -85,7 +85,7 @@ pub(super) fn run_id(input: &Input, ids: RunIds) -> Result<String, GatewayError>
     let uuid = input.str_field("run_uuid")?;
     match ids {
         RunIds::OrUuid => pick_run(input.str_field("run_id")?, uuid),
-        RunIds::IdOnly if uuid.is_some() => Err(GatewayError::bad_request(
+        RunIds::IdOnly if uuid.is_some() => Err(GatewayError::new(
             Reason::ConflictingIds,
             "this route reads only `run_id`; `run_uuid` is not accepted",
         )),
@@ -95,7 +95,7 @@ pub(super) fn run_id(input: &Input, ids: RunIds) -> Result<String, GatewayError>
 pub(super) fn pick_run(a: Option<String>, b: Option<String>) -> Result<String, GatewayError> {
     let id = match (a, b) {
         (Some(a), Some(b)) if a != b => {
-            return Err(GatewayError::bad_request(
+            return Err(GatewayError::new(
                 Reason::ConflictingIds,
                 "`run_id` and `run_uuid` name different runs",
             ))
@@ -114,7 +114,7 @@ pub(super) fn experiment_ids(m: &Map<String, Value>) -> Result<Vec<String>, Gate
 /// A search scope: at least one, at most `MAX_IDS` valid experiment ids, sorted and unique.
 pub(super) fn experiment_scope(ids: Vec<String>) -> Result<Vec<String>, GatewayError> {
     if ids.is_empty() {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::ScopeRequired,
             "`experiment_ids` must name at least one of your experiments",
         ));
@@ -140,7 +140,7 @@ pub fn scoped_filter(
     let clause = format!("tags.`{tenant_key}` = '{tenant}'");
     match user.map(str::trim).filter(|u| !u.is_empty()) {
         None => Ok(clause),
-        Some(u) if u.len() > MAX_FILTER_BYTES => Err(GatewayError::bad_request(
+        Some(u) if u.len() > MAX_FILTER_BYTES => Err(GatewayError::new(
             Reason::InvalidField,
             "filter is longer than the gateway accepts",
         )),
@@ -154,7 +154,7 @@ pub(super) fn check_relative_path(p: &str) -> Result<(), GatewayError> {
         || p.chars().any(char::is_control)
         || p.split('/').any(|s| s == "..");
     if bad {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::InvalidPath,
             "artifact path is not a plain relative path",
         ));
@@ -213,7 +213,7 @@ pub(super) fn path_or_field(
     for n in names {
         match (input.str_field(n)?, &found) {
             (Some(v), Some(f)) if v != *f => {
-                return Err(GatewayError::bad_request(
+                return Err(GatewayError::new(
                     Reason::ConflictingIds,
                     if in_path {
                         format!("the {what} id in the body differs from the one in the path")
@@ -259,7 +259,7 @@ pub(super) fn trace_id_at(
         TraceIdAt::Field(name) => {
             for other in NAMES.iter().filter(|n| **n != name) {
                 if input.str_field(other)?.is_some() {
-                    return Err(GatewayError::bad_request(
+                    return Err(GatewayError::new(
                         Reason::ConflictingIds,
                         format!("this route reads the trace id only from `{name}`; `{other}` is not accepted"),
                     ));

@@ -17,7 +17,7 @@ pub fn keeps_an_experiment(
     removed: &[String],
 ) -> Result<(), GatewayError> {
     if linked.iter().all(|e| removed.contains(e)) {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::OrphanRefused,
             format!(
                 "removing these experiments would leave dataset {dataset} linked to none, and so owned by nobody; delete the dataset instead (admin)"
@@ -31,7 +31,8 @@ pub(super) fn create_issue(d: &mut Draft) -> Result<(), GatewayError> {
     let principal = d.principal;
     d.checks
         .push(Resource::Experiment(experiment_id(&d.input)?));
-    d.checks.extend(optional_run(&d.input, "source_run_id")?);
+    let source = optional_run(&d.input, "source_run_id")?;
+    d.refer_all(source);
     let body = d.input.body_mut().ok_or_else(|| missing("experiment_id"))?;
     body.insert(
         "created_by".into(),
@@ -66,12 +67,19 @@ pub(super) fn scoped(d: &mut Draft) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// `datasets/create`: as `scoped`, and the experiments are links the new dataset keeps.
+pub(super) fn create_dataset(d: &mut Draft) -> Result<(), GatewayError> {
+    let ids = experiment_scope(d.input.str_list("experiment_ids")?)?;
+    d.refer_all(ids.into_iter().map(Resource::Experiment));
+    Ok(())
+}
+
 /// `scorers/list`: `experiment_id` or a non-empty `experiment_ids`, not both.
 pub(super) fn scorer_list(d: &mut Draft) -> Result<(), GatewayError> {
     let many = d.input.str_list("experiment_ids")?;
     let ids = match d.input.str_field("experiment_id")? {
         Some(_) if !many.is_empty() => {
-            return Err(GatewayError::bad_request(
+            return Err(GatewayError::new(
                 Reason::ConflictingIds,
                 "give either `experiment_id` or `experiment_ids`, not both",
             ))
@@ -117,6 +125,6 @@ pub(super) fn dataset_experiments(d: &mut Draft, remove: bool) -> Result<(), Gat
         });
     }
     d.checks.push(dataset);
-    d.checks.extend(ids.into_iter().map(Resource::Experiment));
+    d.refer_all(ids.into_iter().map(Resource::Experiment));
     Ok(())
 }

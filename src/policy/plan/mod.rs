@@ -10,12 +10,13 @@ mod fields;
 mod genai;
 mod graphql;
 mod models;
+mod services;
 mod tag_guard;
 mod traces;
 mod workspaces;
 
 use super::route::Matched;
-use super::table::Strategy;
+use super::table::{Body, Strategy};
 use super::{Role, Row};
 use crate::config::Config;
 use crate::error::{GatewayError, Reason};
@@ -39,8 +40,22 @@ pub enum BodyPlan {
     Original,
     /// The JSON body as checked (and rewritten), re-serialised.
     Replace(Vec<u8>),
+    /// The client's compressed body as the gateway inflated and checked it (OTLP): sent with
+    /// the client's content type and no `Content-Encoding`, so MLflow stores what was checked.
+    Inflated(Vec<u8>),
 }
-/// A check on MLflow's current state that ownership alone does not cover, made by the shell
+/// An object MLflow creates by itself while answering a permitted request, which the gateway
+/// records as the caller's tenant's after a successful answer (`pipeline::claim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The run the answer names (`run_id`, `job.run_id`): MLflow's job starters create it
+    /// without the tenant tag run searches keep rows by.
+    Run,
+    /// The experiment an AI gateway endpoint's answer names when the request named none
+    /// (MLflow creates `gateway/<endpoint name>`, untagged).
+    EndpointExperiment,
+}
+/// A check on MLflow's current state that ownership alone does not cover, made by the pipeline
 /// after the ownership checks pass (its facts are never cached).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verify {
@@ -52,12 +67,32 @@ pub enum Verify {
         removed: Vec<String>,
     },
 }
-/// What the shell must do for an allowed request.
+/// What a registry request touches that `protected_aliases` may guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protect {
+    /// Sets, moves or deletes this alias.
+    Alias(String),
+    /// Changes this version (deletes it, changes its tags or stage).
+    Version(String),
+}
+/// What the pipeline must do for an allowed request.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub row: &'static Row,
     /// Every resource that must belong to the caller's tenant before forwarding.
     pub checks: Vec<Resource>,
+    /// The checks that name an object the request links to rather than the one it acts on
+    /// (a version's source run, a dataset's experiments, a metric's model): a subset of
+    /// `checks`, refused in every enforcement mode, because once stored such a link crosses
+    /// the tenant wall where no store-level isolation looks.
+    pub references: Vec<Resource>,
+    /// A protected-alias rule on the registered model the request acts on: the decision then
+    /// needs `MANAGE` when the alias (or an alias of the version) is protected.
+    pub protect: Option<Protect>,
+    /// An artifact read (download or listing): the path from the experiment on. A caller who
+    /// may not read the experiment may still read the files of a model version it may read
+    /// (`pipeline::ownership::shared_through_version`).
+    pub artifact_read: Option<Vec<String>>,
     /// Resources that must be absent or the caller's (an upsert may create them).
     pub absent_or_own: Vec<Resource>,
     /// Checks on MLflow's state made after the ownership checks.
@@ -67,6 +102,8 @@ pub struct Plan {
     pub query: String,
     pub body: BodyPlan,
     pub filter: Option<ResponseFilter>,
+    /// What to claim for the tenant once MLflow answers 200.
+    pub claim: Option<Claim>,
 }
 /// Refuses the request unless one of the principal's roles permits the row's action.
 pub fn check_rbac(row: &Row, principal: &Principal) -> Result<(), GatewayError> {
@@ -91,7 +128,7 @@ pub fn check_rbac(row: &Row, principal: &Principal) -> Result<(), GatewayError> 
                 .join(", ")
         )
     };
-    Err(GatewayError::forbidden(
+    Err(GatewayError::new(
         Reason::Rbac,
         format!(
             "{held} does not permit the `{}` action on {}; it requires {}",
@@ -109,11 +146,17 @@ struct Draft<'a> {
     cfg: &'a Config,
     input: Input,
     checks: Vec<Resource>,
+    references: Vec<Resource>,
     absent_or_own: Vec<Resource>,
     verify: Vec<Verify>,
+    protect: Option<Protect>,
+    artifact_read: Option<Vec<String>>,
     filter: Option<ResponseFilter>,
     path: String,
     graphql_body: Option<Vec<u8>>,
+    /// A body the strategy made itself (OTLP inflated), sent instead of the client's.
+    body_override: Option<BodyPlan>,
+    claim: Option<Claim>,
 }
 
 impl<'a> Draft<'a> {
@@ -122,6 +165,17 @@ impl<'a> Draft<'a> {
     }
     fn tag_key(&self) -> &'a str {
         self.cfg.tenant_tag_key.as_str()
+    }
+    /// A resource the request links to (see `Plan::references`): judged like every check,
+    /// never waived.
+    fn refer(&mut self, res: Resource) {
+        self.references.push(res.clone());
+        self.checks.push(res);
+    }
+    fn refer_all(&mut self, all: impl IntoIterator<Item = Resource>) {
+        for res in all {
+            self.refer(res);
+        }
     }
     /// The caller's workspace in workspace mode (`None` in tag mode).
     fn own_workspace(&self) -> Result<Option<String>, GatewayError> {
@@ -137,60 +191,30 @@ impl<'a> Draft<'a> {
 /// refused, MLflow would read it instead), the body otherwise (a query there is refused),
 /// strict JSON with the camelCase rule, raw bytes for artifact uploads and GraphQL.
 fn read_input(req: &Incoming, strategy: Strategy) -> Result<Input, GatewayError> {
-    // Artifact uploads carry bytes; GraphQL bodies are checked by `mlflow::graphql`.
-    let raw_body = matches!(strategy, Strategy::ArtifactPath | Strategy::Graphql);
-    let list_fields: &[&str] = match strategy {
-        Strategy::RunList(f) | Strategy::TraceList(f) => &[f][..],
-        Strategy::SearchTracesV2
-        | Strategy::ExperimentScope
-        | Strategy::CreateDataset
-        | Strategy::ScorerList => &["experiment_ids"],
-        Strategy::OnlineConfigs => &["scorer_ids"],
-        Strategy::Registry { .. } => &["stages"],
-        _ => &[],
-    };
+    let shape = strategy.shape();
     let input = match req.method.as_str() {
         "GET" => {
             if !req.body.is_empty() {
-                return Err(GatewayError::bad_request(
+                return Err(GatewayError::new(
                     Reason::BodyOnRead,
                     "a GET request must not carry a body (MLflow would read it instead of the query)",
                 ));
             }
-            Input::Query(Query::parse(&req.query, list_fields)?)
+            Input::Query(Query::parse(&req.query, shape.list.as_slice())?)
         }
         method => {
             if !req.query.is_empty() {
-                return Err(GatewayError::bad_request(
+                return Err(GatewayError::new(
                     Reason::QueryOnBodyMethod,
                     format!("{method} requests carry their fields in the body; the query string must be empty"),
                 ));
             }
-            if raw_body {
-                Input::Raw
-            } else {
-                // Object-valued fields whose keys are user data, exempt from the camelCase rule.
-                let map_fields: &[&str] = match strategy {
-                    Strategy::CreateExperiment | Strategy::CreateRun => &["tags"],
-                    Strategy::StartTraceV3 => &[
-                        "trace.trace_info.trace_metadata",
-                        "trace.trace_info.tags",
-                        "trace.trace_info.assessments.metadata",
-                        "trace.trace_info.assessments.feedback.value",
-                        "trace.trace_info.assessments.expectation.value",
-                    ],
-                    Strategy::Trace { .. } => &[
-                        "assessment.metadata",
-                        "assessment.feedback.value",
-                        "assessment.expectation.value",
-                    ],
-                    _ => &[],
-                };
-                Input::Body(parse_object_body(&req.body, map_fields)?)
+            match shape.body {
+                Body::Raw => Input::Raw,
+                Body::Json { maps } => Input::Body(parse_object_body(&req.body, maps)?),
             }
         }
     };
-
     Ok(input)
 }
 
@@ -203,12 +227,11 @@ pub fn plan(
 ) -> Result<Plan, GatewayError> {
     let row = m.row;
     if let Strategy::Deny(why) = row.strategy {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::RouteDenied,
             format!("the gateway policy does not permit this route: {why}"),
         ));
     }
-    check_rbac(row, principal)?;
 
     let input = read_input(req, row.strategy)?;
     if let Some(kind) = row.strategy.tags() {
@@ -221,11 +244,16 @@ pub fn plan(
         cfg,
         input,
         checks: Vec::new(),
+        references: Vec::new(),
         absent_or_own: Vec::new(),
         verify: Vec::new(),
+        protect: None,
+        artifact_read: None,
         filter: None,
         path: req.path.clone(),
         graphql_body: None,
+        body_override: None,
+        claim: None,
     };
     match row.strategy {
         Strategy::Deny(_) | Strategy::Open => Ok(()),
@@ -249,7 +277,7 @@ pub fn plan(
         Strategy::SearchRegisteredModels | Strategy::SearchModelVersions => {
             models::search_registry(&mut d)
         }
-        Strategy::Registry { tags } => models::registry(&mut d, tags),
+        Strategy::Registry { tags, guard } => models::registry(&mut d, tags, guard),
         Strategy::CreateModelVersion => models::create_model_version(&mut d),
         Strategy::StartTraceV3 => traces::start_v3(&mut d),
         Strategy::StartTraceV2 => traces::start_v2(&mut d),
@@ -258,7 +286,8 @@ pub fn plan(
         Strategy::TraceList(field) => traces::trace_list(&mut d, field),
         Strategy::SearchTracesV3 => traces::search_v3(&mut d),
         Strategy::SearchTracesV2 => traces::search_v2(&mut d),
-        Strategy::ExperimentScope | Strategy::CreateDataset => genai::scoped(&mut d),
+        Strategy::ExperimentScope => genai::scoped(&mut d),
+        Strategy::CreateDataset => genai::create_dataset(&mut d),
         Strategy::ScorerList => genai::scorer_list(&mut d),
         Strategy::Object(child) => genai::object(&mut d, child),
         Strategy::OnlineConfigs => genai::online_configs(&mut d),
@@ -268,6 +297,12 @@ pub fn plan(
         Strategy::LinkPrompts => traces::link_prompts(&mut d),
         Strategy::WorkspaceList => workspaces::list(&mut d),
         Strategy::WorkspaceGet => workspaces::get(&mut d),
+        Strategy::Otlp => services::otlp(&mut d),
+        Strategy::Workspaced(rule) => services::workspaced(&mut d, rule),
+        Strategy::Invocation => services::invocation(&mut d),
+        Strategy::JudgeJob => services::judge_job(&mut d),
+        Strategy::PromptOptimization => services::prompt_optimization(&mut d),
+        Strategy::JobScope => services::job_scope(&mut d),
     }?;
 
     let query = match &d.input {
@@ -277,22 +312,30 @@ pub fn plan(
     // Every JSON body is re-serialised from what was checked, judged fields first (see
     // `serialize_judged_first`), so a rewrite cannot be forgotten and MLflow's partial parse
     // cannot drop a judged field.
-    let body = match (&d.input, d.graphql_body) {
-        (_, Some(b)) => BodyPlan::Replace(b),
-        (Input::Body(map), None) => BodyPlan::Replace(serialize_judged_first(map)),
+    let body = match (&d.input, d.graphql_body, d.body_override) {
+        (_, _, Some(own)) => own,
+        (_, Some(b), None) => BodyPlan::Replace(b),
+        (Input::Body(map), None, None) => BodyPlan::Replace(serialize_judged_first(map)),
         _ => BodyPlan::Original,
     };
     let mut checks = d.checks;
     checks.sort();
     checks.dedup();
+    let mut references = d.references;
+    references.sort();
+    references.dedup();
     Ok(Plan {
         row,
         checks,
+        references,
+        protect: d.protect,
+        artifact_read: d.artifact_read,
         absent_or_own: d.absent_or_own,
         verify: d.verify,
         path: d.path,
         query,
         body,
         filter: d.filter,
+        claim: d.claim,
     })
 }

@@ -3,14 +3,14 @@
 //! `source` must stay inside the tenant.
 
 use super::fields::*;
-use super::Draft;
+use super::{Draft, Protect};
 use crate::error::{GatewayError, Reason};
 use crate::mlflow::artifacts;
 use crate::mlflow::ownership::{valid_model_id, valid_run_id, Resource};
 use crate::mlflow::responses::ResponseFilter;
 use crate::mlflow::tags::Tagged;
 use crate::mlflow::tags::{parse_tags, to_json, with_tenant};
-use crate::policy::table::Strategy;
+use crate::policy::table::{AliasGuard, Strategy};
 
 /// Where a model version's files may come from (leak §2.4 #3): the tenant's own run
 /// (`runs:/<run>/…`), logged model (`models:/<m-id>`), experiment artifacts
@@ -25,7 +25,7 @@ pub fn source_check(
     prefixes: &[String],
 ) -> Result<Vec<Resource>, GatewayError> {
     let refused = || {
-        GatewayError::forbidden(
+        GatewayError::new(
             Reason::SourceRefused,
             "model version `source` must be runs:/<your run>/<path>, models:/<your logged model>, \
              mlflow-artifacts:/<your experiment>/<path> or a prefix allowed by the operator",
@@ -53,6 +53,14 @@ pub fn source_check(
     }
     if let Some(rest) = source.strip_prefix("mlflow-artifacts:/") {
         let ap = artifacts::from_decoded(rest).map_err(|_| refused())?;
+        if !ap.in_workspace(workspace) && workspace.is_none() {
+            // Tag mode in front of an MLflow started with workspaces: its artifact URIs are
+            // rooted at `workspaces/default/`, which tag mode cannot judge.
+            return Err(GatewayError::new(
+                Reason::SourceRefused,
+                "model version `source` names an MLflow workspace, but the gateway runs with                  tenant_isolation=tag: start MLflow without --enable-workspaces for tag mode, or                  use tenant_isolation=workspace",
+            ));
+        }
         if !ap.in_workspace(workspace) {
             return Err(refused());
         }
@@ -76,7 +84,8 @@ pub fn source_check(
 pub(super) fn create_logged_model(d: &mut Draft) -> Result<(), GatewayError> {
     d.checks
         .push(Resource::Experiment(experiment_id(&d.input)?));
-    d.checks.extend(optional_run(&d.input, "source_run_id")?);
+    let source = optional_run(&d.input, "source_run_id")?;
+    d.refer_all(source);
     Ok(())
 }
 
@@ -101,7 +110,7 @@ pub(super) fn logged_model(d: &mut Draft) -> Result<(), GatewayError> {
     let id = m.param("model_id").ok_or_else(|| missing("model_id"))?;
     d.checks.push(model_id_check(id)?);
     if d.input.str_field("model_id")?.is_some_and(|b| b != id) {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::ConflictingIds,
             "`model_id` in the body differs from the one in the path",
         ));
@@ -139,15 +148,36 @@ pub(super) fn search_registry(d: &mut Draft) -> Result<(), GatewayError> {
     d.filter = Some(if m.row.strategy == Strategy::SearchRegisteredModels {
         ResponseFilter::RegisteredModels
     } else {
-        ResponseFilter::ModelVersions
+        // The models' names come from the answer; the pipeline resolves which are readable.
+        ResponseFilter::ModelVersions {
+            readable: Vec::new(),
+        }
     });
     Ok(())
 }
 
-/// By registered-model `name` (foreign names answer like absent ones); `tags` rows need `key`.
-pub(super) fn registry(d: &mut Draft, tags: Option<Tagged>) -> Result<(), GatewayError> {
+/// By registered-model `name` (foreign names answer like absent ones); `tags` rows need `key`;
+/// an alias-guarded row names what `protected_aliases` may guard.
+pub(super) fn registry(
+    d: &mut Draft,
+    tags: Option<Tagged>,
+    guard: AliasGuard,
+) -> Result<(), GatewayError> {
     d.checks
         .push(Resource::RegisteredModel(model_name(&d.input, "name")?));
+    d.protect = match guard {
+        AliasGuard::None => None,
+        AliasGuard::Alias => Some(Protect::Alias(
+            d.input
+                .str_field("alias")?
+                .ok_or_else(|| missing("alias"))?,
+        )),
+        AliasGuard::Version => Some(Protect::Version(
+            d.input
+                .str_field("version")?
+                .ok_or_else(|| missing("version"))?,
+        )),
+    };
     if d.input.str_field("new_name")?.is_some() {
         model_name(&d.input, "new_name")?;
     }
@@ -166,20 +196,22 @@ pub(super) fn create_model_version(d: &mut Draft) -> Result<(), GatewayError> {
     let (tenant, key) = (d.tenant(), d.tag_key());
     d.checks
         .push(Resource::RegisteredModel(model_name(&d.input, "name")?));
-    d.checks.extend(optional_run(&d.input, "run_id")?);
+    let run = optional_run(&d.input, "run_id")?;
+    d.refer_all(run);
     if let Some(id) = d.input.str_field("model_id")? {
-        d.checks.push(model_id_check(&id)?);
+        d.refer(model_id_check(&id)?);
     }
     let source = d
         .input
         .str_field("source")?
         .ok_or_else(|| missing("source"))?;
-    d.checks.extend(source_check(
+    let sources = source_check(
         &source,
         tenant,
         d.own_workspace()?.as_deref(),
         &d.cfg.model_source_prefixes,
-    )?);
+    )?;
+    d.refer_all(sources);
     let body = d.input.body_mut().ok_or_else(|| missing("name"))?;
     let tags = with_tenant(parse_tags(body.get("tags"))?, key, tenant)?;
     body.insert("tags".into(), to_json(&tags));

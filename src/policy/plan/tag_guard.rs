@@ -45,9 +45,10 @@ pub(super) fn guard_tags(
     input: &Input,
     tenant_key: &str,
 ) -> Result<(), GatewayError> {
+    let shape = strategy.shape();
     for k in tag_keys(m, input)? {
-        let rewritten = strategy.injects_tenant() && tags::is_reserved(&k, tenant_key)
-            || strategy == Strategy::CreateRun && k == RUN_AUTHOR_TAG;
+        let rewritten = shape.injects_tenant && tags::is_reserved(&k, tenant_key)
+            || shape.sets_author && k == RUN_AUTHOR_TAG;
         if !rewritten {
             tags::guard(kind, &k, tenant_key)?;
         }

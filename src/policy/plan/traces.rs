@@ -19,7 +19,7 @@ pub(super) fn trace_location(loc: Option<&Value>) -> Result<String, GatewayError
         .ok_or_else(|| missing("trace_location"))?;
     let kind = loc.get("type").and_then(Value::as_str).unwrap_or("");
     if kind != "MLFLOW_EXPERIMENT" {
-        return Err(GatewayError::forbidden(
+        return Err(GatewayError::new(
             Reason::LocationRefused,
             "only MLFLOW_EXPERIMENT trace locations are allowed through the gateway",
         ));
@@ -53,7 +53,7 @@ pub(super) fn start_v3(d: &mut Draft) -> Result<(), GatewayError> {
         for a in list {
             let own = a.get("trace_id").and_then(Value::as_str);
             if own.is_some_and(|t| !t.is_empty() && Some(t) != id) {
-                return Err(GatewayError::bad_request(
+                return Err(GatewayError::new(
                     Reason::ConflictingIds,
                     "an assessment names another trace than the one being started",
                 ));
@@ -82,7 +82,7 @@ pub(super) fn trace(d: &mut Draft, at: TraceIdAt, tag_key: bool) -> Result<(), G
             .and_then(|a| a.get("trace_id"))
             .and_then(Value::as_str);
         if named.is_some_and(|t| !t.is_empty() && t != id) {
-            return Err(GatewayError::bad_request(
+            return Err(GatewayError::new(
                 Reason::ConflictingIds,
                 "`assessment.trace_id` differs from the trace in the path",
             ));
@@ -128,14 +128,14 @@ pub(super) fn search_v3(d: &mut Draft) -> Result<(), GatewayError> {
             }
         }
         _ => {
-            return Err(GatewayError::bad_request(
+            return Err(GatewayError::new(
                 Reason::ScopeRequired,
                 "`locations` must name at least one of your experiments",
             ))
         }
     }
     if body.contains_key("experiment_ids") {
-        return Err(GatewayError::bad_request(
+        return Err(GatewayError::new(
             Reason::InvalidField,
             "give the experiments to search as `locations`, not `experiment_ids`",
         ));
@@ -177,23 +177,23 @@ pub(super) fn delete_traces(d: &mut Draft) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// `link-to-run`: `run_id` (the only spelling MLflow reads) and every trace owned.
+/// `link-to-run`: `run_id` (the only spelling MLflow reads) and every trace owned; both sides
+/// of a link are references.
 pub(super) fn link_to_run(d: &mut Draft) -> Result<(), GatewayError> {
-    d.checks
-        .push(Resource::Run(run_id(&d.input, RunIds::IdOnly)?));
+    d.refer(Resource::Run(run_id(&d.input, RunIds::IdOnly)?));
     let body = d.input.body_mut().ok_or_else(|| missing("trace_ids"))?;
-    d.checks
-        .extend(trace_ids(&opt_str_list(body, "trace_ids")?, "trace_ids")?);
+    let traces = trace_ids(&opt_str_list(body, "trace_ids")?, "trace_ids")?;
+    d.refer_all(traces);
     Ok(())
 }
 
-/// `link-prompts`: the trace and every prompt owned.
+/// `link-prompts`: the trace and every prompt owned; both sides of a link are references.
 pub(super) fn link_prompts(d: &mut Draft) -> Result<(), GatewayError> {
     let id = d
         .input
         .str_field("trace_id")?
         .ok_or_else(|| missing("trace_id"))?;
-    d.checks.push(trace_resource(&id)?);
+    d.refer(trace_resource(&id)?);
     let body = d.input.body_mut().ok_or_else(|| missing("trace_id"))?;
     let versions = body
         .get("prompt_versions")
@@ -201,13 +201,16 @@ pub(super) fn link_prompts(d: &mut Draft) -> Result<(), GatewayError> {
         .filter(|v| !v.is_empty())
         .ok_or_else(|| missing("prompt_versions"))?;
     bounded(versions.len(), "prompt_versions")?;
-    for v in versions {
-        let name = v
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| valid_model_name(n))
-            .ok_or_else(|| invalid("prompt_versions[].name"))?;
-        d.checks.push(Resource::RegisteredModel(name.to_string()));
-    }
+    let names = versions
+        .iter()
+        .map(|v| {
+            v.get("name")
+                .and_then(Value::as_str)
+                .filter(|n| valid_model_name(n))
+                .map(|n| Resource::RegisteredModel(n.to_string()))
+                .ok_or_else(|| invalid("prompt_versions[].name"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    d.refer_all(names);
     Ok(())
 }

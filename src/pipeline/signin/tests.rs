@@ -3,9 +3,9 @@
 //! with a real key. The same flows run against the real `oidc-provider` and Chromium in
 //! `tests/e2e/test_signin.py`.
 
-use super::host::UpstreamResponse;
-use super::memory::{MemoryAnswer, MemoryHost, Upstream};
-use super::{handle, Outcome, Reply};
+use super::super::host::UpstreamResponse;
+use super::super::memory::{MemoryAnswer, MemoryHost, Scripted};
+use super::super::{handle, Outcome, Reply};
 use crate::identity::session::{SESSION_COOKIE, SIGNIN_COOKIE};
 use crate::request::Incoming;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,19 +24,19 @@ fn key() -> &'static ES256KeyPair {
     K.get_or_init(|| ES256KeyPair::generate().with_key_id("ec-1"))
 }
 
-pub(super) fn now(h: &MemoryHost) -> u64 {
+pub(in crate::pipeline) fn now(h: &MemoryHost) -> u64 {
     h.now_ms / 1000
 }
 
-pub(super) fn answer(status: u16, body: serde_json::Value) -> Upstream {
-    Upstream::Answer(UpstreamResponse {
+pub(in crate::pipeline) fn answer(status: u16, body: serde_json::Value) -> Scripted {
+    Scripted::Answer(UpstreamResponse {
         status,
         headers: vec![("content-type".into(), b"application/json".to_vec())],
         body: body.to_string().into_bytes(),
     })
 }
 
-pub(super) fn idp_host() -> MemoryHost {
+pub(in crate::pipeline) fn idp_host() -> MemoryHost {
     let mut h = MemoryHost::dev();
     for (k, v) in [
         ("auth_mode", "oidc"),
@@ -81,7 +81,7 @@ pub(super) fn idp_host() -> MemoryHost {
     h
 }
 
-pub(super) fn sign(
+pub(in crate::pipeline) fn sign(
     custom: serde_json::Value,
     aud: &str,
     nonce: Option<&str>,
@@ -103,7 +103,7 @@ pub(super) fn sign(
 
 /// The IdP's token answer: an ID token for `nonce`, an access token for team-a (editor) living
 /// `life` seconds from `iat`, and a refresh token.
-fn tokens(nonce: &str, iat: u64, life: u64, refresh: &str) -> Upstream {
+fn tokens(nonce: &str, iat: u64, life: u64, refresh: &str) -> Scripted {
     let claims = serde_json::json!({"tenant_id": "team-a", "roles": ["editor"]});
     answer(
         200,
@@ -251,7 +251,8 @@ fn the_session_identifies_the_caller_as_a_bearer_token_would() {
     assert_eq!(v["roles"], serde_json::json!(["editor"]));
     assert_eq!(v["auth"], "session");
     assert!(v["session_expires_at"].as_u64().unwrap() > now(&h));
-    // a bearer token sent with the cookie wins
+    // A bearer token sent with the cookie: neither is used (the header may have been put
+    // there by something other than the person, issue 29).
     let o = run(
         &mut h,
         get(
@@ -260,8 +261,69 @@ fn the_session_identifies_the_caller_as_a_bearer_token_would() {
             &[("cookie", &session), ("authorization", "Bearer x.y.z")],
         ),
     );
-    assert_eq!(o.reply.status(), 401);
-    assert_eq!(o.audit.record().auth, Some("bearer"));
+    assert_eq!(
+        (o.reply.status(), reason(&o)),
+        (403, "credentials_conflict")
+    );
+    assert_eq!(o.audit.record().tenant, None);
+}
+
+/// A cookie the MLflow UI turns into a request header (`mlflow-request-header-*`), planted by
+/// another site, never switches who the caller is: refused whether or not a session comes
+/// with it, and deleted from the browser by the answer.
+#[test]
+fn planted_header_cookies_are_refused_and_deleted() {
+    let mut h = idp_host();
+    let session = sign_in(&mut h, 300);
+    let other = sign(
+        serde_json::json!({"tenant_id": "team-b", "roles": ["admin"]}),
+        "mlflow",
+        None,
+        now(&h),
+        300,
+    );
+    let planted_bearer = format!("mlflow-request-header-Authorization=Bearer {other}");
+    let bearer = format!("Bearer {other}");
+    let cases: [(&str, Option<&str>); 4] = [
+        (&planted_bearer, Some(&bearer)),
+        ("mlflow-request-header-X-Tenant=team-b", None),
+        ("mlflow-request-header-X-MLFLOW-WORKSPACE=team-b", None),
+        ("MLFLOW-REQUEST-HEADER-x_roles=admin", None),
+    ];
+    for (planted, authorization) in cases {
+        let name = planted.split('=').next().unwrap_or_default();
+        for cookie in [format!("{session}; {planted}"), planted.to_string()] {
+            for path in ["/api/2.0/mlflow/experiments/search", "/oauth2/userinfo"] {
+                let mut headers = vec![("cookie", cookie.as_str())];
+                if let Some(a) = authorization {
+                    headers.push(("authorization", a));
+                }
+                let sent = h.calls().len();
+                let o = run(&mut h, get(path, "max_results=1", &headers));
+                assert_eq!(
+                    (o.reply.status(), reason(&o)),
+                    (403, "header_cookie_refused"),
+                    "{planted} {path}"
+                );
+                assert_ne!(o.audit.record().tenant.as_deref(), Some("team-b"));
+                let cleared = set_cookie(&o, name).expect("the planted cookie is deleted");
+                assert!(cleared.contains("Max-Age=0") && cleared.contains("Path=/"));
+                assert_eq!(h.calls().len(), sent, "nothing reaches MLflow");
+                assert!(!body(&o).to_string().contains(&other));
+            }
+        }
+    }
+    // Dev mode's identity headers are the caller's word anyway: the rule is oidc mode's.
+    let mut dev = MemoryHost::dev();
+    let o = run(
+        &mut dev,
+        get(
+            "/api/2.0/mlflow/experiments/search",
+            "",
+            &[("cookie", "mlflow-request-header-X-Tenant=team-a")],
+        ),
+    );
+    assert_ne!(reason(&o), "header_cookie_refused");
 }
 
 #[test]
@@ -538,7 +600,7 @@ fn no_token_cookie_or_code_reaches_an_audit_line_or_the_log() {
     let (q, signin) = start(&mut h, "");
     let n = now(&h);
     let answer_tokens = tokens(&q["nonce"], n, 300, "refresh-token-secret");
-    let Upstream::Answer(a) = &answer_tokens else {
+    let Scripted::Answer(a) = &answer_tokens else {
         unreachable!()
     };
     let t: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
