@@ -5,9 +5,13 @@
 # the spin-operator gives a SpinApp's pods. Not part of scripts/test.sh. Notes and measurements:
 # docs/spinkube-local.md.
 #
-#   scripts/spinkube_local.sh [all]     deps, build, check, image, smoke (the default); the
+#   scripts/spinkube_local.sh [all]     deps, build, check, then slice (the default); the
 #                                       component is $GATEWAY_WASM, else the release build
 #                                       (built if missing)
+#   scripts/spinkube_local.sh slice [PYTEST ARGS...]
+#                                       the e2e slice (`pytest -m spin_slice`) with every gateway
+#                                       under the shim (E2E_RUNTIME=shim), on Redis (E2E_KV,
+#                                       default redis), in E2E_ISOLATION (default workspace)
 #   scripts/spinkube_local.sh deps      Debian packages (runc, docker-registry, Go 1.19, cmake, ...)
 #   scripts/spinkube_local.sh build     containerd v1.6.37 and containerd-shim-spin v0.24.0 from
 #                                       source, cached (first run: about an hour on 2 cores)
@@ -16,17 +20,22 @@
 #                                       `spin registry push` (Spin 3.6.3) of spin.toml + WASM to a
 #                                       local registry, `ctr image pull` into containerd; prints
 #                                       the image reference
-#   scripts/spinkube_local.sh gateway-run NAME PORT ENV_FILE RUNTIME_CONFIG [MOUNT_DIR]
+#   scripts/spinkube_local.sh gateway-run NAME PORT ENV_FILE RUNTIME_CONFIG [MOUNT_DIR...]
 #                                       one gateway container on 127.0.0.1:PORT (host network),
 #                                       in the foreground like `spin up`: variables from ENV_FILE
 #                                       (SPIN_VARIABLE_*=..., one a line), RUNTIME_CONFIG mounted
 #                                       at /runtime-config.toml, the gateway's output on stdout,
-#                                       SIGTERM stops it; MOUNT_DIR bound at the same path (for a
-#                                       SQLite store path in the runtime config)
+#                                       SIGTERM stops it; each MOUNT_DIR bound at the same path
+#                                       (for a SQLite store path in the runtime config); the image
+#                                       is $SPINKUBE_IMAGE, else the last `image`
 #   scripts/spinkube_local.sh gateway-stop NAME   removes a container left behind
 #   scripts/spinkube_local.sh smoke     MLflow + password-protected Redis + one gateway under
 #                                       the shim; creates an experiment with dev-mode headers
+#   scripts/spinkube_local.sh versions  containerd's and the shim's versions
 #   scripts/spinkube_local.sh down      stops every gateway container, containerd and the registry
+#
+# `all` and `slice` stop containerd and the registry at the end when they started them; the
+# other commands leave them running until `down`.
 #
 # Exit status 77 means SKIP: the machine lacks something (the message says what was tried).
 # Caches live outside the repo: $CACHE_DIR/spinkube (~/.cache/mlflow-enterprise-gateway/spinkube).
@@ -49,6 +58,8 @@ BIN="$SK/bin"
 CTRD="$SK/containerd"
 REG="$SK/registry"
 SKIP_STATUS=77
+
+STARTED_HERE=""                 # set when this invocation started containerd or the registry
 
 skip() { printf 'SKIP: %s\n' "$*" >&2; exit "$SKIP_STATUS"; }
 ctr_() { "$BIN/ctr" -a "$CTRD/containerd.sock" -n "$NS" "$@"; }
@@ -280,6 +291,7 @@ EOF
   log "starting containerd $CONTAINERD_VERSION (log: $CTRD/containerd.log)"
   PATH="$BIN:$PATH" nohup "$BIN/containerd" --config "$CTRD/config.toml" >"$CTRD/containerd.log" 2>&1 &
   echo $! >"$CTRD/containerd.pid"
+  STARTED_HERE=1
   wait_for "containerd's socket" 30 ctr_ version \
     || skip "containerd did not start: $(tail -n 5 "$CTRD/containerd.log")"
 }
@@ -305,6 +317,7 @@ http:
 EOF
   nohup docker-registry serve "$REG/config.yml" >"$REG/registry.log" 2>&1 &
   echo $! >"$REG/registry.pid"
+  STARTED_HERE=1
   echo "$port" >"$REG/port"
   wait_for "the registry on 127.0.0.1:$port" 30 curl -sf "http://127.0.0.1:$port/v2/" \
     || die "docker-registry did not start: $(tail -n 5 "$REG/registry.log")"
@@ -398,17 +411,21 @@ cmd_image() {
 # Runs in the foreground like `spin up`: the gateway's stdout and stderr (Spin's lines, the
 # audit lines) are this command's; SIGTERM or SIGINT to it reaches the gateway (ctr forwards
 # signals to the task), and the container is removed when it exits.
+# The image is $SPINKUBE_IMAGE if set (the e2e harness passes its session's), else the last
+# one `image` pulled.
 cmd_gateway_run() {
-  [ $# -ge 4 ] || die "usage: $0 gateway-run NAME PORT ENV_FILE RUNTIME_CONFIG [MOUNT_DIR]"
-  local name="$1" port="$2" env_file="$3" rc="$4" mount_dir="${5:-}"
+  [ $# -ge 4 ] || die "usage: $0 gateway-run NAME PORT ENV_FILE RUNTIME_CONFIG [MOUNT_DIR...]"
+  local name="$1" port="$2" env_file="$3" rc="$4"
+  shift 4
   [ -x "$BIN/containerd-shim-spin-v2" ] || die "the shim is not built: run $0 build"
-  [ -f "$SK/image.ref" ] || die "no image: run $0 image"
+  [ -n "${SPINKUBE_IMAGE:-}" ] || [ -f "$SK/image.ref" ] || die "no image: run $0 image"
   start_containerd
-  local ref; ref="$(cat "$SK/image.ref")"
+  local ref="${SPINKUBE_IMAGE:-$(cat "$SK/image.ref")}"
   local mounts=(--mount "type=bind,src=$(realpath "$rc"),dst=/runtime-config.toml,options=rbind:ro")
-  if [ -n "$mount_dir" ]; then
-    mounts+=(--mount "type=bind,src=$(realpath "$mount_dir"),dst=$(realpath "$mount_dir"),options=rbind:rw")
-  fi
+  local dir
+  for dir in "$@"; do
+    mounts+=(--mount "type=bind,src=$(realpath "$dir"),dst=$(realpath "$dir"),options=rbind:rw")
+  done
   cmd_gateway_stop "$name"   # a leftover of the same name
   # As spin-operator's pod spec: SPIN_VARIABLE_* and SPIN_HTTP_LISTEN_ADDR in the environment,
   # the runtime config at /runtime-config.toml, the command "/" (the image has no entrypoint;
@@ -513,6 +530,50 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------
+# slice: the e2e slice with every gateway under the shim
+
+cmd_versions() {
+  [ -x "$BIN/containerd" ] && [ -x "$BIN/containerd-shim-spin-v2" ] || die "not built: run $0 build"
+  local spin
+  spin="$(sed -n '/^name = "spin-trigger-http"$/{n;s/^version = "\(.*\)"$/\1/p;}' \
+          "$SK/src/containerd-shim-spin-$SHIM_VERSION/Cargo.lock.upstream" 2>/dev/null)"
+  echo "containerd $("$BIN/containerd" --version | cut -d' ' -f3), containerd-shim-spin" \
+       "v$("$BIN/containerd-shim-spin-v2" -v 2>&1 | sed -n 's/.*Version: //p') (Spin ${spin:-?} inside)"
+}
+
+# slice [PYTEST ARGS...]: `pytest -m spin_slice` (tests/e2e/harness/selection.py SPIN_SLICE) with
+# every gateway a test starts run by containerd-shim-spin from the image of $WASM
+# (E2E_RUNTIME=shim: tests/e2e/harness/shim.py). The key-value store of the gateways that do not
+# bring their own: E2E_KV, default redis (the store deploy/spinkube/spinapp.yaml configures; a
+# database per gateway); isolation E2E_ISOLATION, default workspace. PYTEST ARGS replace the
+# default selection `tests/e2e` (e.g. tests/e2e/test_oidc.py -k rotation).
+cmd_slice() {
+  [ -f "$WASM" ] || die "no component at $WASM"
+  cmd_deps
+  build_containerd
+  build_shim
+  ensure_venv
+  ensure_redis
+  ensure_idp_tools
+  # Here, not in cmd_image's subshell, so that the EXIT trap knows whether it started them.
+  start_containerd
+  start_registry
+  local ref; ref="$(cmd_image "$WASM")"
+  local args=("$@")
+  [ ${#args[@]} -gt 0 ] || args=(tests/e2e)
+  local kv="${E2E_KV:-redis}" iso="${E2E_ISOLATION:-workspace}" start=$SECONDS rc=0
+  log "the slice under $(cmd_versions), image $ref, E2E_KV=$kv, E2E_ISOLATION=$iso"
+  (cd "$REPO_ROOT" && E2E_RUNTIME=shim E2E_SHIM_IMAGE="$ref" GATEWAY_WASM="$WASM" E2E_KV="$kv" \
+     E2E_ISOLATION="$iso" "$VENV/bin/python" -m pytest -ra -p no:cacheprovider -m spin_slice "${args[@]}") \
+    || rc=$?
+  log "the slice under containerd-shim-spin (E2E_KV=$kv, E2E_ISOLATION=$iso): exit $rc after $((SECONDS - start)) s"
+  return "$rc"
+}
+
+# On exit: what this invocation started (containerd, the registry) is stopped again.
+down_if_started() { if [ -n "$STARTED_HERE" ]; then cmd_down; fi; }
+
+# ---------------------------------------------------------------------------------------------
 
 cmd_down() {
   if pid_alive "$CTRD/containerd.pid"; then
@@ -535,13 +596,19 @@ case "$cmd" in
   gateway-run) cmd_gateway_run "$@" ;;
   gateway-stop) cmd_gateway_stop "$@" ;;
   smoke) cmd_smoke ;;
+  versions) cmd_versions ;;
+  slice)
+    if [ -n "${GATEWAY_WASM:-}" ]; then WASM="$GATEWAY_WASM"; else [ -f "$WASM" ] || build_component; fi
+    trap down_if_started EXIT
+    cmd_slice "$@"
+    ;;
   down) cmd_down ;;
   all)
+    trap down_if_started EXIT
     cmd_build
     cmd_check
     if [ -n "${GATEWAY_WASM:-}" ]; then WASM="$GATEWAY_WASM"; else [ -f "$WASM" ] || build_component; fi
-    cmd_image "$WASM" >/dev/null
-    cmd_smoke
+    cmd_slice
     ;;
-  *) die "unknown command $cmd (deps, build, check, image, gateway-run, gateway-stop, smoke, down, all)" ;;
+  *) die "unknown command $cmd (deps, build, check, image, gateway-run, gateway-stop, smoke, versions, slice, down, all)" ;;
 esac
