@@ -598,7 +598,8 @@ case "$cmd" in
   smoke) cmd_smoke ;;
   versions) cmd_versions ;;
   slice)
-    if [ -n "${GATEWAY_WASM:-}" ]; then WASM="$GATEWAY_WASM"; else [ -f "$WASM" ] || build_component; fi
+    # absolute: pytest runs from the repository's root
+    if [ -n "${GATEWAY_WASM:-}" ]; then WASM="$(realpath "$GATEWAY_WASM")"; else [ -f "$WASM" ] || build_component; fi
     trap down_if_started EXIT
     cmd_slice "$@"
     ;;
@@ -607,7 +608,7 @@ case "$cmd" in
     trap down_if_started EXIT
     cmd_build
     cmd_check
-    if [ -n "${GATEWAY_WASM:-}" ]; then WASM="$GATEWAY_WASM"; else [ -f "$WASM" ] || build_component; fi
+    if [ -n "${GATEWAY_WASM:-}" ]; then WASM="$(realpath "$GATEWAY_WASM")"; else [ -f "$WASM" ] || build_component; fi
     cmd_slice
     ;;
   *) die "unknown command $cmd (deps, build, check, image, gateway-run, gateway-stop, smoke, versions, slice, down, all)" ;;
