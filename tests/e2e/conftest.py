@@ -22,7 +22,7 @@ from harness.idp import (AUDIENCE, ISSUER_PATH, OIDC_RESOURCE, IdentityProvider,
                          OidcProvider, SigningKey)
 from harness.processes import (Proc, RedisServer, free_port, redis_ping, spin_bin,  # noqa: F401
                                spin_version, wait_until)
-from harness.run import (ARTIFACTS, E2E_KV, ISOLATION, POLICY_TABLE, REPO, ROW_IDS,  # noqa: F401
+from harness.run import (ARTIFACTS, E2E_KV, E2E_RUNTIME, ISOLATION, POLICY_TABLE, REPO, ROW_IDS,  # noqa: F401
                          VENV_BIN, WASM, WORKSPACES, environment, pinned, unique)
 from harness.selection import FIXED_KV, MODE_INDEPENDENT, SPIN_SLICE, slice_policy_rows  # noqa: F401
 from harness.signin import (SESSION_COOKIE, SIGNIN_COOKIE, SIGNIN_SCOPES, SignIn,  # noqa: F401
@@ -139,7 +139,10 @@ def pytest_configure(config):
 
 def pytest_report_header(config):
     try:
-        spin = f"{spin_version()} ({spin_bin()})"
+        if E2E_RUNTIME == "shim":
+            spin = f"E2E_RUNTIME=shim: {spin_version()}"
+        else:
+            spin = f"{spin_version()} ({spin_bin()})"
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         spin = f"not usable: {e}"
     return [f"spin: {spin}; key-value store: E2E_KV={E2E_KV}; isolation: E2E_ISOLATION={ISOLATION}"]

@@ -8,6 +8,8 @@ Modules:
   `wait_until`, Spin, `RedisServer`.
 - `upstream`: `MlflowServer` and `CapturingProxy` (what MLflow received).
 - `gateway`: `Gateway` (`spin up` with its variables, key-value store and audit lines).
+- `shim`: with E2E_RUNTIME=shim, every `Gateway` runs under containerd + containerd-shim-spin
+  from the OCI artifact instead of `spin up` (scripts/spinkube_local.sh slice; issue 33).
 - `clients`: `Caller` (one identity at the gateway: HTTP, raw HTTP, the MLflow client).
 - `idp`: one interface for identity providers, two providers: `IdP` (tokens and keys minted
   here, for token and signature tests) and `OidcProvider` (the real `oidc-provider` npm package).

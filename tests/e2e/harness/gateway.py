@@ -1,5 +1,6 @@
-"""The gateway: the built component (GATEWAY_WASM) under real `spin up`, with its variables in
-Spin's environment provider and its key-value store in a runtime config, and its audit lines."""
+"""The gateway: the built component (GATEWAY_WASM) under real `spin up` (or, with
+E2E_RUNTIME=shim, under containerd-shim-spin: harness/shim.py), with its variables in Spin's
+environment provider and its key-value store in a runtime config, and its audit lines."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pathlib
 
 import requests
 
+from . import shim
 from .processes import Proc, RedisServer, free_port, spin_bin, wait_until
-from .run import E2E_KV, ISOLATION, REPO
+from .run import E2E_KV, E2E_RUNTIME, ISOLATION, REPO
 
 
 class Gateway:
@@ -58,17 +60,22 @@ class Gateway:
         self.log_path = workdir / "spin.log"
 
     def start(self, wait: bool = True):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SPIN_VARIABLE_")}
-        env.update(self.extra_env)
-        for k, v in self.variables.items():
-            env[f"SPIN_VARIABLE_{k.upper()}"] = v
-        self.proc = Proc(
-            "spin",
-            [spin_bin(), "up", "-f", str(self.manifest), "--listen", f"127.0.0.1:{self.port}",
-             "--runtime-config-file", str(self.runtime_config),
-             "--log-dir", str(self.workdir / "spin-logs")],
-            self.log_path, env=env, cwd=str(self.workdir),
-        )
+        if E2E_RUNTIME == "shim":
+            # The same variables, runtime config, port and log file, in a container under
+            # containerd-shim-spin (harness/shim.py).
+            self.proc = shim.start(self)
+        else:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("SPIN_VARIABLE_")}
+            env.update(self.extra_env)
+            for k, v in self.variables.items():
+                env[f"SPIN_VARIABLE_{k.upper()}"] = v
+            self.proc = Proc(
+                "spin",
+                [spin_bin(), "up", "-f", str(self.manifest), "--listen", f"127.0.0.1:{self.port}",
+                 "--runtime-config-file", str(self.runtime_config),
+                 "--log-dir", str(self.workdir / "spin-logs")],
+                self.log_path, env=env, cwd=str(self.workdir),
+            )
         if wait:
             self.proc.wait_ready(lambda: requests.get(self.url + self.health_path, timeout=2).status_code == 200,
                                  f"spin app {self.health_path}", timeout=120)

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from .run import E2E_RUNTIME
+
 # E2E_PORTS=<first>-<last>: free ports come from this block only, each handed out once per run,
 # so test runs side by side (scripts/test.sh runs two) never pick the same port. A block below
 # the kernel's ephemeral range (32768-60999) is also never taken meanwhile by an outgoing
@@ -120,6 +122,11 @@ def spin_bin() -> str:
 
 
 def spin_version() -> str:
+    """The Spin that runs the gateways: `spin --version`, or with E2E_RUNTIME=shim containerd's and
+    containerd-shim-spin's versions (with the Spin inside)."""
+    if E2E_RUNTIME == "shim":
+        from . import shim  # noqa: PLC0415 - shim imports this module
+        return shim.versions()
     out = subprocess.run([spin_bin(), "--version"], capture_output=True, text=True, timeout=60, check=False)
     return out.stdout.strip() or out.stderr.strip()
 

@@ -39,6 +39,13 @@ E2E_KV = os.environ.get("E2E_KV", "spin")
 if E2E_KV not in ("spin", "redis"):
     raise RuntimeError(f"E2E_KV must be spin or redis, not {E2E_KV!r}")
 
+# The runtime every gateway of the run starts under (issue 33): E2E_RUNTIME=spin (default: `spin
+# up`, the Spin of SPIN_BIN) or E2E_RUNTIME=shim (containerd + containerd-shim-spin v0.24.0 from
+# the OCI artifact, as on a SpinKube node: harness/shim.py; `scripts/spinkube_local.sh slice`).
+E2E_RUNTIME = os.environ.get("E2E_RUNTIME", "spin")
+if E2E_RUNTIME not in ("spin", "shim"):
+    raise RuntimeError(f"E2E_RUNTIME must be spin or shim, not {E2E_RUNTIME!r}")
+
 # MLflow client: fail fast instead of retrying with backoff on 5xx.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
