@@ -124,9 +124,21 @@ def sign_in(gw, idp, login: str = "alice", rd: str | None = None) -> str:
 
 
 def assert_to_sign_in(gw, r: requests.Response, rd: str):
-    """r sends the browser to the gateway's own /oauth2/sign_in with rd=`rd`."""
-    assert r.status_code == 302, (r.status_code, r.text[:500])
-    loc = urllib.parse.urljoin(gw.url + "/", r.headers["location"])
+    """r sends the browser to the gateway's own /oauth2/sign_in with rd=`rd`: a 401 page whose
+    script adds the URL's fragment (which only the browser knows) to `rd` and whose link (and
+    noscript refresh) go to sign-in with the path and query."""
+    import html
+    import re
+
+    assert r.status_code == 401, (r.status_code, r.text[:500])
+    assert r.headers["content-type"].startswith("text/html"), r.headers
+    assert "location" not in r.headers, r.headers
+    if r.request.method == "HEAD":
+        return
+    href = html.unescape(re.search(r'<a id="sign-in" href="([^"]*)"', r.text).group(1))
+    back = html.unescape(re.search(r'data-back="([^"]*)"', r.text).group(1))
+    assert back == rd, r.text
+    loc = urllib.parse.urljoin(gw.url + "/", href)
     u = urllib.parse.urlsplit(loc)
     assert f"{u.scheme}://{u.netloc}" == gw.url and u.path == "/oauth2/sign_in", loc
     # rd absent means "/" (the sign-in default)

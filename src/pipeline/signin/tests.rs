@@ -155,6 +155,46 @@ fn body(o: &Outcome<MemoryAnswer>) -> serde_json::Value {
     }
 }
 
+/// The sign-in page a navigation without credentials gets (`pages::sign_in_page`): its link
+/// (path and query only) and the return path its script completes with the URL's fragment.
+fn sign_in_page(o: &Outcome<MemoryAnswer>) -> (String, String) {
+    assert_eq!(o.reply.status(), 401);
+    assert_eq!(
+        header(o, "content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(header(o, "location"), None);
+    let Reply::Full(r) = &o.reply else {
+        panic!("piped")
+    };
+    let page = String::from_utf8(r.body.clone()).expect("UTF-8 page");
+    let attr = |name: &str| {
+        let start = page.find(&format!("{name}=\"")).expect(name) + name.len() + 2;
+        page[start..start + page[start..].find('"').expect("closing quote")].to_string()
+    };
+    let (href, back) = (attr("href"), attr("data-back"));
+    assert!(
+        page.contains(&format!("content=\"0;url={href}\"")),
+        "{page}"
+    );
+    // The one script is the one the policy allows by its hash.
+    let csp = header(o, "content-security-policy").expect("CSP");
+    let script = &page[page.find("<script>").expect("script") + 8..page.find("</script>").unwrap()];
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes()));
+    assert!(
+        csp.starts_with(&format!("default-src 'none'; script-src 'sha256-{hash}';")),
+        "{csp}"
+    );
+    assert_eq!(page.matches("<script").count(), 1);
+    let back = back
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    (href, back)
+}
+
 fn reason(o: &Outcome<MemoryAnswer>) -> &'static str {
     o.audit.record().reason
 }
@@ -443,14 +483,16 @@ fn navigations_without_credentials_go_to_sign_in_and_api_calls_get_401() {
         &[("accept", "text/html"), ("sec-fetch-mode", "navigate")],
     );
     let o = run(&mut h, nav);
-    assert_eq!(o.reply.status(), 302);
-    assert_eq!(header(&o, "location").as_deref(), Some("/oauth2/sign_in"));
+    assert_eq!(sign_in_page(&o), ("/oauth2/sign_in".into(), "/".into()));
     assert_eq!(reason(&o), "token_missing");
     let deep = get("/static-files/x", "a=1", &[("sec-fetch-mode", "navigate")]);
     let o = run(&mut h, deep);
     assert_eq!(
-        header(&o, "location").as_deref(),
-        Some("/oauth2/sign_in?rd=%2Fstatic-files%2Fx%3Fa%3D1")
+        sign_in_page(&o),
+        (
+            "/oauth2/sign_in?rd=%2Fstatic-files%2Fx%3Fa%3D1".into(),
+            "/static-files/x?a=1".into()
+        )
     );
     let api = get(
         "/api/2.0/mlflow/experiments/search",
@@ -460,6 +502,58 @@ fn navigations_without_credentials_go_to_sign_in_and_api_calls_get_401() {
     let o = run(&mut h, api);
     assert_eq!(o.reply.status(), 401);
     assert_eq!(body(&o)["error_code"], "UNAUTHENTICATED");
+}
+
+/// The page writes the path it was asked for into an attribute: escaped, and never a path that
+/// would leave the gateway (those fall back to `/`).
+#[test]
+fn the_sign_in_page_escapes_what_it_repeats_and_drops_unusable_paths() {
+    let mut h = idp_host();
+    let nav = [("sec-fetch-mode", "navigate")];
+    let o = run(&mut h, get("/x\"><script>", "a='b'&c=<d>", &nav));
+    let (href, back) = sign_in_page(&o);
+    assert_eq!(back, "/x\"><script>?a='b'&c=<d>");
+    assert_eq!(
+        href,
+        "/oauth2/sign_in?rd=%2Fx%22%3E%3Cscript%3E%3Fa%3D%27b%27%26c%3D%3Cd%3E"
+    );
+    let Reply::Full(r) = &o.reply else {
+        panic!("piped")
+    };
+    let page = String::from_utf8(r.body.clone()).unwrap();
+    assert!(page.contains("data-back=\"/x&quot;&gt;&lt;script&gt;?a=&#39;b&#39;&amp;c=&lt;d&gt;\""));
+    for path in ["//evil.example/x", "/a\\b", "/a#b"] {
+        let o = run(&mut h, get(path, "", &nav));
+        assert_eq!(
+            sign_in_page(&o),
+            ("/oauth2/sign_in".into(), "/".into()),
+            "{path}"
+        );
+    }
+}
+
+/// A deep link into the UI's hash route survives the round trip: the page's script sends
+/// `rd=<path + fragment>`, the sign-in keeps it in the sealed attempt, the callback returns there.
+#[test]
+fn a_deep_link_with_a_fragment_comes_back_after_sign_in() {
+    let mut h = idp_host();
+    let (_, back) = sign_in_page(&run(
+        &mut h,
+        get("/", "", &[("sec-fetch-mode", "navigate")]),
+    ));
+    // what the script builds from data-back and location.hash
+    let rd = format!("{back}#/experiments/12/runs/abc?workspace=team-a");
+    let enc: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    let (q, signin) = start(&mut h, &format!("rd={enc}"));
+    let n = now(&h);
+    h.on("POST", TOKEN_PATH, tokens(&q["nonce"], n, 300, "rt"));
+    let cb = format!("code=c-1&state={}", q["state"]);
+    let o = run(&mut h, get("/oauth2/callback", &cb, &[("cookie", &signin)]));
+    assert_eq!(o.reply.status(), 302);
+    assert_eq!(
+        header(&o, "location").as_deref(),
+        Some("/#/experiments/12/runs/abc?workspace=team-a")
+    );
 }
 
 #[test]
@@ -557,8 +651,7 @@ fn a_due_session_is_refreshed_and_a_refused_refresh_ends_it_once_the_access_toke
         &[("cookie", &renewed), ("sec-fetch-mode", "navigate")],
     );
     let o = run(&mut h, nav);
-    assert_eq!(o.reply.status(), 302);
-    assert_eq!(header(&o, "location").as_deref(), Some("/oauth2/sign_in"));
+    assert_eq!(sign_in_page(&o).0, "/oauth2/sign_in");
 }
 
 #[test]
