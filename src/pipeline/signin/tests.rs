@@ -453,7 +453,7 @@ fn a_code_the_idp_refuses_and_an_idp_error_are_refused() {
     );
     let cb = format!("code=c&state={}", q["state"]);
     let o = run(&mut h, get("/oauth2/callback", &cb, &[("cookie", &signin)]));
-    assert_eq!((o.reply.status(), reason(&o)), (500, "config_invalid"));
+    assert_eq!((o.reply.status(), reason(&o)), (501, "config_invalid"));
 }
 
 #[test]
