@@ -131,6 +131,23 @@ pub fn from_decoded(path: &str) -> Result<ArtifactPath, GatewayError> {
     Ok(ap)
 }
 
+/// Checks the `path` of the proxied listing. The MLflow client lists
+/// `<run's artifact root>/.` for `list_artifacts(run_id, ".")` and
+/// `download_artifacts(run_id=…, artifact_path=".")` (it joins the run's artifact URI and the
+/// relative path), and MLflow lists the root for it: exactly that case, a lone `.` after
+/// `[workspaces/<ws>/]<experiment>/<run>/artifacts`, is read as the root itself. Every other
+/// `.` segment is still refused.
+pub fn listing_from_decoded(path: &str) -> Result<ArtifactPath, GatewayError> {
+    if let Some(root) = path.strip_suffix("/.") {
+        if let Ok(ap) = from_decoded(root) {
+            if matches!(ap.within_workspace(), [_, _, a] if a == "artifacts") {
+                return Ok(ap);
+            }
+        }
+    }
+    from_decoded(path)
+}
+
 /// A multipart-upload body `path` must be a bare file name.
 pub fn check_file_name(name: &str) -> Result<(), GatewayError> {
     if name.is_empty()
@@ -180,6 +197,38 @@ mod tests {
             "workspaces//2/r",
         ] {
             assert!(from_url_path(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_lone_dot_after_a_runs_artifact_root_lists_the_root() {
+        for (raw, root) in [
+            ("2/abc/artifacts/.", "2/abc/artifacts"),
+            (
+                "workspaces/team-a/2/abc/artifacts/.",
+                "workspaces/team-a/2/abc/artifacts",
+            ),
+        ] {
+            assert_eq!(listing_from_decoded(raw), from_decoded(root), "{raw}");
+            assert!(
+                from_decoded(raw).is_err(),
+                "{raw}: only the listing reads it so"
+            );
+        }
+        for raw in [
+            "2/abc/artifacts/model/.",
+            "2/abc/artifacts/./model",
+            "2/abc/artifacts/./.",
+            "2/abc/.",
+            "2/.",
+            "2/abc/other/.",
+            "2/abc/artifacts/..",
+            "2/abc/artifacts/.//.",
+            "workspaces/team-a/.",
+            ".",
+            "2/abc/artifacts//.",
+        ] {
+            assert!(listing_from_decoded(raw).is_err(), "{raw}");
         }
     }
 

@@ -37,12 +37,14 @@ pub(super) fn artifact_path(d: &mut Draft) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// The proxied listing: `path` required and its experiment owned (the root lists everything).
+/// The proxied listing: `path` required and its experiment owned (the root lists everything);
+/// a run's artifact root followed by a lone `.` is that root (`listing_from_decoded`), and is
+/// forwarded without the dot.
 pub(super) fn artifact_list(d: &mut Draft) -> Result<(), GatewayError> {
     let Input::Query(q) = &d.input else {
         return Err(missing("path"));
     };
-    let ap = artifacts::from_decoded(q.get("path").unwrap_or(""))?;
+    let ap = artifacts::listing_from_decoded(q.get("path").unwrap_or(""))?;
     in_own_workspace(d, &ap)?;
     d.checks
         .push(Resource::Experiment(ap.experiment_id().to_string()));
