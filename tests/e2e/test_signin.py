@@ -221,6 +221,7 @@ def test_browser_sign_in_ui_per_tenant_and_sign_out(gw, idp, isolation):
     assert any(u.startswith(gw.url + "/oauth2/callback?") for u in r["a_signin_navigations"]), r
     assert r["a_back_at"].startswith(gw.url + "/"), r
     if isolation == "workspace":
+        assert r["a_landed_in_workspace"], r  # one tenant: straight into its workspace
         assert r["a_home_shows_own"] and not r["a_home_shows_other"], r
     assert r["a_list_shows_own_experiment"] and not r["a_list_shows_other_experiment"], r
     assert r["a_experiment_shows_run"], r
@@ -252,6 +253,7 @@ def test_browser_sign_in_ui_per_tenant_and_sign_out(gw, idp, isolation):
     # team-b: its own sign-in, its own workspace and experiments; team-a's run is not shown.
     assert r["b_landed_at_idp_login"], r
     if isolation == "workspace":
+        assert r["b_landed_in_workspace"], r
         assert r["b_home_shows_own"] and not r["b_home_shows_other"], r
     assert r["b_list_shows_own_experiment"] and not r["b_list_shows_other_experiment"], r
     assert r["b_userinfo"]["body"]["tenant"] == "team-b", r["b_userinfo"]

@@ -556,6 +556,72 @@ fn a_deep_link_with_a_fragment_comes_back_after_sign_in() {
     );
 }
 
+/// Workspace mode: a person in one tenant lands in its workspace (the UI's `workspace` route
+/// parameter), also from a deep link without one; a route naming a workspace, a page other
+/// than the UI's, and a person in several tenants keep the return path as it was.
+#[test]
+fn after_sign_in_a_person_in_one_tenant_lands_in_its_workspace() {
+    let cases = [
+        ("", "/#/?workspace=team-a"),
+        (
+            "rd=%2F%23%2Fexperiments%2F12",
+            "/#/experiments/12?workspace=team-a",
+        ),
+        (
+            "rd=%2F%3Fx%3D1%23%2Fexperiments%3Fo%3D1",
+            "/?x=1#/experiments?o=1&workspace=team-a",
+        ),
+        (
+            "rd=%2F%23%2Fmodels%3Fworkspace%3Dteam-b",
+            "/#/models?workspace=team-b",
+        ),
+        ("rd=%2Fstatic-files%2Fx.js", "/static-files/x.js"),
+    ];
+    for (tenants, expect_landing) in [
+        (serde_json::json!("team-a"), true),
+        (serde_json::json!(["team-a", "team-b"]), false),
+    ] {
+        for (rd, landing) in cases {
+            let mut h = idp_host();
+            h.set_var("tenant_isolation", "workspace");
+            let (q, signin) = start(&mut h, rd);
+            let n = now(&h);
+            let claims = serde_json::json!({"tenant_id": tenants, "roles": ["editor"]});
+            h.on(
+                "POST",
+                TOKEN_PATH,
+                answer(
+                    200,
+                    serde_json::json!({
+                        "access_token": sign(claims, "mlflow", None, n, 300),
+                        "id_token": sign(serde_json::json!({}), "mlflow-gateway", Some(&q["nonce"]), n, 300),
+                        "refresh_token": "rt",
+                        "token_type": "Bearer",
+                        "expires_in": 300,
+                    }),
+                ),
+            );
+            let cb = format!("code=c&state={}", q["state"]);
+            let o = run(&mut h, get("/oauth2/callback", &cb, &[("cookie", &signin)]));
+            assert_eq!(o.reply.status(), 302, "{rd}: {:?}", h.logs);
+            let asked: String = form_urlencoded::parse(rd.as_bytes())
+                .find(|(k, _)| k == "rd")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_else(|| "/".into());
+            let want = if expect_landing {
+                landing
+            } else {
+                asked.as_str()
+            };
+            assert_eq!(
+                header(&o, "location").as_deref(),
+                Some(want),
+                "{tenants} {rd}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_cross_origin_state_change_with_the_cookie_is_refused() {
     let mut h = idp_host();
