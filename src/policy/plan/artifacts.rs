@@ -38,8 +38,8 @@ pub(super) fn artifact_path(d: &mut Draft) -> Result<(), GatewayError> {
 }
 
 /// The proxied listing: `path` required and its experiment owned (the root lists everything);
-/// a run's artifact root followed by a lone `.` is that root (`listing_from_decoded`), and is
-/// forwarded without the dot.
+/// a `.` right after a run's artifact root names that root (`listing_from_decoded`: the
+/// client's `artifact_path="."`), and is forwarded without the dot.
 pub(super) fn artifact_list(d: &mut Draft) -> Result<(), GatewayError> {
     let Input::Query(q) = &d.input else {
         return Err(missing("path"));
