@@ -7,19 +7,16 @@ settings):
   the error within 10 s (501: not among the statuses MLflow's client retries for minutes);
 * MLflow unreachable: the operator lines of a request and of `/readyz` name MLflow's URL.
 
-Neither depends on the isolation mode: run once."""
+Neither depends on the isolation mode (the gateways here pin `tenant_isolation=tag`, and both
+answers come before any workspace step): mode_independent, run once
+(harness/selection.py)."""
 
 import time
 
 import pytest
 import requests
 
-from conftest import WORKSPACES, Caller, Gateway, OidcProvider, environment, free_port, unique, wait_until
-
-pytestmark = [
-    pytest.mark.mode_independent,
-    pytest.mark.skipif(not WORKSPACES, reason="mode-independent: runs in the workspace pass"),
-]
+from conftest import Caller, Gateway, OidcProvider, environment, free_port, unique, wait_until
 
 SECRET = "misconfiguration-machine-secret-0123456789"
 MACHINE = {"client_id": "svc-team-a", "client_secret": SECRET, "grant_types": ["client_credentials"],
@@ -40,7 +37,7 @@ def idp(workdir):
 def test_an_issuer_the_idp_does_not_call_itself_is_reported_at_once(workdir, mlflow_server, idp):
     wrong = f"http://localhost:{idp.port}"
     gw = Gateway(workdir / "gw-issuer", mlflow_server.url,
-                 idp.gateway_vars(oidc_issuer=wrong, idp_origin=wrong)).start()
+                 idp.gateway_vars(oidc_issuer=wrong, idp_origin=wrong, tenant_isolation="tag")).start()
     try:
         r = requests.get(gw.url + "/readyz", timeout=60)
         assert r.status_code == 503, r.text
@@ -76,7 +73,7 @@ def test_an_issuer_the_idp_does_not_call_itself_is_reported_at_once(workdir, mlf
 
 def test_mlflow_unreachable_lines_name_its_url(workdir):
     closed = f"http://127.0.0.1:{free_port()}"
-    gw = Gateway(workdir / "gw-unreachable", closed, {}).start()
+    gw = Gateway(workdir / "gw-unreachable", closed, {"tenant_isolation": "tag"}).start()
     try:
         r = Caller(gw, tenant=unique("team"), subject="alice").get("/api/2.0/mlflow/experiments/search")
         assert r.status_code in (502, 503), r.text

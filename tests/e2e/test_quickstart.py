@@ -13,8 +13,9 @@ with browser sign-in; then, as the README says,
   printed hints carry the moved URLs, and a taken port or a second `scripts/up.sh` on the same
   DATA_DIR fails at once, before anything is built or started.
 
-`scripts/up.sh` picks its own isolation mode (workspace): the module runs once, in the workspace
-pass. Every process of `scripts/up.sh` is stopped at the end (its whole process group)."""
+`scripts/up.sh` picks its own isolation mode (workspace), whatever E2E_ISOLATION says: the
+module is mode_independent (harness/selection.py), run once. Every process of `scripts/up.sh` is
+stopped at the end (its whole process group)."""
 
 import contextlib
 import json
@@ -32,12 +33,7 @@ import types
 import pytest
 import requests
 
-from conftest import ARTIFACTS, REPO, WORKSPACES, Proc, environment, free_port, spin_bin, unique, wait_until
-
-pytestmark = [
-    pytest.mark.mode_independent,
-    pytest.mark.skipif(not WORKSPACES, reason="mode-independent: runs in the workspace pass"),
-]
+from conftest import ARTIFACTS, REPO, Proc, environment, free_port, spin_bin, unique, wait_until
 
 UP = REPO / "scripts/up.sh"
 
