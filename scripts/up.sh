@@ -236,7 +236,9 @@ WORKSPACE_FLAGS=(--enable-workspaces)
 [ "${SPIN_VARIABLE_TENANT_ISOLATION:-workspace}" = "tag" ] && WORKSPACE_FLAGS=()
 need_port MLFLOW_PORT 127.0.0.1 "$MLFLOW_PORT"
 log "starting MLflow $MLFLOW_VERSION on http://127.0.0.1:$MLFLOW_PORT (data in $DATA_DIR${WORKSPACE_FLAGS[*]:+, workspaces on}; log: $DATA_DIR/logs/mlflow.log)"
-"$VENV/bin/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" \
+# MLFLOW_WEBHOOK_CACHE_TTL=0: MLflow 3.17.2 caches an event's webhooks across workspaces, so one
+# tenant's registry events would reach another's webhooks (docs/genai.md).
+MLFLOW_WEBHOOK_CACHE_TTL=0 "$VENV/bin/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" \
   --backend-store-uri "sqlite:///$DATA_DIR/mlflow.db" \
   --artifacts-destination "$DATA_DIR/artifacts" --workers 2 ${WORKSPACE_FLAGS[@]+"${WORKSPACE_FLAGS[@]}"} \
   >"$DATA_DIR/logs/mlflow.log" 2>&1 9>&- &
