@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The demo: team-a creates an experiment and a run; team-a can read the run; team-b can neither
-# read it nor find it through search. Needs a gateway in dev mode (auth_mode=off) in front of a
-# real MLflow, e.g. `scripts/up.sh` from the repository root.
+# read it nor find it through search. Needs the gateway in front of a real MLflow, as
+# `scripts/up.sh` (OIDC with its local IdP: the machine clients' tokens, from the settings it
+# wrote to DATA_DIR) or `scripts/up.sh --dev` (X-Tenant headers) starts it.
 # Prints SUCCESS as its last line, or FAIL: <step> and exits non-zero.
-# Usage: demo/run_demo.sh   (from any directory; GATEWAY_URL=http://host:port to change target)
+# Usage: demo/run_demo.sh   (from any directory; GATEWAY_URL=http://host:port to change target,
+#        DATA_DIR=... for a scripts/up.sh that ran with another DATA_DIR)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GATEWAY_URL="${GATEWAY_URL:-http://localhost:3000}"
@@ -22,6 +24,13 @@ until curl -sf --max-time 2 "$GATEWAY_URL/healthz" >/dev/null 2>&1; do
   sleep 1
 done
 echo "gateway is up"
+# shellcheck source=curl/common.sh
+source "$here/curl/common.sh"
+ensure_demo_auth
+case "$DEMO_AUTH" in
+  oidc) echo "auth_mode=oidc: team-a and team-b call with their machine clients' tokens (svc-team-a, svc-team-b; settings from $DATA_DIR)" ;;
+  dev) echo "auth_mode=off (dev mode): team-a and team-b call with X-Tenant headers" ;;
+esac
 
 step() {
   local name="$1"; shift

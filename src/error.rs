@@ -108,6 +108,7 @@ reasons! {
     RateLimited => "rate_limited",
     // --- infrastructure ---
     ConfigInvalid => "config_invalid",
+    ConfigUnreadable => "config_unreadable",
     KvUnavailable => "kv_unavailable",
     PreflightFailed => "preflight_failed",
     UpstreamUnreachable => "upstream_unreachable",
@@ -189,14 +190,14 @@ impl Reason {
             SigninNotConfigured => Kind::NotFound,
             BodyTooLarge => Kind::TooLarge,
             RateLimited => Kind::TooManyRequests,
-            ConfigInvalid => Kind::Config,
+            ConfigInvalid | WorkspacesDisabled => Kind::Config,
             Internal => Kind::Internal,
             PreflightFailed
             | UpstreamUnreachable
             | UpstreamReset
             | UpstreamTruncated
             | WorkspaceProvisioningFailed => Kind::BadGateway,
-            JwksUnavailable | IdpUnavailable | WorkspacesDisabled | KvUnavailable
+            JwksUnavailable | IdpUnavailable | ConfigUnreadable | KvUnavailable
             | DeadlineExceeded => Kind::Unavailable,
             UpstreamTimeout => Kind::GatewayTimeout,
         }
@@ -242,7 +243,14 @@ pub enum Kind {
     /// 429 `REQUEST_LIMIT_EXCEEDED` with `Retry-After` (seconds): a rate limit is used up. The
     /// MLflow client retries 429 with backoff, honouring `Retry-After`.
     TooManyRequests,
-    /// 500 `INTERNAL_ERROR` for invalid configuration: the log line names the variable.
+    /// 501 `INTERNAL_ERROR`: a configuration that cannot work until an operator changes it (an
+    /// invalid variable, an IdP whose issuer is not `oidc_issuer`, MLflow without workspaces
+    /// in workspace mode); the log line names the variable or URL at fault, and for
+    /// `config_invalid` the client sees only the error id. Not 500: the MLflow client retries
+    /// 408, 429, 500, 502, 503 and 504 with backoff for about four minutes
+    /// (`MLFLOW_HTTP_REQUEST_MAX_RETRIES`), which would hide the message that long; 501 is
+    /// MLflow's own status for what a server cannot do (`NOT_IMPLEMENTED`), so the client
+    /// shows it at once. Never cached (`Cache-Control: no-store`).
     Config,
     /// 500 `INTERNAL_ERROR`: a bug; no details leave the gateway.
     Internal,
@@ -265,7 +273,8 @@ impl Kind {
             Kind::MethodNotAllowed => 405,
             Kind::TooLarge => 413,
             Kind::TooManyRequests => 429,
-            Kind::Config | Kind::Internal => 500,
+            Kind::Config => 501,
+            Kind::Internal => 500,
             Kind::BadGateway => 502,
             Kind::Unavailable => 503,
             Kind::GatewayTimeout => 504,
@@ -342,6 +351,15 @@ impl GatewayError {
     pub fn config(detail: impl Into<String>) -> Self {
         Self::new(Reason::ConfigInvalid, "gateway configuration is invalid").with_log_detail(detail)
     }
+    /// The configuration could not be read at all (a variables provider such as Vault is
+    /// unreachable): 503, which heals when the provider is back.
+    pub fn config_unreadable(detail: impl Into<String>) -> Self {
+        Self::new(
+            Reason::ConfigUnreadable,
+            "the gateway cannot read its configuration; try again later",
+        )
+        .with_log_detail(detail)
+    }
     /// The key-value store failed: fail closed with 503.
     pub fn kv_unavailable(detail: impl Into<String>) -> Self {
         Self::new(
@@ -395,6 +413,9 @@ impl GatewayError {
         if let Some(wait) = self.retry_after {
             headers.push(("retry-after".to_string(), wait.to_string()));
         }
+        if kind == Kind::Config {
+            headers.push(("cache-control".to_string(), "no-store".to_string()));
+        }
         if kind == Kind::NotFound {
             // Byte-identical to MLflow's own answer for an absent object: no request id in the
             // body (it is in the header), so foreign and absent cannot be told apart.
@@ -404,8 +425,8 @@ impl GatewayError {
                 body: crate::vocab::mlflow_errors::not_found_body(&self.message),
             };
         }
-        let body = match kind {
-            Kind::Config => json!({
+        let body = match self.reason {
+            Reason::ConfigInvalid => json!({
                 "error_code": self.error_code(),
                 "message": format!(
                     "gateway configuration is invalid; operators: see the gateway log for error id {request_id}"
@@ -501,13 +522,41 @@ mod tests {
         }
     }
 
+    /// What cannot heal without an operator is answered with a status MLflow's client does not
+    /// retry (its list: mlflow/utils/request_utils.py `_TRANSIENT_FAILURE_RESPONSE_CODES`), so
+    /// people see the message at once; what can heal keeps a retried one.
+    #[test]
+    fn lasting_configuration_errors_are_not_retried_by_the_mlflow_client() {
+        const RETRIED: [u16; 6] = [408, 429, 500, 502, 503, 504];
+        for r in [Reason::ConfigInvalid, Reason::WorkspacesDisabled] {
+            assert!(!RETRIED.contains(&r.kind().status()), "{}", r.as_str());
+            assert!(r.kind().status() >= 500, "{}: a server fault", r.as_str());
+        }
+        for r in [
+            Reason::ConfigUnreadable,
+            Reason::JwksUnavailable,
+            Reason::IdpUnavailable,
+            Reason::KvUnavailable,
+            Reason::UpstreamUnreachable,
+            Reason::UpstreamTimeout,
+        ] {
+            assert!(RETRIED.contains(&r.kind().status()), "{}", r.as_str());
+        }
+        let w = GatewayError::new(Reason::WorkspacesDisabled, "no workspaces").to_response("r");
+        assert_eq!(w.status, 501);
+        assert!(String::from_utf8(w.body).unwrap().contains("no workspaces"));
+        assert!(w
+            .headers
+            .contains(&("cache-control".into(), "no-store".into())));
+    }
+
     #[test]
     fn config_error_hides_detail_from_client() {
         let e = GatewayError::new(Reason::ConfigInvalid, "bad")
             .with_log_detail("variable target_base_url: secret-ish detail");
         let r = e.to_response("id-9");
         let body = String::from_utf8(r.body).unwrap();
-        assert_eq!(r.status, 500);
+        assert_eq!(r.status, 501);
         assert!(body.contains("id-9"));
         assert!(!body.contains("target_base_url"));
     }

@@ -113,6 +113,11 @@ pub struct JwksRecord {
     pub fetched_at: Option<u64>,
     pub keys: Option<JwkSet>,
     pub last_attempt_at: u64,
+    /// The configuration error the last fetch found (e.g. the discovery document names another
+    /// issuer), answered until the next fetch instead of "keys unavailable": it will not heal
+    /// by retrying, and the operator's line names what to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
 }
 
 impl JwksRecord {
@@ -204,6 +209,7 @@ mod tests {
                 }],
             }),
             last_attempt_at: last_attempt,
+            config_error: None,
         }
     }
 

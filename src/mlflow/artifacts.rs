@@ -131,6 +131,27 @@ pub fn from_decoded(path: &str) -> Result<ArtifactPath, GatewayError> {
     Ok(ap)
 }
 
+/// Checks the `path` of the proxied listing. For `list_artifacts(run_id, ".")` and
+/// `download_artifacts(run_id=…, artifact_path=".")` the MLflow client lists
+/// `<run's artifact root>/.`, and while downloading `<root>/./model`, … (it joins the run's
+/// artifact URI and the relative path it was given); MLflow reads `.` as the root. Exactly
+/// that case, one `.` segment right after `[workspaces/<ws>/]<experiment>/<run>/artifacts`, is
+/// dropped; every other `.` or `..` segment is still refused.
+pub fn listing_from_decoded(path: &str) -> Result<ArtifactPath, GatewayError> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let root = if segments.first() == Some(&"workspaces") {
+        5
+    } else {
+        3
+    };
+    if segments.len() > root && segments[root] == "." && segments[root - 1] == "artifacts" {
+        let mut rest = segments.clone();
+        rest.remove(root);
+        return from_decoded(&rest.join("/"));
+    }
+    from_decoded(path)
+}
+
 /// A multipart-upload body `path` must be a bare file name.
 pub fn check_file_name(name: &str) -> Result<(), GatewayError> {
     if name.is_empty()
@@ -180,6 +201,51 @@ mod tests {
             "workspaces//2/r",
         ] {
             assert!(from_url_path(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_dot_right_after_a_runs_artifact_root_names_the_root() {
+        for (raw, root) in [
+            ("2/abc/artifacts/.", "2/abc/artifacts"),
+            ("2/abc/artifacts/./model", "2/abc/artifacts/model"),
+            ("2/abc/artifacts/./model/sub", "2/abc/artifacts/model/sub"),
+            (
+                "workspaces/team-a/2/abc/artifacts/.",
+                "workspaces/team-a/2/abc/artifacts",
+            ),
+            (
+                "workspaces/team-a/2/abc/artifacts/./m",
+                "workspaces/team-a/2/abc/artifacts/m",
+            ),
+        ] {
+            assert_eq!(listing_from_decoded(raw), from_decoded(root), "{raw}");
+            assert!(
+                from_decoded(raw).is_err(),
+                "{raw}: only the listing reads it so"
+            );
+        }
+        for raw in [
+            "2/abc/artifacts/model/.",
+            "2/abc/artifacts/model/./x",
+            "2/abc/artifacts/./.",
+            "2/abc/artifacts/././x",
+            "2/abc/artifacts/./..",
+            "2/abc/artifacts/./../x",
+            "2/abc/.",
+            "2/./artifacts",
+            "2/.",
+            "2/abc/other/.",
+            "2/abc/artifacts/..",
+            "2/abc/artifacts//.",
+            "2/abc/artifacts/.//x",
+            "workspaces/team-a/.",
+            "workspaces/team-a/2/abc/./x",
+            "workspaces/./2/abc/artifacts/.",
+            ".",
+            "./2/abc/artifacts",
+        ] {
+            assert!(listing_from_decoded(raw).is_err(), "{raw}");
         }
     }
 

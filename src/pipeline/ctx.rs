@@ -281,28 +281,34 @@ impl<'h, H: Host> Ctx<'h, H> {
             .map_err(|e| self.send_error(cfg, e))
     }
 
-    /// Maps a transport failure to 502/504 without upstream internals.
+    /// Maps a transport failure to 502/504 without upstream internals; the operator's line
+    /// names the MLflow URL the gateway tried (`target_base_url`).
     pub fn send_error(&self, cfg: &Config, e: SendFailure) -> GatewayError {
         let rid = &self.rid;
+        let url = format!(
+            "{}{}",
+            cfg.upstream.origin.as_string(),
+            cfg.upstream.base_path
+        );
         match e {
-            SendFailure::Denied => GatewayError::config("the platform refused the outbound call to MLflow: upstream_origin must be in allowed_outbound_hosts"),
+            SendFailure::Denied => GatewayError::config(format!("the platform refused the outbound call to MLflow at {url}: upstream_origin must be in allowed_outbound_hosts")),
             SendFailure::Timeout => GatewayError::new(Reason::UpstreamTimeout,
                 "the MLflow server did not answer in time",
             )
-            .with_log_detail(format!("upstream timeout ({}s) for request {rid}", cfg.request_timeout_seconds)),
+            .with_log_detail(format!("upstream timeout ({}s, request_timeout_seconds) from MLflow at {url} (target_base_url) for request {rid}", cfg.request_timeout_seconds)),
             SendFailure::Unreachable(d) => GatewayError::new(Reason::UpstreamUnreachable,
                 "the MLflow server is unreachable",
             )
-            .with_log_detail(format!("upstream unreachable: {d} (request {rid})")),
+            .with_log_detail(format!("upstream unreachable: MLflow at {url} (target_base_url): {d} (request {rid})")),
             SendFailure::Reset(d) => GatewayError::new(Reason::UpstreamReset,
                 "the connection to the MLflow server broke before its answer was complete",
             )
-            .with_log_detail(format!("upstream connection broke: {d} (request {rid})")),
+            .with_log_detail(format!("upstream connection to MLflow at {url} (target_base_url) broke: {d} (request {rid})")),
             SendFailure::Truncated { got, expected } => GatewayError::new(Reason::UpstreamTruncated,
                 "the MLflow server's answer was cut off",
             )
             .with_log_detail(format!(
-                "upstream answer truncated: {got} of {expected} bytes (request {rid})"
+                "upstream answer from MLflow at {url} (target_base_url) truncated: {got} of {expected} bytes (request {rid})"
             )),
         }
     }

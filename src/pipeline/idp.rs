@@ -104,32 +104,38 @@ impl<'a> Idp<'a> {
                 Ok(set) => {
                     record.keys = Some(set);
                     record.fetched_at = Some(now);
+                    record.config_error = None;
                 }
                 Err(FetchError::Config(detail)) => {
+                    record.config_error = Some(detail.clone());
                     ctx.kv_set(&key, &record.encode())?;
                     return Err(GatewayError::config(detail));
                 }
                 Err(FetchError::Transient(detail)) => {
+                    record.config_error = None;
                     ctx.log("warn", &format!("JWKS refresh failed: {detail}"));
                 }
             }
             ctx.kv_set(&key, &record.encode())?;
         }
-        jwks::usable_keys(&record, now, self.oidc)
-            .cloned()
-            .ok_or_else(|| {
-                GatewayError::new(
-                    Reason::JwksUnavailable,
-                    "the identity provider's signing keys are unavailable; try again later",
-                )
-            })
+        if let Some(keys) = jwks::usable_keys(&record, now, self.oidc) {
+            return Ok(keys.clone());
+        }
+        // Until the next fetch, a configuration error stays one (not retried by clients).
+        Err(match record.config_error {
+            Some(detail) => GatewayError::config(detail),
+            None => GatewayError::new(
+                Reason::JwksUnavailable,
+                "the identity provider's signing keys are unavailable; try again later",
+            ),
+        })
     }
 
     fn fetch_jwks<H: Host>(&self, ctx: &mut Ctx<H>) -> Result<jwks::JwkSet, FetchError> {
         let uri = match &self.oidc.jwks_uri {
             Some(u) => u.clone(),
             None => {
-                let body = self.get(&jwks::discovery_url(&self.oidc.issuer), ctx)?;
+                let body = self.discovery(ctx)?;
                 jwks::parse_discovery(&body, &self.oidc.idp_origin).map_err(|e| match e {
                     DiscoveryError::Malformed(m) => FetchError::Transient(m),
                     DiscoveryError::OutsideOrigin(m) => FetchError::Config(m),
@@ -140,12 +146,48 @@ impl<'a> Idp<'a> {
         jwks::parse_jwks(&body).map_err(FetchError::Transient)
     }
 
+    /// The IdP's discovery document, which must name `oidc_issuer` as its issuer exactly
+    /// (OpenID Connect Discovery 1.0 §4.3): otherwise every token would be refused as
+    /// `wrong_issuer`, or, worse, keys would be taken from a document for another issuer.
+    fn discovery<H: Host>(&self, ctx: &mut Ctx<H>) -> Result<Vec<u8>, FetchError> {
+        let url = jwks::discovery_url(&self.oidc.issuer);
+        let body = self.get(&url, ctx)?;
+        match discovered_issuer(&body) {
+            Some(named) if named == self.oidc.issuer => Ok(body),
+            Some(named) => Err(FetchError::Config(issuer_mismatch(
+                &self.oidc.issuer,
+                &url,
+                &named,
+            ))),
+            None => Err(FetchError::Transient(format!(
+                "the discovery document at {url} names no issuer"
+            ))),
+        }
+    }
+
+    /// Readiness: whether the discovery document names `oidc_issuer`. Checked when the
+    /// gateway uses discovery (no `jwks_uri`, or browser sign-in); otherwise only when the
+    /// document can be read.
+    pub fn issuer_check<H: Host>(&self, ctx: &mut Ctx<H>) -> IssuerCheck {
+        let needed = self.oidc.jwks_uri.is_none() || self.oidc.browser.is_some();
+        match self.discovery(ctx) {
+            Ok(_) => IssuerCheck::Ok,
+            Err(FetchError::Config(d)) if d.starts_with(MISMATCH) => IssuerCheck::Mismatch(d),
+            Err(FetchError::Config(d)) if needed => IssuerCheck::Invalid(d),
+            Err(FetchError::Transient(d)) if needed => IssuerCheck::Unavailable(d),
+            Err(_) => IssuerCheck::Unchecked,
+        }
+    }
+
     /// GET from the IdP; the URL's origin must be `idp_origin`.
     fn get<H: Host>(&self, url: &str, ctx: &mut Ctx<H>) -> Result<Vec<u8>, FetchError> {
         let (origin, path) = crate::config::parse_url("jwks_uri", url)
             .map_err(|e| FetchError::Config(e.to_string()))?;
         if origin != self.oidc.idp_origin {
-            return Err(FetchError::Config(format!("{url} is outside idp_origin")));
+            return Err(FetchError::Config(format!(
+                "{url} is outside idp_origin ({})",
+                self.oidc.idp_origin.as_string()
+            )));
         }
         ctx.check_deadline("the JWKS read")
             .map_err(|e| FetchError::Transient(e.log_detail.unwrap_or_default()))?;
@@ -170,7 +212,7 @@ impl<'a> Idp<'a> {
     /// refreshes: never on the path of an ordinary request).
     pub fn endpoints<H: Host>(&self, ctx: &mut Ctx<H>) -> Result<Endpoints, GatewayError> {
         let url = jwks::discovery_url(&self.oidc.issuer);
-        let body = self.get(&url, ctx).map_err(|e| unavailable(e, &url))?;
+        let body = self.discovery(ctx).map_err(|e| unavailable(e, &url))?;
         session::parse_endpoints(&body, &self.oidc.idp_origin)
             .map_err(|d| unavailable(FetchError::Transient(d), &url))
     }
@@ -242,6 +284,59 @@ impl<'a> Idp<'a> {
             .into()),
         }
     }
+}
+
+/// What readiness found about the IdP's issuer.
+pub enum IssuerCheck {
+    /// The discovery document names `oidc_issuer`.
+    Ok,
+    /// It names another issuer (the operator line has both).
+    Mismatch(String),
+    /// Discovery cannot be used as configured (e.g. the platform refuses the call).
+    Invalid(String),
+    /// The IdP did not answer usefully, and the gateway needs discovery.
+    Unavailable(String),
+    /// The gateway does not need discovery (`jwks_uri` set, no browser sign-in) and could not
+    /// read it.
+    Unchecked,
+}
+
+impl IssuerCheck {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IssuerCheck::Ok => "ok",
+            IssuerCheck::Mismatch(_) => "mismatch",
+            IssuerCheck::Invalid(_) => "invalid",
+            IssuerCheck::Unavailable(_) => "unavailable",
+            IssuerCheck::Unchecked => "unchecked",
+        }
+    }
+
+    /// The operator's line for a failed check.
+    pub fn problem(&self) -> Option<&str> {
+        match self {
+            IssuerCheck::Mismatch(d) | IssuerCheck::Invalid(d) | IssuerCheck::Unavailable(d) => {
+                Some(d)
+            }
+            IssuerCheck::Ok | IssuerCheck::Unchecked => None,
+        }
+    }
+}
+
+const MISMATCH: &str = "oidc_issuer is ";
+
+fn issuer_mismatch(configured: &str, url: &str, named: &str) -> String {
+    format!(
+        "{MISMATCH}`{configured}` but the IdP's discovery document at {url} names the issuer `{named}`: tokens from this IdP carry iss `{named}`; set oidc_issuer (SPIN_VARIABLE_OIDC_ISSUER) to exactly that"
+    )
+}
+
+fn discovered_issuer(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()?
+        .get("issuer")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// A failed call during sign-in: a configuration error, or the IdP unavailable for now.

@@ -64,6 +64,8 @@ impl Answer for MemoryAnswer {
 
 pub struct MemoryHost {
     pub vars: Vec<(String, String)>,
+    /// Reading the variables fails (a variables provider such as Vault unreachable).
+    pub vars_broken: bool,
     pub kv: HashMap<String, Vec<u8>>,
     /// Every key-value call fails (a broken store).
     pub kv_broken: bool,
@@ -85,6 +87,7 @@ impl MemoryHost {
     pub fn dev() -> MemoryHost {
         let mut h = MemoryHost {
             vars: spin_toml_defaults(),
+            vars_broken: false,
             kv: HashMap::new(),
             kv_broken: false,
             kv_stall_ms: 0,
@@ -158,6 +161,9 @@ impl Host for MemoryHost {
     type Answer = MemoryAnswer;
 
     fn variables(&mut self) -> Result<Vec<(String, String)>, String> {
+        if self.vars_broken {
+            return Err("the variables provider is unreachable".into());
+        }
         Ok(self.vars.clone())
     }
 

@@ -268,9 +268,9 @@ fn unreadable(detail: String) -> GatewayError {
 /// The configuration, from the component's variables in one read; an invalid value fails the
 /// request (500, the log names the variable) rather than falling back to a weaker mode.
 fn config<H: Host>(ctx: &mut Ctx<H>) -> Result<Config, GatewayError> {
-    let vars = ctx
-        .variables()
-        .map_err(|e| GatewayError::config(format!("reading the component's variables: {e}")))?;
+    let vars = ctx.variables().map_err(|e| {
+        GatewayError::config_unreadable(format!("reading the component's variables: {e}"))
+    })?;
     Config::from_lookup(|name| {
         vars.iter()
             .find(|(k, _)| k == name)
@@ -458,30 +458,79 @@ fn json_response(status: u16, body: serde_json::Value, rid: &str) -> HttpRespons
     }
 }
 
-/// `/readyz`: MLflow answers its health check and, in OIDC mode, the IdP's keys are usable.
+/// `/readyz`: MLflow answers its health check (with workspaces on, in workspace mode) and, in
+/// OIDC mode, the IdP's discovery document names `oidc_issuer` as its issuer and its keys are
+/// usable. Not ready: 503, and one operator line naming each check that failed, with the URL
+/// or variable at fault.
 fn readyz<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<HttpResponse, GatewayError> {
     ctx.audit.record(Verdict::Health);
-    let mlflow_ok =
-        matches!(ctx.own_call(cfg, "GET", "/health", Vec::new()), Ok(r) if r.status == 200);
+    let mut problems: Vec<String> = Vec::new();
+    let mlflow_url = format!(
+        "{}{}/health",
+        cfg.upstream.origin.as_string(),
+        cfg.upstream.base_path
+    );
+    let mlflow_ok = match ctx.own_call(cfg, "GET", "/health", Vec::new()) {
+        Ok(r) if r.status == 200 => true,
+        Ok(r) => {
+            problems.push(format!(
+                "MLflow at {mlflow_url} (target_base_url) answered {}",
+                r.status
+            ));
+            false
+        }
+        Err(e) => {
+            problems.push(e.log_detail.unwrap_or(e.message));
+            false
+        }
+    };
     ctx.audit.upstream_status = None;
     // Workspace mode in front of an MLflow without workspaces would pin a header MLflow
     // ignores or refuses: not ready, and the log says what to fix.
     let workspaces_ok = match cfg.isolation.workspace() {
-        Some(_) if mlflow_ok => {
-            let on = matches!(workspace::workspaces_enabled(cfg, ctx), Ok(true));
-            if !on {
-                ctx.log("error", workspace::DISABLED_HINT);
+        Some(_) if mlflow_ok => match workspace::workspaces_enabled(cfg, ctx) {
+            Ok(true) => Some(true),
+            Ok(false) => {
+                problems.push(format!(
+                    "{} (MLflow at {})",
+                    workspace::DISABLED_HINT,
+                    cfg.upstream.origin.as_string()
+                ));
+                Some(false)
             }
-            Some(on)
-        }
+            Err(e) => {
+                problems.push(e.log_detail.unwrap_or(e.message));
+                Some(false)
+            }
+        },
         Some(_) => Some(false),
         None => None,
     };
-    let keys_ok = cfg
-        .oidc
-        .as_ref()
-        .map(|oidc| idp::Idp { oidc, cfg }.keys(None, ctx).is_ok());
-    let ready = mlflow_ok && keys_ok.unwrap_or(true) && workspaces_ok.unwrap_or(true);
+    let (issuer, keys_ok) = match cfg.oidc.as_ref() {
+        Some(oidc) => {
+            let idp = idp::Idp { oidc, cfg };
+            let issuer = idp.issuer_check(ctx);
+            if let Some(p) = issuer.problem() {
+                problems.push(p.to_string());
+            }
+            let keys = match idp.keys(None, ctx) {
+                Ok(_) => true,
+                Err(e) => {
+                    let detail = e.log_detail.unwrap_or(e.message);
+                    if !problems.contains(&detail) {
+                        problems.push(format!("signing keys: {detail}"));
+                    }
+                    false
+                }
+            };
+            (Some(issuer), Some(keys))
+        }
+        None => (None, None),
+    };
+    let ready = mlflow_ok
+        && keys_ok.unwrap_or(true)
+        && workspaces_ok.unwrap_or(true)
+        && issuer.as_ref().is_none_or(|i| i.problem().is_none());
     let mut body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
         "mlflow": if mlflow_ok { "ok" } else { "unavailable" },
@@ -491,8 +540,14 @@ fn readyz<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<HttpResponse, Gatew
     if let Some(on) = workspaces_ok {
         body["workspaces"] = serde_json::Value::from(if on { "enabled" } else { "unavailable" });
     }
+    if let Some(i) = &issuer {
+        body["issuer"] = serde_json::Value::from(i.as_str());
+    }
     if let Some(k) = keys_ok {
         body["signing_keys"] = serde_json::Value::from(if k { "ok" } else { "unavailable" });
+    }
+    if !ready {
+        ctx.log("error", &format!("not ready: {}", problems.join("; ")));
     }
     Ok(json_response(if ready { 200 } else { 503 }, body, &ctx.rid))
 }

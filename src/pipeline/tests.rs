@@ -301,7 +301,7 @@ fn refusals_before_any_io() {
 }
 
 #[test]
-fn an_invalid_setting_is_a_500_that_names_the_variable() {
+fn an_invalid_setting_is_a_501_that_names_the_variable() {
     let mut host = MemoryHost::dev();
     host.set_var("request_timeout_seconds", "soon");
     let o = run_req(
@@ -314,7 +314,7 @@ fn an_invalid_setting_is_a_500_that_names_the_variable() {
     );
     assert_eq!(
         (status(&o), o.audit.record().reason),
-        (500, "config_invalid")
+        (501, "config_invalid")
     );
     assert!(host
         .logs
@@ -499,7 +499,7 @@ fn an_mlflow_without_workspaces_is_refused_never_served_open() {
         Scripted::Answer(recorded("server_info_tag")),
     );
     let o = run_req(&mut host, log_metric(&run, "team-a"));
-    assert_eq!(status(&o), 503);
+    assert_eq!(status(&o), 501);
     assert_eq!(o.audit.record().reason, "workspaces_disabled");
     assert_eq!(host.calls(), ["GET /api/3.0/mlflow/server-info"]);
     assert!(host.logs.iter().any(|l| l.contains("--enable-workspaces")));
@@ -1387,4 +1387,152 @@ fn answers_do_not_show_grant_tags() {
         v["experiment"]["tags"],
         serde_json::json!([{"key": "tenant", "value": "team-a"}])
     );
+}
+
+// ---- misconfiguration reaches people fast (issue 35) ------------------------------------
+
+/// A bearer request as the IdP of `signin::tests::idp_host` would sign it.
+fn bearer_get(host: &MemoryHost, path: &str) -> Incoming {
+    use super::signin::tests::{now, sign};
+    let claims = serde_json::json!({"tenant_id": "team-a", "roles": ["editor"]});
+    let token = format!("Bearer {}", sign(claims, "mlflow", None, now(host), 3600));
+    Incoming::for_test("GET", path, "", &[("authorization", &token)], b"")
+}
+
+fn lines_with(host: &MemoryHost, needle: &str) -> Vec<String> {
+    host.logs
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn an_idp_naming_another_issuer_is_a_lasting_config_error_and_not_ready() {
+    use super::signin::tests::{answer, idp_host};
+    let mut host = idp_host();
+    host.set_var("jwks_uri", "");
+    host.on("GET", "/health", Scripted::Answer(recorded("health")));
+    // The IdP's own name for itself differs from oidc_issuer (127.0.0.1 vs a host name).
+    host.on(
+        "GET",
+        "/realms/r/.well-known/openid-configuration",
+        answer(
+            200,
+            serde_json::json!({"issuer": "http://127.0.0.1:8080/realms/r",
+                "jwks_uri": "http://idp.test/realms/r/certs"}),
+        ),
+    );
+    let search = bearer_get(&host, "/api/2.0/mlflow/experiments/search");
+    let o = run_req(&mut host, search);
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (501, "config_invalid")
+    );
+    let named = lines_with(&host, "http://127.0.0.1:8080/realms/r");
+    assert_eq!(named.len(), 1, "{:?}", host.logs);
+    assert!(
+        named[0].contains("oidc_issuer is `http://idp.test/realms/r`"),
+        "{named:?}"
+    );
+    assert!(named[0].contains("\"level\":\"error\""), "{named:?}");
+    // Until the next fetch the answer stays the same (not "keys unavailable", which clients
+    // would retry), without asking the IdP again.
+    let calls = host.sent.len();
+    let search = bearer_get(&host, "/api/2.0/mlflow/experiments/search");
+    let o = run_req(&mut host, search);
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (501, "config_invalid")
+    );
+    assert_eq!(host.sent.len(), calls);
+    assert!(!host.calls().iter().any(|c| c.contains("/certs")));
+    // Readiness says so, and logs one line naming the variable and both values.
+    host.logs.clear();
+    let o = run_req(&mut host, get("/readyz", "", ""));
+    assert_eq!(status(&o), 503);
+    assert_eq!(body_json(&o)["issuer"], "mismatch");
+    assert_eq!(body_json(&o)["mlflow"], "ok");
+    let not_ready = lines_with(&host, "not ready");
+    assert_eq!(not_ready.len(), 1, "{:?}", host.logs);
+    assert!(not_ready[0].contains("oidc_issuer"));
+    assert!(not_ready[0].contains("http://127.0.0.1:8080/realms/r"));
+    // Fixed at the IdP: ready.
+    host.on(
+        "GET",
+        "/realms/r/.well-known/openid-configuration",
+        answer(
+            200,
+            serde_json::json!({"issuer": "http://idp.test/realms/r",
+                "jwks_uri": "http://idp.test/realms/r/certs"}),
+        ),
+    );
+    host.now_ms += 31_000;
+    let o = run_req(&mut host, get("/readyz", "", ""));
+    assert_eq!(status(&o), 200, "{:?}", host.logs);
+    assert_eq!(body_json(&o)["issuer"], "ok");
+    assert_eq!(body_json(&o)["signing_keys"], "ok");
+}
+
+#[test]
+fn not_ready_logs_one_line_naming_the_mlflow_url() {
+    let mut host = MemoryHost::dev();
+    host.on(
+        "GET",
+        "/health",
+        Scripted::Fail(SendFailure::Unreachable("connection refused".into())),
+    );
+    let o = run_req(&mut host, get("/readyz", "", ""));
+    assert_eq!(status(&o), 503);
+    let lines = lines_with(&host, "not ready");
+    assert_eq!(lines.len(), 1, "{:?}", host.logs);
+    assert!(lines[0].contains("http://127.0.0.1:5000"), "{lines:?}");
+    assert!(lines[0].contains("target_base_url"), "{lines:?}");
+    assert!(lines[0].contains("connection refused"), "{lines:?}");
+    // Ready again: nothing logged.
+    host.logs.clear();
+    host.on("GET", "/health", Scripted::Answer(recorded("health")));
+    assert_eq!(status(&run_req(&mut host, get("/readyz", "", ""))), 200);
+    assert!(host.logs.is_empty(), "{:?}", host.logs);
+}
+
+#[test]
+fn upstream_unreachable_names_the_mlflow_url() {
+    let mut host = MemoryHost::dev();
+    let (_, _, run) = mlflow(&mut host);
+    host.on(
+        "POST",
+        "/api/2.0/mlflow/runs/log-metric",
+        Scripted::Fail(SendFailure::Unreachable("connection refused".into())),
+    );
+    let o = run_req(&mut host, log_metric(&run, "team-a"));
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (502, "upstream_unreachable")
+    );
+    let lines = lines_with(&host, "upstream unreachable");
+    assert_eq!(lines.len(), 1, "{:?}", host.logs);
+    assert!(lines[0].contains("MLflow at http://127.0.0.1:5000 (target_base_url)"));
+    // The client is told only that MLflow is unreachable.
+    assert!(!body_json(&o).to_string().contains("127.0.0.1"));
+}
+
+#[test]
+fn variables_that_cannot_be_read_are_a_503_clients_retry() {
+    let mut host = MemoryHost::dev();
+    host.vars_broken = true;
+    let o = run_req(
+        &mut host,
+        get(
+            "/api/2.0/mlflow/experiments/get",
+            "experiment_id=1",
+            "team-a",
+        ),
+    );
+    assert_eq!(
+        (status(&o), o.audit.record().reason),
+        (503, "config_unreadable")
+    );
+    assert_eq!(body_json(&o)["error_code"], "TEMPORARILY_UNAVAILABLE");
+    assert!(host.sent.is_empty());
 }

@@ -134,10 +134,17 @@ fn ensure<H: Host>(
 /// field (MLflow before 3.10) counts as disabled.
 pub fn workspaces_enabled<H: Host>(cfg: &Config, ctx: &mut Ctx<H>) -> Result<bool, GatewayError> {
     let resp = ctx.own_call(cfg, "GET", SERVER_INFO, Vec::new())?;
-    Ok(resp.status == 200
-        && serde_json::from_slice::<serde_json::Value>(&resp.body)
+    match resp.status {
+        200 => Ok(serde_json::from_slice::<serde_json::Value>(&resp.body)
             .ok()
-            .is_some_and(|v| v["workspaces_enabled"] == true))
+            .is_some_and(|v| v["workspaces_enabled"] == true)),
+        // An MLflow older than 3.10 has no server-info: no workspaces either.
+        404 => Ok(false),
+        // Anything else may pass (MLflow starting, overloaded): not a verdict on workspaces.
+        s => Err(provisioning_failed(format!(
+            "MLflow's {SERVER_INFO} answered {s}: cannot tell whether workspaces are enabled"
+        ))),
+    }
 }
 
 /// The operator's instruction, logged as an error wherever the gateway finds MLflow without

@@ -119,6 +119,25 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def compose_default(value: str) -> str:
+    """A Compose value with every `${NAME:-default}` (nested too) replaced by its default, as
+    Compose v2 reads it when NAME is unset."""
+    pattern = re.compile(r"\$\{[A-Z_][A-Z0-9_]*:-([^${}]*)\}")
+    while pattern.search(value):
+        value = pattern.sub(lambda m: m.group(1), value)
+    return value
+
+
+def test_compose_ports_and_redirect_url_come_from_the_environment():
+    services = compose()["services"]
+    assert services["gateway"]["ports"] == ["127.0.0.1:${GATEWAY_PORT:-3000}:3000"]
+    assert services["keycloak"]["ports"] == ["127.0.0.1:${KEYCLOAK_PORT:-8080}:8080"]
+    cb = env_of(services["gateway"])["SPIN_VARIABLE_OIDC_REDIRECT_URL"]
+    assert cb == "${OIDC_REDIRECT_URL:-http://localhost:${GATEWAY_PORT:-3000}/oauth2/callback}"
+    assert compose_default(cb) == "http://localhost:3000/oauth2/callback"
+    assert "Compose v2" in COMPOSE.read_text()
+
+
 def published_container_ports(svc: dict) -> set[int]:
     out = set()
     for p in svc.get("ports") or []:
@@ -764,7 +783,7 @@ def test_browser_signin_client_matches_compose_and_spinkube():
     assert c["secret"].endswith("demo-only-secret")
     assert env["SPIN_VARIABLE_OIDC_CLIENT_SECRET"] == "${OIDC_CLIENT_SECRET:-" + c["secret"] + "}"
     # exact redirect URIs (no wildcard) for Compose and the SpinKube example; post-logout = origin + "/"
-    compose_cb, kube_cb = env["SPIN_VARIABLE_OIDC_REDIRECT_URL"], spinapp_value("oidc_redirect_url")
+    compose_cb, kube_cb = compose_default(env["SPIN_VARIABLE_OIDC_REDIRECT_URL"]), spinapp_value("oidc_redirect_url")
     assert all("*" not in u for u in c["redirectUris"])
     post_logout = c["attributes"]["post.logout.redirect.uris"].split("##")
     for cb in (compose_cb, kube_cb):

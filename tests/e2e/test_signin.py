@@ -124,9 +124,21 @@ def sign_in(gw, idp, login: str = "alice", rd: str | None = None) -> str:
 
 
 def assert_to_sign_in(gw, r: requests.Response, rd: str):
-    """r sends the browser to the gateway's own /oauth2/sign_in with rd=`rd`."""
-    assert r.status_code == 302, (r.status_code, r.text[:500])
-    loc = urllib.parse.urljoin(gw.url + "/", r.headers["location"])
+    """r sends the browser to the gateway's own /oauth2/sign_in with rd=`rd`: a 401 page whose
+    script adds the URL's fragment (which only the browser knows) to `rd` and whose link (and
+    noscript refresh) go to sign-in with the path and query."""
+    import html
+    import re
+
+    assert r.status_code == 401, (r.status_code, r.text[:500])
+    assert r.headers["content-type"].startswith("text/html"), r.headers
+    assert "location" not in r.headers, r.headers
+    if r.request.method == "HEAD":
+        return
+    href = html.unescape(re.search(r'<a id="sign-in" href="([^"]*)"', r.text).group(1))
+    back = html.unescape(re.search(r'data-back="([^"]*)"', r.text).group(1))
+    assert back == rd, r.text
+    loc = urllib.parse.urljoin(gw.url + "/", href)
     u = urllib.parse.urlsplit(loc)
     assert f"{u.scheme}://{u.netloc}" == gw.url and u.path == "/oauth2/sign_in", loc
     # rd absent means "/" (the sign-in default)
@@ -209,6 +221,7 @@ def test_browser_sign_in_ui_per_tenant_and_sign_out(gw, idp, isolation):
     assert any(u.startswith(gw.url + "/oauth2/callback?") for u in r["a_signin_navigations"]), r
     assert r["a_back_at"].startswith(gw.url + "/"), r
     if isolation == "workspace":
+        assert r["a_landed_in_workspace"], r  # one tenant: straight into its workspace
         assert r["a_home_shows_own"] and not r["a_home_shows_other"], r
     assert r["a_list_shows_own_experiment"] and not r["a_list_shows_other_experiment"], r
     assert r["a_experiment_shows_run"], r
@@ -240,6 +253,7 @@ def test_browser_sign_in_ui_per_tenant_and_sign_out(gw, idp, isolation):
     # team-b: its own sign-in, its own workspace and experiments; team-a's run is not shown.
     assert r["b_landed_at_idp_login"], r
     if isolation == "workspace":
+        assert r["b_landed_in_workspace"], r
         assert r["b_home_shows_own"] and not r["b_home_shows_other"], r
     assert r["b_list_shows_own_experiment"] and not r["b_list_shows_other_experiment"], r
     assert r["b_userinfo"]["body"]["tenant"] == "team-b", r["b_userinfo"]

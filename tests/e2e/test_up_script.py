@@ -4,7 +4,8 @@ scripts/test.sh has built it that is a no-op), then a user's flow with the real 
 (dev-mode X-Tenant headers): a run with an artifact under `model/`, a registered model, and a
 model version whose `source` is the run's `artifact_uri` + "/model", copied as a user copies
 it. In tag mode MLflow must run without workspaces, or that URI names MLflow's `default`
-workspace and the gateway refuses it.
+workspace and the gateway refuses it. `--dev`: header dev mode (the default OIDC mode with the
+local IdP is tests/e2e/test_quickstart.py's).
 
 Both modes are named here, so the module runs once, in the workspace pass."""
 
@@ -39,7 +40,7 @@ def started(tmp_path_factory):
             env.update({"SPIN_VARIABLE_TENANT_ISOLATION": mode, "DATA_DIR": str(data),
                         "MLFLOW_PORT": str(mlflow_port), "GATEWAY_LISTEN": f"127.0.0.1:{gw_port}",
                         "SPIN_BIN": spin_bin()})
-            proc = Proc(f"up.sh {mode}", ["bash", str(REPO / "scripts/up.sh")], data / "up.log",
+            proc = Proc(f"up.sh {mode}", ["bash", str(REPO / "scripts/up.sh"), "--dev"], data / "up.log",
                         env=env, cwd=str(REPO))
             ups[mode] = types.SimpleNamespace(url=f"http://127.0.0.1:{gw_port}", port=gw_port,
                                               mlflow=f"http://127.0.0.1:{mlflow_port}", mode=mode, proc=proc)

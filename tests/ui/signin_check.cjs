@@ -62,13 +62,16 @@ async function gatewayCookies(context) {
   }));
 }
 
-// The landing page: the workspace chooser (workspace mode) or the experiment list (tag mode).
+// The landing page: in workspace mode the person's own workspace (the gateway sends a person
+// of one tenant there after sign-in: the UI's `workspace` route parameter), then its experiment
+// list; in tag mode the experiment list.
 async function home(p, r, prefix, own, other, ownExp, otherExp) {
   if (workspaces) {
+    r[`${prefix}_landed_in_workspace`] = new URL(p.url()).hash.includes(`workspace=${own}`);
     r[`${prefix}_home_shows_own`] = await textAfter(p, own, WAIT);
     r[`${prefix}_home_shows_other`] = (await p.innerText("body")).includes(other);
     await p.screenshot({ path: `${out}/signin-${prefix}-home.png`, fullPage: true });
-    await p.getByText(own, { exact: true }).first().click();
+    await p.goto(at("/experiments", own));
   }
   // The list has loaded once the own experiment shows (the UI keeps polling, so waiting for
   // network idle would only burn the timeout).

@@ -180,7 +180,15 @@ fn pkce_challenge_is_rfc7636_s256() {
 fn return_paths_stay_on_this_gateway() {
     assert_eq!(return_path(None).as_deref(), Some("/"));
     assert_eq!(return_path(Some("")).as_deref(), Some("/"));
-    for ok in ["/", "/#/experiments/1", "/static-files/x.js?a=b"] {
+    // The fragment (the MLflow UI's hash route) is kept as it is: it cannot leave the origin.
+    for ok in [
+        "/",
+        "/#/experiments/1",
+        "/static-files/x.js?a=b",
+        "/#/experiments/1/runs/abc?workspace=team-a",
+        "/?o=1#/models",
+        "/#//evil.example",
+    ] {
         assert_eq!(return_path(Some(ok)).as_deref(), Some(ok));
     }
     for bad in [
@@ -193,6 +201,9 @@ fn return_paths_stay_on_this_gateway() {
         "javascript:alert(1)",
         "/a\nLocation: x",
         "/a b",
+        "/#/a\\b",
+        "/#/a b",
+        "/#/a\n",
         &format!("/{}", "a".repeat(3000)),
     ] {
         assert_eq!(return_path(Some(bad)), None, "{bad}");

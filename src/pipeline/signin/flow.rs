@@ -12,7 +12,7 @@ use crate::error::{GatewayError, HttpResponse, Reason};
 use crate::identity::session::{
     self, Endpoints, Grant, Session, SignIn, SESSION_COOKIE, SIGNIN_COOKIE,
 };
-use crate::identity::{Credential, Identified, Principal};
+use crate::identity::{Credential, Identified, Identity, Principal};
 use crate::request::Incoming;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -78,7 +78,36 @@ pub fn callback<H: Host>(
     store_session(rp.browser, &session, ctx.now_s(), ctx)?;
     ctx.audit.auth = Some("session");
     ctx.record_identity(&session.identity);
-    Ok(redirect(&attempt.return_path, &ctx.rid))
+    let back = landing(&attempt.return_path, &session.identity, rp.idp.cfg);
+    Ok(redirect(&back, &ctx.rid))
+}
+
+/// Where the browser goes after sign-in: the page it asked for. In workspace mode, a person
+/// in one tenant who asked for a UI page without a workspace (`/`, or a deep link such as
+/// `/#/experiments/12` the MLflow client printed) lands in that tenant's workspace: the UI
+/// takes it from the route's `workspace` parameter, and would otherwise show its workspace
+/// chooser and drop the deep link. People in several tenants choose.
+fn landing(back: &str, who: &Identity, cfg: &Config) -> String {
+    let (Some(w), [only]) = (cfg.isolation.workspace(), who.memberships.as_slice()) else {
+        return back.to_string();
+    };
+    let Ok(workspace) = w.workspace_of(&only.tenant) else {
+        return back.to_string();
+    };
+    let (page, route) = back.split_once('#').unwrap_or((back, ""));
+    if page.split('?').next() != Some("/") {
+        return back.to_string();
+    }
+    let route = if route.is_empty() { "/" } else { route };
+    let (_, query) = route.split_once('?').unwrap_or((route, ""));
+    if query
+        .split('&')
+        .any(|kv| kv.split('=').next() == Some("workspace"))
+    {
+        return back.to_string();
+    }
+    let sep = if route.contains('?') { '&' } else { '?' };
+    format!("{page}#{route}{sep}workspace={workspace}")
 }
 
 /// The attempt this callback answers: the one sealed in the browser's sign-in cookie, with the

@@ -94,21 +94,18 @@ pub fn endpoint<H: Host>(
     Ok(response)
 }
 
-/// Where a browser without credentials is sent: sign-in, returning to the page it asked for.
+/// Where a browser without credentials is sent: sign-in, returning to the page it asked for,
+/// fragment included (`pages::sign_in_page`: the fragment is only known to the browser).
 pub fn to_sign_in(inc: &Incoming, rid: &str) -> HttpResponse {
     let mut back = inc.path.clone();
     if !inc.query.is_empty() {
         back.push('?');
         back.push_str(&inc.query);
     }
-    let target = match rules::return_path(Some(&back)) {
-        Some(rd) if rd != "/" => {
-            let enc: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
-            format!("/oauth2/sign_in?rd={enc}")
-        }
-        _ => "/oauth2/sign_in".to_string(),
-    };
-    pages::redirect(&target, rid)
+    let back = rules::return_path(Some(&back))
+        .filter(|b| !b.contains('#'))
+        .unwrap_or_else(|| "/".to_string());
+    pages::sign_in_page(&back, rid)
 }
 
 /// Whether a refusal of `inc` becomes a redirect to sign-in: a browser navigation to a UI page

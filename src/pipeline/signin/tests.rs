@@ -155,6 +155,46 @@ fn body(o: &Outcome<MemoryAnswer>) -> serde_json::Value {
     }
 }
 
+/// The sign-in page a navigation without credentials gets (`pages::sign_in_page`): its link
+/// (path and query only) and the return path its script completes with the URL's fragment.
+fn sign_in_page(o: &Outcome<MemoryAnswer>) -> (String, String) {
+    assert_eq!(o.reply.status(), 401);
+    assert_eq!(
+        header(o, "content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(header(o, "location"), None);
+    let Reply::Full(r) = &o.reply else {
+        panic!("piped")
+    };
+    let page = String::from_utf8(r.body.clone()).expect("UTF-8 page");
+    let attr = |name: &str| {
+        let start = page.find(&format!("{name}=\"")).expect(name) + name.len() + 2;
+        page[start..start + page[start..].find('"').expect("closing quote")].to_string()
+    };
+    let (href, back) = (attr("href"), attr("data-back"));
+    assert!(
+        page.contains(&format!("content=\"0;url={href}\"")),
+        "{page}"
+    );
+    // The one script is the one the policy allows by its hash.
+    let csp = header(o, "content-security-policy").expect("CSP");
+    let script = &page[page.find("<script>").expect("script") + 8..page.find("</script>").unwrap()];
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes()));
+    assert!(
+        csp.starts_with(&format!("default-src 'none'; script-src 'sha256-{hash}';")),
+        "{csp}"
+    );
+    assert_eq!(page.matches("<script").count(), 1);
+    let back = back
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    (href, back)
+}
+
 fn reason(o: &Outcome<MemoryAnswer>) -> &'static str {
     o.audit.record().reason
 }
@@ -413,7 +453,7 @@ fn a_code_the_idp_refuses_and_an_idp_error_are_refused() {
     );
     let cb = format!("code=c&state={}", q["state"]);
     let o = run(&mut h, get("/oauth2/callback", &cb, &[("cookie", &signin)]));
-    assert_eq!((o.reply.status(), reason(&o)), (500, "config_invalid"));
+    assert_eq!((o.reply.status(), reason(&o)), (501, "config_invalid"));
 }
 
 #[test]
@@ -443,14 +483,16 @@ fn navigations_without_credentials_go_to_sign_in_and_api_calls_get_401() {
         &[("accept", "text/html"), ("sec-fetch-mode", "navigate")],
     );
     let o = run(&mut h, nav);
-    assert_eq!(o.reply.status(), 302);
-    assert_eq!(header(&o, "location").as_deref(), Some("/oauth2/sign_in"));
+    assert_eq!(sign_in_page(&o), ("/oauth2/sign_in".into(), "/".into()));
     assert_eq!(reason(&o), "token_missing");
     let deep = get("/static-files/x", "a=1", &[("sec-fetch-mode", "navigate")]);
     let o = run(&mut h, deep);
     assert_eq!(
-        header(&o, "location").as_deref(),
-        Some("/oauth2/sign_in?rd=%2Fstatic-files%2Fx%3Fa%3D1")
+        sign_in_page(&o),
+        (
+            "/oauth2/sign_in?rd=%2Fstatic-files%2Fx%3Fa%3D1".into(),
+            "/static-files/x?a=1".into()
+        )
     );
     let api = get(
         "/api/2.0/mlflow/experiments/search",
@@ -460,6 +502,124 @@ fn navigations_without_credentials_go_to_sign_in_and_api_calls_get_401() {
     let o = run(&mut h, api);
     assert_eq!(o.reply.status(), 401);
     assert_eq!(body(&o)["error_code"], "UNAUTHENTICATED");
+}
+
+/// The page writes the path it was asked for into an attribute: escaped, and never a path that
+/// would leave the gateway (those fall back to `/`).
+#[test]
+fn the_sign_in_page_escapes_what_it_repeats_and_drops_unusable_paths() {
+    let mut h = idp_host();
+    let nav = [("sec-fetch-mode", "navigate")];
+    let o = run(&mut h, get("/x\"><script>", "a='b'&c=<d>", &nav));
+    let (href, back) = sign_in_page(&o);
+    assert_eq!(back, "/x\"><script>?a='b'&c=<d>");
+    assert_eq!(
+        href,
+        "/oauth2/sign_in?rd=%2Fx%22%3E%3Cscript%3E%3Fa%3D%27b%27%26c%3D%3Cd%3E"
+    );
+    let Reply::Full(r) = &o.reply else {
+        panic!("piped")
+    };
+    let page = String::from_utf8(r.body.clone()).unwrap();
+    assert!(page.contains("data-back=\"/x&quot;&gt;&lt;script&gt;?a=&#39;b&#39;&amp;c=&lt;d&gt;\""));
+    for path in ["//evil.example/x", "/a\\b", "/a#b"] {
+        let o = run(&mut h, get(path, "", &nav));
+        assert_eq!(
+            sign_in_page(&o),
+            ("/oauth2/sign_in".into(), "/".into()),
+            "{path}"
+        );
+    }
+}
+
+/// A deep link into the UI's hash route survives the round trip: the page's script sends
+/// `rd=<path + fragment>`, the sign-in keeps it in the sealed attempt, the callback returns there.
+#[test]
+fn a_deep_link_with_a_fragment_comes_back_after_sign_in() {
+    let mut h = idp_host();
+    let (_, back) = sign_in_page(&run(
+        &mut h,
+        get("/", "", &[("sec-fetch-mode", "navigate")]),
+    ));
+    // what the script builds from data-back and location.hash
+    let rd = format!("{back}#/experiments/12/runs/abc?workspace=team-a");
+    let enc: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    let (q, signin) = start(&mut h, &format!("rd={enc}"));
+    let n = now(&h);
+    h.on("POST", TOKEN_PATH, tokens(&q["nonce"], n, 300, "rt"));
+    let cb = format!("code=c-1&state={}", q["state"]);
+    let o = run(&mut h, get("/oauth2/callback", &cb, &[("cookie", &signin)]));
+    assert_eq!(o.reply.status(), 302);
+    assert_eq!(
+        header(&o, "location").as_deref(),
+        Some("/#/experiments/12/runs/abc?workspace=team-a")
+    );
+}
+
+/// Workspace mode: a person in one tenant lands in its workspace (the UI's `workspace` route
+/// parameter), also from a deep link without one; a route naming a workspace, a page other
+/// than the UI's, and a person in several tenants keep the return path as it was.
+#[test]
+fn after_sign_in_a_person_in_one_tenant_lands_in_its_workspace() {
+    let cases = [
+        ("", "/#/?workspace=team-a"),
+        (
+            "rd=%2F%23%2Fexperiments%2F12",
+            "/#/experiments/12?workspace=team-a",
+        ),
+        (
+            "rd=%2F%3Fx%3D1%23%2Fexperiments%3Fo%3D1",
+            "/?x=1#/experiments?o=1&workspace=team-a",
+        ),
+        (
+            "rd=%2F%23%2Fmodels%3Fworkspace%3Dteam-b",
+            "/#/models?workspace=team-b",
+        ),
+        ("rd=%2Fstatic-files%2Fx.js", "/static-files/x.js"),
+    ];
+    for (tenants, expect_landing) in [
+        (serde_json::json!("team-a"), true),
+        (serde_json::json!(["team-a", "team-b"]), false),
+    ] {
+        for (rd, landing) in cases {
+            let mut h = idp_host();
+            h.set_var("tenant_isolation", "workspace");
+            let (q, signin) = start(&mut h, rd);
+            let n = now(&h);
+            let claims = serde_json::json!({"tenant_id": tenants, "roles": ["editor"]});
+            h.on(
+                "POST",
+                TOKEN_PATH,
+                answer(
+                    200,
+                    serde_json::json!({
+                        "access_token": sign(claims, "mlflow", None, n, 300),
+                        "id_token": sign(serde_json::json!({}), "mlflow-gateway", Some(&q["nonce"]), n, 300),
+                        "refresh_token": "rt",
+                        "token_type": "Bearer",
+                        "expires_in": 300,
+                    }),
+                ),
+            );
+            let cb = format!("code=c&state={}", q["state"]);
+            let o = run(&mut h, get("/oauth2/callback", &cb, &[("cookie", &signin)]));
+            assert_eq!(o.reply.status(), 302, "{rd}: {:?}", h.logs);
+            let asked: String = form_urlencoded::parse(rd.as_bytes())
+                .find(|(k, _)| k == "rd")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_else(|| "/".into());
+            let want = if expect_landing {
+                landing
+            } else {
+                asked.as_str()
+            };
+            assert_eq!(
+                header(&o, "location").as_deref(),
+                Some(want),
+                "{tenants} {rd}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -557,8 +717,7 @@ fn a_due_session_is_refreshed_and_a_refused_refresh_ends_it_once_the_access_toke
         &[("cookie", &renewed), ("sec-fetch-mode", "navigate")],
     );
     let o = run(&mut h, nav);
-    assert_eq!(o.reply.status(), 302);
-    assert_eq!(header(&o, "location").as_deref(), Some("/oauth2/sign_in"));
+    assert_eq!(sign_in_page(&o).0, "/oauth2/sign_in");
 }
 
 #[test]

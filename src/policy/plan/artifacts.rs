@@ -37,12 +37,14 @@ pub(super) fn artifact_path(d: &mut Draft) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// The proxied listing: `path` required and its experiment owned (the root lists everything).
+/// The proxied listing: `path` required and its experiment owned (the root lists everything);
+/// a `.` right after a run's artifact root names that root (`listing_from_decoded`: the
+/// client's `artifact_path="."`), and is forwarded without the dot.
 pub(super) fn artifact_list(d: &mut Draft) -> Result<(), GatewayError> {
     let Input::Query(q) = &d.input else {
         return Err(missing("path"));
     };
-    let ap = artifacts::from_decoded(q.get("path").unwrap_or(""))?;
+    let ap = artifacts::listing_from_decoded(q.get("path").unwrap_or(""))?;
     in_own_workspace(d, &ap)?;
     d.checks
         .push(Resource::Experiment(ap.experiment_id().to_string()));
