@@ -430,13 +430,15 @@ mod rows {
     }
 }
 
-/// The run a job starter's answer names (`run_id` of `genai/evaluate/invoke` and
-/// `issues/invoke`, `job.run_id` of `prompt-optimization/jobs`), if it is a run id.
+/// The run an answer says MLflow created (`run_id` of `genai/evaluate/invoke` and
+/// `issues/invoke`, `job.run_id` of `prompt-optimization/jobs`, `run.info.run_id` of
+/// `create-promptlab-run`), if it is a run id.
 pub fn created_run(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let id = v
         .get("run_id")
-        .or_else(|| v.pointer("/job/run_id"))?
+        .or_else(|| v.pointer("/job/run_id"))
+        .or_else(|| v.pointer("/run/info/run_id"))?
         .as_str()?;
     crate::mlflow::ownership::valid_run_id(id).then(|| id.to_string())
 }

@@ -1,5 +1,5 @@
 //! After MLflow's answer: objects MLflow creates by itself while serving a permitted request
-//! (the run of an evaluation, issue-detection or prompt-optimisation job; the usage experiment
+//! (the run of an evaluation, issue-detection or prompt-optimisation job, or of the prompt lab; the usage experiment
 //! of an AI gateway endpoint) carry no tenant tag, so the tenant's run searches would not list
 //! them and the ownership checks would treat them as nobody's. The gateway tags them as the
 //! caller's tenant's, through its own call pinned to the caller's workspace (where MLflow just

@@ -252,6 +252,10 @@ pub enum Strategy {
     PromptOptimization,
     /// A job listing by `experiment_id` (required, the caller's; workspace mode).
     JobScope,
+    /// `runs/create-promptlab-run`: the experiment the caller's, `user_id` the subject, no
+    /// `tags` (MLflow 3.17.2's handler fails on any); the run is claimed for the tenant after
+    /// the answer (both modes).
+    PromptLabRun,
 }
 
 /// How a strategy's requests carry their fields, besides the query of a `GET`.
@@ -447,7 +451,7 @@ impl Strategy {
             Strategy::JudgeJob => JSON,
             // The job's `tags` are judged as run tags (MLflow 3.17.2 only echoes them back).
             Strategy::PromptOptimization => tagging(Tagged::Run),
-            Strategy::JobScope => JSON,
+            Strategy::JobScope | Strategy::PromptLabRun => JSON,
         }
     }
 
@@ -874,9 +878,9 @@ pub const ROWS: &[Row] = &[
     row("prompt_optimization.delete", Api3, "DELETE", "prompt-optimization/jobs/{job_id}", Delete, Workspaced(WsRule::Plain)),
     row("prompt_optimization.search.get", Api3, "GET", "prompt-optimization/jobs/search", Read, JobScope),
     row("prompt_optimization.search", Api3, "POST", "prompt-optimization/jobs/search", Read, JobScope),
-    // Protects foreign experiments from prompt-lab runs (MLflow calls no model here: the run,
-    // its params and tags; tags checked and attribution fixed as for runs/create).
-    row("runs.create_promptlab", Ajax2, "POST", "runs/create-promptlab-run", Write, CreateRun),
+    // Protects foreign experiments from prompt-lab runs (MLflow calls no model here: the run
+    // and its params); attribution fixed, the run tagged as the tenant's after the answer.
+    row("runs.create_promptlab", Ajax2, "POST", "runs/create-promptlab-run", Write, PromptLabRun),
 
     // ---- Webhooks (workspace mode, members only), admin-class: MLflow keeps them per
     // workspace; the target must pass the operator's allow-list ----

@@ -5,4 +5,4 @@
 
 /// `p-` and the first 12 hex digits of SHA-256 over the table's canonical description
 /// (`policy::tests::table_fingerprint`).
-pub const POLICY_VERSION: &str = "p-71182699ff27";
+pub const POLICY_VERSION: &str = "p-4962beeae03e";

@@ -91,11 +91,10 @@ def test_a_trace_text_search_finds_a_spans_content(gw, a, b):
         assert "PERMISSION_DENIED" in text or "RESOURCE_DOES_NOT_EXIST" in text, text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MLflow 3.17.2's create_promptlab_run_handler passes the body's tags to store.create_run as "
-    "dicts ('dict' object has no attribute 'key': 500 for any tag, also without the gateway), "
-    "and the gateway adds the tenant and mlflow.user tags: every prompt-lab run fails"))
 def test_the_prompt_lab_creates_its_run_in_the_callers_experiment(a, b):
+    """MLflow 3.17.2's create_promptlab_run_handler passes the body's tags to the store as dicts
+    and fails (500) on any tag, so the gateway sends none: the run is tagged as the tenant's
+    after MLflow's answer, and a body with tags is refused with a message saying why."""
     exp = a.post("/api/2.0/mlflow/experiments/create", {"name": unique("promptlab")}).json()["experiment_id"]
     # The body the UI's prompt lab sends (mlflow/server/handlers.py create_promptlab_run_handler).
     body = {"experiment_id": exp, "run_name": "lab", "tags": [], "prompt_template": "Say {{x}}",
@@ -107,6 +106,13 @@ def test_the_prompt_lab_creates_its_run_in_the_callers_experiment(a, b):
     assert r.status_code == 200, r.text
     info = r.json()["run"]["info"]
     assert info["experiment_id"] == exp and info["user_id"] == "alice", info
+    # Claimed for the tenant: listed by the tenant's run search, readable, tagged.
+    r = a.post("/api/2.0/mlflow/runs/search", {"experiment_ids": [exp]})
+    assert [x["info"]["run_id"] for x in r.json().get("runs", [])] == [info["run_id"]], r.text
+    tags = {t["key"]: t["value"] for t in a.get("/api/2.0/mlflow/runs/get", params={"run_id": info["run_id"]}).json()["run"]["data"]["tags"]}
+    assert tags.get("tenant") == "team-a", tags
+    r = a.post("/ajax-api/2.0/mlflow/runs/create-promptlab-run", {**body, "tags": [{"key": "k", "value": "v"}]})
+    assert r.status_code == 400 and "must be empty" in r.json()["message"], r.text
     r = b.post("/ajax-api/2.0/mlflow/runs/create-promptlab-run", body)
     assert r.status_code in (403, 404), r.text
 

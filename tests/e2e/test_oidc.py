@@ -90,7 +90,8 @@ def test_identity_headers_refused_in_oidc_mode(gw, idp):
 
 
 def test_tenant_claim_must_be_valid(gw, idp):
-    for bad in [None, "team a", ["team-a"]]:
+    # A list of tenants is valid (a member of several); a list with a bad id, or an empty one, is not.
+    for bad in [None, "team a", ["team-a", "team a"], [], [7]]:
         r = Caller(gw, token=idp.mint(idp.keys[0], tenant=None, tenant_id=bad)).get(
             "/api/2.0/mlflow/experiments/search")
         assert r.status_code == 403, bad

@@ -303,6 +303,7 @@ pub fn plan(
         Strategy::JudgeJob => services::judge_job(&mut d),
         Strategy::PromptOptimization => services::prompt_optimization(&mut d),
         Strategy::JobScope => services::job_scope(&mut d),
+        Strategy::PromptLabRun => services::prompt_lab_run(&mut d),
     }?;
 
     let query = match &d.input {

@@ -200,6 +200,30 @@ pub(super) fn prompt_optimization(d: &mut Draft) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// `runs/create-promptlab-run` (both modes): the experiment must be the caller's to write, the
+/// run's `user_id` is the subject. MLflow 3.17.2's handler hands the request's `tags` to the
+/// store as plain objects and fails (500) on any, so the gateway cannot add the tenant tag
+/// there: `tags` must be absent or empty, and the run is claimed after the answer.
+pub(super) fn prompt_lab_run(d: &mut Draft) -> Result<(), GatewayError> {
+    d.checks
+        .push(Resource::Experiment(experiment_id(&d.input)?));
+    let subject = d.principal.subject.clone();
+    let body = d.input.body_mut().ok_or_else(|| missing("experiment_id"))?;
+    match body.get("tags") {
+        None => {}
+        Some(serde_json::Value::Array(t)) if t.is_empty() => {}
+        Some(_) => {
+            return Err(GatewayError::new(
+                Reason::InvalidField,
+                "field `tags` must be empty: MLflow 3.17.2 cannot store tags given to create-promptlab-run (set them afterwards with runs/set-tag)",
+            ))
+        }
+    }
+    body.insert("user_id".into(), serde_json::Value::String(subject));
+    d.claim = Some(Claim::Run);
+    Ok(())
+}
+
 /// A job listing by experiment (`prompt-optimization/jobs/search`): the experiment owned.
 pub(super) fn job_scope(d: &mut Draft) -> Result<(), GatewayError> {
     tenant_service(d)?;
@@ -560,5 +584,26 @@ mod tests {
         assert!(p.row.strategy.shape().rate_limited);
         let p = ws("POST", "/gateway/proxy/e/chat/completions", "{}").unwrap();
         assert_eq!(p.row.id, "ai_gateway.proxy");
+    }
+
+    #[test]
+    fn prompt_lab_runs_carry_no_tags_and_are_claimed() {
+        let path = "/ajax-api/2.0/mlflow/runs/create-promptlab-run";
+        for cfg in [config(&[]), config(&[("tenant_isolation", "tag")])] {
+            let who = member(Role::Editor);
+            let body =
+                br#"{"experiment_id":"7","prompt_template":"t","user_id":"mallory","tags":[]}"#;
+            let p = plan_with(&cfg, &who, "POST", path, &[], body).unwrap();
+            assert_eq!(p.checks, vec![Resource::Experiment("7".into())]);
+            assert_eq!(p.claim, Some(Claim::Run));
+            let BodyPlan::Replace(sent) = &p.body else {
+                panic!("rewritten")
+            };
+            let v: serde_json::Value = serde_json::from_slice(sent).unwrap();
+            assert_eq!(v["user_id"], "s");
+            let tagged = br#"{"experiment_id":"7","tags":[{"key":"a","value":"b"}]}"#;
+            let e = plan_with(&cfg, &who, "POST", path, &[], tagged).unwrap_err();
+            assert_eq!(e.reason, Reason::InvalidField);
+        }
     }
 }
