@@ -189,8 +189,9 @@ def static_variables(g: Gateway) -> None:
     component's `get-all` and again for the outbound-hosts check of every instance."""
     import json
     import tomllib
+    from harness.run import spin_env
     values = {k: str(v.get("default", "")) for k, v in tomllib.loads((REPO / "spin.toml").read_text())["variables"].items()}
-    values.update(g.variables)
+    values.update({k.removeprefix("SPIN_VARIABLE_").lower(): v for k, v in spin_env(g.variables).items()})
     body = ", ".join(f"{k} = {json.dumps(v)}" for k, v in sorted(values.items()))
     g.runtime_config.write_text(g.runtime_config.read_text() + f'\n[[variables_provider]]\ntype = "static"\nvalues = {{ {body} }}\n')
 

@@ -491,9 +491,8 @@ EOF
   cat >"$dir/gateway.env" <<EOF
 SPIN_VARIABLE_AUTH_MODE=off
 SPIN_VARIABLE_UPSTREAM_ORIGIN=http://127.0.0.1:$mport
-SPIN_VARIABLE_TARGET_BASE_URL=http://127.0.0.1:$mport
 SPIN_VARIABLE_TENANT_ISOLATION=workspace
-SPIN_VARIABLE_WORKSPACE_PROVISIONING=auto
+SPIN_VARIABLE_SETTINGS=workspace_provisioning = auto
 EOF
   local start=$SECONDS
   "$SELF" gateway-run spinkube-smoke "$gport" "$dir/gateway.env" "$dir/runtime-config.toml" >"$dir/gateway.log" 2>&1 &

@@ -210,7 +210,12 @@ PY
   export SPIN_VARIABLE_OIDC_CLIENT_ID="${SPIN_VARIABLE_OIDC_CLIENT_ID:-mlflow-gateway}"
   export SPIN_VARIABLE_OIDC_CLIENT_SECRET="${SPIN_VARIABLE_OIDC_CLIENT_SECRET:-$GW_SECRET}"
   export SPIN_VARIABLE_OIDC_REDIRECT_URL="${SPIN_VARIABLE_OIDC_REDIRECT_URL:-$GATEWAY_URL/oauth2/callback}"
-  export SPIN_VARIABLE_OIDC_SCOPES="${SPIN_VARIABLE_OIDC_SCOPES:-openid mlflow}"
+  # The local IdP grants the `mlflow` scope (the access token's audience); a line of
+  # `settings` unless the caller's SPIN_VARIABLE_SETTINGS names the scopes itself.
+  case "${SPIN_VARIABLE_SETTINGS:-}" in
+    *oidc_scopes*) ;;
+    *) export SPIN_VARIABLE_SETTINGS="${SPIN_VARIABLE_SETTINGS:+$SPIN_VARIABLE_SETTINGS; }oidc_scopes = openid mlflow" ;;
+  esac
   export SPIN_VARIABLE_SESSION_COOKIE_KEYS="${SPIN_VARIABLE_SESSION_COOKIE_KEYS:-$SESSION_KEY}"
 
   need_port IDP_PORT 127.0.0.1 "$IDP_PORT"
@@ -221,7 +226,6 @@ PY
 fi
 
 export SPIN_VARIABLE_UPSTREAM_ORIGIN="${SPIN_VARIABLE_UPSTREAM_ORIGIN:-http://127.0.0.1:$MLFLOW_PORT}"
-export SPIN_VARIABLE_TARGET_BASE_URL="${SPIN_VARIABLE_TARGET_BASE_URL:-http://127.0.0.1:$MLFLOW_PORT}"
 
 cat >"$DATA_DIR/runtime-config.toml" <<TOML
 [key_value_store.default]

@@ -1,65 +1,221 @@
-//! Gateway configuration: every setting is a Spin variable declared in `spin.toml`.
-//! Owns parsing and validation; a bad value is a `ConfigError` naming the variable, which the
-//! shell turns into a 500 for every request (never a silent fallback to a weaker mode).
+//! Gateway configuration: one declaration (`SETTINGS`) of every setting, where it is given,
+//! its default and its documentation (docs/configuration.md is generated from it). The
+//! settings operators set per deployment, the secrets and the origins Spin templates into
+//! `allowed_outbound_hosts` are Spin variables of their own; the rarely changed tuning shares
+//! one variable, `settings`, one `name = value` a line. Spin resolves every declared variable
+//! on every request, twice when the request calls out (docs/performance.md), so fewer variables
+//! is less work per request; `settings` is parsed once per request.
+//! Owns parsing and validation; a bad value is a `ConfigError` naming the setting, which the
+//! shell turns into an error for every request (never a silent fallback to a weaker mode).
 
 use crate::error::{GatewayError, Reason};
 use crate::vocab::algorithm::Algorithm;
 use crate::vocab::rbac::Role;
+use std::collections::HashMap;
 
-/// One Spin variable the component reads: its name, default (as written in `spin.toml`) and
-/// what it does. Tests check `spin.toml` and README against this list.
-pub struct VarSpec {
-    pub name: &'static str,
-    pub default: &'static str,
-    pub description: &'static str,
+/// Where a setting is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Its own Spin variable, declared in `spin.toml` (`SPIN_VARIABLE_<NAME>`).
+    Variable,
+    /// A line of the `settings` variable.
+    InSettings,
 }
 
-/// Every variable the component reads, with its default. `spin.toml` must declare exactly these.
-pub const VARIABLES: &[VarSpec] = &[
-    VarSpec { name: "auth_mode", default: "oidc", description: "`oidc` (validate bearer JWTs) or `off` (dev mode: trust `X-Tenant`/`X-Subject`/`X-Roles` headers)." },
-    VarSpec { name: "upstream_origin", default: "http://127.0.0.1:5000", description: "Origin (`scheme://host[:port]`, no path) of the internal MLflow; used in `allowed_outbound_hosts`." },
-    VarSpec { name: "target_base_url", default: "http://127.0.0.1:5000", description: "Base URL requests are forwarded to; must lie inside `upstream_origin`." },
-    VarSpec { name: "tenant_tag_key", default: "tenant", description: "Tag key that records the owning tenant on experiments, runs, registered models (prompts) and model versions. Immutable through the gateway." },
-    VarSpec { name: "request_timeout_seconds", default: "30", description: "Connect / first-byte / between-bytes timeout for calls to MLflow and the IdP (1-3600)." },
-    VarSpec { name: "model_source_prefixes", default: "", description: "Comma list of extra URI prefixes a model version's `source` may use (e.g. `s3://models/{tenant}/`); `{tenant}` is replaced by the caller's tenant, so each tenant gets its own subtree. Empty: only the tenant's own runs, logged models and experiments." },
-    VarSpec { name: "ownership_cache_seconds", default: "300", description: "How long an ownership fact (experiment → tenant, run → experiment) is reused from the key-value store (0 disables the cache)." },
-    VarSpec { name: "oidc_issuer", default: "", description: "Expected `iss` of tokens (required in oidc mode); discovery uses `<issuer>/.well-known/openid-configuration`." },
-    VarSpec { name: "oidc_audience", default: "", description: "Audience that must appear in `aud` (required in oidc mode)." },
-    VarSpec { name: "jwks_uri", default: "", description: "JWKS URL; empty means discovery from the issuer. Must lie inside `idp_origin`." },
-    VarSpec { name: "idp_origin", default: "https://idp.invalid", description: "Origin of the IdP (`scheme://host[:port]`); used in `allowed_outbound_hosts`. Issuer and JWKS URLs must lie inside it." },
-    VarSpec { name: "tenant_claim", default: "tenant_id", description: "Dotted claim path holding the tenant id, or a list of tenant ids (e.g. `tenant_id`, `org.tenant`); the roles of `role_claim` apply in each." },
-    VarSpec { name: "subject_claim", default: "sub", description: "Dotted claim path holding the subject (e.g. `sub`, `preferred_username`, `email`)." },
-    VarSpec { name: "role_claim", default: "roles,groups", description: "Comma list of dotted claim paths whose string or array values are unioned into role names." },
-    VarSpec { name: "group_claim", default: "groups", description: "Comma list of dotted claim paths whose string or array values are the caller's groups (for `group:` grants and `tenant_group_pattern`)." },
-    VarSpec { name: "tenant_group_pattern", default: "", description: "Groups that make the caller a member of a tenant with a role, e.g. `mlflow/{tenant}/{role}` (the role through `role_aliases`); empty: tenants come from `tenant_claim` only." },
-    VarSpec { name: "role_aliases", default: "viewer=viewer,editor=editor,admin=admin", description: "Comma list `idp-name=canonical-role` (viewer, editor, admin); exact, case-sensitive; unknown names ignored." },
-    VarSpec { name: "default_role", default: "none", description: "Canonical role for a principal with no recognised role (`none` = denied everything)." },
-    VarSpec { name: "dev_default_role", default: "admin", description: "Role in `auth_mode=off` when no `X-Roles` header is sent." },
-    VarSpec { name: "allowed_algorithms", default: "RS256,RS384,RS512,PS256,ES256,ES384,EdDSA", description: "JWS algorithms accepted. `none` and HMAC algorithms are always refused." },
-    VarSpec { name: "clock_skew_seconds", default: "60", description: "Leeway for `exp`/`nbf`/`iat` (0-600)." },
-    VarSpec { name: "jwks_cache_seconds", default: "300", description: "JWKS older than this is refreshed." },
-    VarSpec { name: "jwks_min_refresh_seconds", default: "30", description: "At most one JWKS fetch per this many seconds (unknown `kid`s cannot amplify requests)." },
-    VarSpec { name: "jwks_max_stale_seconds", default: "3600", description: "Cached keys keep working this long past `jwks_cache_seconds` while the IdP is unreachable; then 503." },
-    VarSpec { name: "protected_aliases", default: "", description: "Comma list of registered-model alias names (e.g. `champion,production`) that only MANAGE may set, move or delete; a version carrying one cannot be deleted, re-tagged or transitioned below MANAGE." },
-    VarSpec { name: "webhook_allowed_hosts", default: "", description: "Workspace mode: comma list of hosts MLflow webhooks may target: `hooks.example.com` (optionally `:port`), `*.example.com`, or a CIDR network. Loopback, link-local, private and MLflow's own host pass only when named exactly. Empty: no webhook can be created or pointed anywhere. Set `MLFLOW_WEBHOOK_CACHE_TTL=0` on MLflow first (docs/genai.md)." },
-    VarSpec { name: "enforcement", default: "enforce", description: "`enforce` refuses what the policy refuses; `report` (phased rollout) forwards, as enforce mode would have sent them (pinned to the caller's workspace), requests refused only for the caller's role or the owner of the object they act on, and audits them as `would_deny`. Credentials, routes, references, protected tags and parsing stay enforced. See docs/operations.md." },
-    VarSpec { name: "tenant_isolation", default: "workspace", description: "How tenants are kept apart: `workspace` (each tenant an MLflow workspace pinned by the gateway; MLflow 3.10+ started with `--enable-workspaces`) or `tag` (tenant tags checked by the gateway; any MLflow 3.x, file stores included). See docs/isolation.md." },
-    VarSpec { name: "workspace_provisioning", default: "auto", description: "`workspace` mode: `auto` creates a tenant's workspace on its first request; `manual` requires an operator to have created it (403 otherwise)." },
-    VarSpec { name: "workspace_prefix", default: "", description: "`workspace` mode: prepended to the tenant id to form its workspace name (lowercase letters, digits, `-`; at most 40 characters). Tenant ids that are not valid workspace names get 403." },
-    VarSpec { name: "rate_limit_window_seconds", default: "60", description: "Length of a rate-limit window (1-86400); limits count requests per window." },
-    VarSpec { name: "rate_limit_tenant_reads", default: "0", description: "Read requests per window for one tenant, all its subjects together (0 = no limit)." },
-    VarSpec { name: "rate_limit_tenant_writes", default: "0", description: "Write, delete and manage requests per window for one tenant (0 = no limit)." },
-    VarSpec { name: "rate_limit_subject_reads", default: "0", description: "Read requests per window for one subject of a tenant (0 = no limit)." },
-    VarSpec { name: "rate_limit_subject_writes", default: "0", description: "Write, delete and manage requests per window for one subject of a tenant (0 = no limit)." },
-    VarSpec { name: "rate_limit_store_failure", default: "deny", description: "When the key-value store cannot count a limited request: `deny` (503, fail closed) or `allow` (forward it uncounted, with a warning)." },
-    VarSpec { name: "token_cache_seconds", default: "300", description: "How long a fully verified bearer token's principal is reused from the key-value store instead of a new signature check; never past the token's `exp`, only while the same key is in the JWKS (0 disables)." },
-    VarSpec { name: "oidc_client_id", default: "", description: "Browser sign-in (oidc mode): the gateway's confidential client at the IdP. Empty: browser sign-in is off and only bearer tokens are accepted. See docs/identity.md." },
-    VarSpec { name: "oidc_client_secret", default: "", description: "Browser sign-in: the client's secret (a secret variable), sent with `client_secret_basic` to the token endpoint." },
-    VarSpec { name: "oidc_redirect_url", default: "", description: "Browser sign-in: the gateway's `/oauth2/callback` as browsers reach it (e.g. `https://mlflow.example.com/oauth2/callback`); its origin is the gateway's own origin for the CSRF check. `https` except on loopback hosts." },
-    VarSpec { name: "oidc_scopes", default: "openid", description: "Browser sign-in: space-separated scopes requested; they must yield an ID token, a JWT access token for `oidc_audience` with the tenant claim, and a refresh token (Okta and Entra ID: `offline_access`)." },
-    VarSpec { name: "session_cookie_keys", default: "", description: "Browser sign-in: comma list of base64 keys of 32 bytes (a secret variable; `openssl rand -base64 32`) sealing the session cookie with AES-256-GCM. The first seals, all open: rotate by adding a new key in front." },
-    VarSpec { name: "session_max_seconds", default: "43200", description: "Browser sign-in: a session ends this long after sign-in whatever its refreshes (1-2592000)." },
+/// One setting: its name, where it is given, its default and what it does (the reference in
+/// docs/configuration.md is made from these; a test keeps it, `spin.toml` and the manifests in
+/// step).
+pub struct Setting {
+    pub name: &'static str,
+    pub place: Place,
+    /// As written in `spin.toml` for a variable; used when `settings` omits the name.
+    pub default: &'static str,
+    /// A secret variable (`secret = true` in `spin.toml`): never printed.
+    pub secret: bool,
+    pub description: &'static str,
+    /// A value to show in the reference; empty for secrets.
+    pub example: &'static str,
+}
+
+/// The variable that holds every `InSettings` setting.
+pub const SETTINGS_VARIABLE: &str = "settings";
+
+use Place::{InSettings, Variable};
+
+/// Every setting the component reads.
+#[rustfmt::skip]
+pub const SETTINGS: &[Setting] = &[
+    Setting { name: "auth_mode", place: Variable, default: "oidc", secret: false,
+        description: r#"`oidc`: identity from a validated bearer JWT. `off`: dev mode, identity from the `X-Tenant` / `X-Subject` / `X-Roles` headers ([identity.md](identity.md#dev-mode-auth_modeoff)); never expose it. Any other value (also `OFF`, `none`) is a configuration error."#,
+        example: r#"off"# },
+    Setting { name: "upstream_origin", place: Variable, default: "http://127.0.0.1:5000", secret: false,
+        description: r#"Origin of the internal MLflow (`scheme://host[:port]`, no path). It is templated into `allowed_outbound_hosts`, so Spin lets the component call nothing else but the IdP."#,
+        example: r#"http://mlflow.mlflow.svc.cluster.local:5000"# },
+    Setting { name: "target_base_url", place: InSettings, default: "", secret: false,
+        description: r#"Base URL requests are forwarded to; empty: `upstream_origin` itself. Its origin must equal `upstream_origin`; a path, if any, is prepended to every forwarded path (only the root is tested, see [operations.md](operations.md#running-mlflow-behind-the-gateway))."#,
+        example: r#"http://mlflow:5000"# },
+    Setting { name: "tenant_tag_key", place: InSettings, default: "tenant", secret: false,
+        description: r#"Tag key that records the owning tenant on experiments and runs; 1-250 characters of `[A-Za-z0-9._-]`. Clients can never set, change or delete it (any case or Unicode spelling). Never change it once data exists ([operations.md](operations.md#settings-that-must-not-change))."#,
+        example: r#"mlflow.gateway.tenant"# },
+    Setting { name: "request_timeout_seconds", place: InSettings, default: "30", secret: false,
+        description: r#"Connect, first-byte and between-bytes timeout (1-3600) of every call to MLflow (forward and pre-flights) and to the IdP. MLflow too slow: 504 `upstream_timeout`. Also each request's deadline: a request still waiting on the key-value store this long after it arrived is answered 503 `deadline_exceeded` and never forwarded ([operations.md](operations.md#timeouts))."#,
+        example: r#"60"# },
+    Setting { name: "model_source_prefixes", place: InSettings, default: "", secret: false,
+        description: r#"Comma list of extra URI prefixes a model version's `source` may use, each `scheme://host-or-bucket/path/` with a trailing `/`; `{tenant}` is replaced by the caller's tenant, so `s3://models/{tenant}/` gives each tenant its own subtree. `file:`, `runs:`, `models:` and `mlflow-artifacts:` cannot be listed (the gateway checks those itself). A prefix without `{tenant}` is shared by all tenants: use it only for read-only, non-sensitive locations."#,
+        example: r#"s3://models/{tenant}/"# },
+    Setting { name: "ownership_cache_seconds", place: InSettings, default: "300", secret: false,
+        description: r#"How long an ownership fact (experiment → tenant, run, logged model or trace → experiment) is reused from the key-value store (0-86400; `0` disables the cache and every check asks MLflow)."#,
+        example: r#"600"# },
+    Setting { name: "oidc_issuer", place: Variable, default: "", secret: false,
+        description: r#"Expected `iss`, compared exactly. Required when `auth_mode=oidc`. With `jwks_uri` empty, keys are discovered from `<issuer>/.well-known/openid-configuration`, so the issuer must then lie inside `idp_origin`."#,
+        example: r#"https://sso.example.com/realms/mlflow"# },
+    Setting { name: "oidc_audience", place: Variable, default: "", secret: false,
+        description: r#"Audience that must appear in `aud` (string or array). Required when `auth_mode=oidc`."#,
+        example: r#"mlflow"# },
+    Setting { name: "jwks_uri", place: InSettings, default: "", secret: false,
+        description: r#"JWKS URL. Empty: discovery from the issuer. Must lie inside `idp_origin`."#,
+        example: r#"https://sso.example.com/realms/mlflow/protocol/openid-connect/certs"# },
+    Setting { name: "idp_origin", place: Variable, default: "https://idp.invalid", secret: false,
+        description: r#"Origin of the IdP (`scheme://host[:port]`), templated into `allowed_outbound_hosts`. The JWKS URL (configured or discovered) must lie inside it."#,
+        example: r#"https://login.microsoftonline.com"# },
+    Setting { name: "tenant_claim", place: InSettings, default: "tenant_id", secret: false,
+        description: r#"Dotted claim path of the tenant id: one string, or a list of them (a member of several tenants; the roles of `role_claim` apply in each, the first is the default), each 1-63 characters `[A-Za-z0-9._-]` starting with a letter or digit, else 403 `tenant_claim_invalid`."#,
+        example: r#"tid"# },
+    Setting { name: "subject_claim", place: InSettings, default: "sub", secret: false,
+        description: r#"Dotted claim path of the subject (audit `subject`, MLflow `user_id` and `mlflow.user` of new runs). Must be a printable string of at most 256 characters."#,
+        example: r#"preferred_username"# },
+    Setting { name: "role_claim", place: InSettings, default: "roles,groups", secret: false,
+        description: r#"Comma list of dotted claim paths; their string or array-of-string values are unioned into role names."#,
+        example: r#"resource_access.mlflow.roles,realm_access.roles"# },
+    Setting { name: "group_claim", place: InSettings, default: "groups", secret: false,
+        description: r#"Comma list of dotted claim paths; their string or array-of-string values are the caller's groups, the subjects of `group:` grants and the input of `tenant_group_pattern` ([authorization.md](authorization.md))."#,
+        example: r#"groups,realm_access.groups"# },
+    Setting { name: "tenant_group_pattern", place: InSettings, default: "", secret: false,
+        description: r#"Groups that make the caller a member of a tenant with a role: `{tenant}` and `{role}` (each one path segment, the role through `role_aliases`) between literal text. Empty: tenants come from `tenant_claim` only. A caller may belong to several tenants ([authorization.md](authorization.md#several-tenants-per-person))."#,
+        example: r#"/mlflow/{tenant}/{role}"# },
+    Setting { name: "role_aliases", place: InSettings, default: "viewer=viewer,editor=editor,admin=admin", secret: false,
+        description: r#"Comma list `idp-name=canonical-role` (`viewer`, `editor`, `admin`); exact, case-sensitive; unknown names are ignored ([rbac.md](rbac.md))."#,
+        example: r#"mlflow-viewer=viewer,mlflow-editor=editor,mlflow-admin=admin"# },
+    Setting { name: "default_role", place: InSettings, default: "none", secret: false,
+        description: r#"Canonical role for a principal with no recognised role; `none` denies everything but `/healthz` and `/readyz`."#,
+        example: r#"viewer"# },
+    Setting { name: "dev_default_role", place: InSettings, default: "admin", secret: false,
+        description: r#"Role in `auth_mode=off` when the request has no `X-Roles` header (`none` allowed)."#,
+        example: r#"viewer"# },
+    Setting { name: "allowed_algorithms", place: InSettings, default: "RS256,RS384,RS512,PS256,ES256,ES384,EdDSA", secret: false,
+        description: r#"JWS algorithms accepted, from RS256/384/512, PS256/384/512, ES256/384, EdDSA. `none` and any `HS*` are configuration errors (never accepted)."#,
+        example: r#"ES256"# },
+    Setting { name: "clock_skew_seconds", place: InSettings, default: "60", secret: false,
+        description: r#"Leeway (0-600) for `exp`, `nbf` and `iat`."#,
+        example: r#"30"# },
+    Setting { name: "jwks_cache_seconds", place: InSettings, default: "300", secret: false,
+        description: r#"Keys older than this are refetched (0-86400)."#,
+        example: r#"600"# },
+    Setting { name: "jwks_min_refresh_seconds", place: InSettings, default: "30", secret: false,
+        description: r#"At most one JWKS fetch per this many seconds (0-86400), whatever the tokens say: random `kid`s cannot make the gateway hammer the IdP."#,
+        example: r#"60"# },
+    Setting { name: "jwks_max_stale_seconds", place: InSettings, default: "3600", secret: false,
+        description: r#"How long cached keys keep working past `jwks_cache_seconds` while the IdP is unreachable (0-604800); then 503 `jwks_unavailable`."#,
+        example: r#"7200"# },
+    Setting { name: "protected_aliases", place: InSettings, default: "", secret: false,
+        description: r#"Comma list of registered-model alias names (compared without regard to case) that only `MANAGE` may set, move or delete; a model version carrying one cannot be deleted, have its tags changed or be transitioned below `MANAGE`. Ordinary aliases are edit-class ([authorization.md](authorization.md#protected-aliases))."#,
+        example: r#"champion,production"# },
+    Setting { name: "webhook_allowed_hosts", place: InSettings, default: "", secret: false,
+        description: r#"Workspace mode: the hosts MLflow webhooks may target, as a comma list of exact hosts (optionally with the one port admitted, `hooks.example.com:8443`, `[fd00::5]:9000`), `*.` domain suffixes or CIDR networks. A loopback, link-local, private or unspecified address, `localhost`, and MLflow's own host pass only when an entry names them exactly; `http` only to an exactly named host. Empty: no webhook can be created or repointed. Before listing anything, run MLflow with `MLFLOW_WEBHOOK_CACHE_TTL=0` ([genai.md](genai.md#webhooks))."#,
+        example: r#"hooks.example.com,*.ci.example.org"# },
+    Setting { name: "enforcement", place: Variable, default: "enforce", secret: false,
+        description: r#"`enforce`: refusals are refusals. `report`: a phased rollout ([operations.md](operations.md#report-only-rollout)); a request refused only for the caller's role (`rbac`) or for the owner of the object it acts on (`tenant_mismatch`, `resource_not_found`) is forwarded exactly as enforce mode would have sent it (rewritten, pinned to the caller's own workspace) and audited `decision: would_deny` with the reason, a `warn` line each; everything else (credentials, routes, references to other objects, protected tags, parsing, locations, workspace and rate limits, failed dependencies) stays enforced. `/readyz` reports the mode. Never leave it on."#,
+        example: r#"report"# },
+    Setting { name: "tenant_isolation", place: Variable, default: "workspace", secret: false,
+        description: r#"How tenants are kept apart ([isolation.md](isolation.md)). `workspace`: each tenant is an MLflow workspace, pinned by the gateway on every call to MLflow (MLflow 3.10+ started with `--enable-workspaces`, SQL backend); the gateway refuses to serve (readiness 503, 503 `workspaces_disabled`) while MLflow does not report workspaces enabled. `tag`: tenant tags checked by the gateway, for an older MLflow or a file store."#,
+        example: r#"tag"# },
+    Setting { name: "workspace_provisioning", place: InSettings, default: "auto", secret: false,
+        description: r#"`workspace` mode: `auto` creates a tenant's workspace on its first request (through MLflow's workspace API; remembered in the key-value store for `ownership_cache_seconds`); `manual` leaves creating workspaces to an operator, and a tenant without one gets 403 `workspace_missing`."#,
+        example: r#"manual"# },
+    Setting { name: "workspace_prefix", place: InSettings, default: "", secret: false,
+        description: r#"`workspace` mode: the workspace of tenant `t` is this prefix + `t`, unchanged (lowercase letters, digits and `-`, at most 40 characters). A tenant id that does not form a valid MLflow workspace name (2-63 lowercase letters, digits, `-`; not `default`, `api`, …) gets 403 `workspace_name_invalid`; never rewritten, so two tenants never share a workspace."#,
+        example: r#"mlflow-"# },
+    Setting { name: "rate_limit_window_seconds", place: InSettings, default: "60", secret: false,
+        description: r#"Length (1-86400) of the fixed window the limits below count in ([operations.md](operations.md#rate-limits))."#,
+        example: r#"60"# },
+    Setting { name: "rate_limit_tenant_reads", place: InSettings, default: "0", secret: false,
+        description: r#"Read requests per window for one tenant, all its subjects together; `0` = no limit. The UI shell and capability probes (static files, `version`, `server-info`) are not counted."#,
+        example: r#"6000"# },
+    Setting { name: "rate_limit_tenant_writes", place: InSettings, default: "0", secret: false,
+        description: r#"Write, delete and manage requests per window for one tenant; `0` = no limit."#,
+        example: r#"3000"# },
+    Setting { name: "rate_limit_subject_reads", place: InSettings, default: "0", secret: false,
+        description: r#"Read requests per window for one subject (per tenant); `0` = no limit."#,
+        example: r#"1200"# },
+    Setting { name: "rate_limit_subject_writes", place: InSettings, default: "0", secret: false,
+        description: r#"Write, delete and manage requests per window for one subject (per tenant); `0` = no limit. Over a limit: 429 `REQUEST_LIMIT_EXCEEDED` with `Retry-After` (the seconds left in the window), which the MLflow client retries."#,
+        example: r#"600"# },
+    Setting { name: "rate_limit_store_failure", place: InSettings, default: "deny", secret: false,
+        description: r#"What a limited request gets when the key-value store cannot count it: `deny` (503 `kv_unavailable`, fail closed, as every other store failure) or `allow` (forwarded uncounted, a `warn` line per request). Only requests that a limit applies to are affected."#,
+        example: r#"allow"# },
+    Setting { name: "token_cache_seconds", place: InSettings, default: "300", secret: false,
+        description: r#"How long (0-86400) the principal of a fully verified bearer token is reused from the key-value store instead of a new signature check (~3 ms of WebAssembly per RS256 token). A cached verdict only stands while the token's own `exp`/`nbf` window holds, the key it selects in the current JWKS is the one that verified it, and the claim mapping is unchanged; anything else is checked in full ([identity.md](identity.md#verified-token-cache)). `0` verifies every request."#,
+        example: r#"60"# },
+    Setting { name: "oidc_client_id", place: Variable, default: "", secret: false,
+        description: r#"Browser sign-in ([identity.md](identity.md#browser-sign-in)): the gateway's confidential client at the IdP (authorization-code flow with PKCE). Empty: browser sign-in is off, `/oauth2/*` answers 404 and only bearer tokens are accepted."#,
+        example: r#"mlflow-gateway"# },
+    Setting { name: "oidc_client_secret", place: Variable, default: "", secret: true,
+        description: r#"Browser sign-in: the client's secret, sent with `client_secret_basic` to the token endpoint. Required with `oidc_client_id`."#,
+        example: r#""# },
+    Setting { name: "oidc_redirect_url", place: Variable, default: "", secret: false,
+        description: r#"Browser sign-in: the gateway's `/oauth2/callback` exactly as browsers reach it and as registered at the IdP. Its origin is the gateway's own origin: cookie-borne POSTs must carry it in `Origin`, and the IdP's logout returns to `<origin>/`. Must be `https` (the session cookie is `Secure`) except on `127.0.0.1`, `localhost`, `[::1]`. Required with `oidc_client_id`."#,
+        example: r#"https://mlflow.example.com/oauth2/callback"# },
+    Setting { name: "oidc_scopes", place: InSettings, default: "openid", secret: false,
+        description: r#"Browser sign-in: space-separated scopes; must include `openid`. Together they must yield an ID token, a JWT access token whose `aud` is `oidc_audience` and that carries the tenant claim and roles as bearer tokens do, and a refresh token (Okta, Entra ID: `offline_access`; Entra ID: the API scope that makes the token's audience the gateway's)."#,
+        example: r#"openid offline_access api://mlflow/access"# },
+    Setting { name: "session_cookie_keys", place: Variable, default: "", secret: true,
+        description: r#"Browser sign-in: comma list of 32-byte keys in base64 (`openssl rand -base64 32`) sealing the session cookie (AES-256-GCM). The first key seals; every listed key opens: rotate by putting a new key first and dropping the old one after `session_max_seconds`. Required with `oidc_client_id`."#,
+        example: r#""# },
+    Setting { name: "session_max_seconds", place: InSettings, default: "43200", secret: false,
+        description: r#"Browser sign-in: a session ends this long (1-2592000) after sign-in whatever its refreshes; the browser is then sent to sign in again."#,
+        example: r#"28800"# },
+    Setting { name: "settings", place: Variable, default: "", secret: false,
+        description: r#"The settings below this table, one `name = value` a line (or separated by `;`); blank lines and lines starting with `#` are ignored. A name given twice, a name that is not a setting of this table, or a variable's name is a configuration error (a typo never goes unnoticed). Names left out keep their defaults."#,
+        example: r#"rate_limit_tenant_writes = 3000; protected_aliases = champion,production"# },
 ];
+
+/// The setting called `name` (every name the parser asks for is declared).
+fn setting(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+/// The `settings` variable read: each `InSettings` name given, with its value. Refuses a line
+/// without `=`, an unknown or repeated name, and a variable's name.
+pub fn parse_settings(raw: &str) -> Result<HashMap<&'static str, String>, ConfigError> {
+    let mut out = HashMap::new();
+    for (i, entry) in raw.split(['\n', ';']).enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() || entry.starts_with('#') {
+            continue;
+        }
+        let at = |why: String| {
+            err(
+                SETTINGS_VARIABLE,
+                format!("entry {} (`{entry}`): {why}", i + 1),
+            )
+        };
+        let (name, value) = entry
+            .split_once('=')
+            .ok_or_else(|| at("must look like `name = value`".into()))?;
+        let name = name.trim();
+        let spec = setting(name).ok_or_else(|| at(format!("`{name}` is not a setting")))?;
+        if spec.place == Variable {
+            return Err(at(format!(
+                "`{name}` is a variable of its own: set it as SPIN_VARIABLE_{}",
+                name.to_ascii_uppercase()
+            )));
+        }
+        if out.insert(spec.name, value.trim().to_string()).is_some() {
+            return Err(at(format!("`{name}` is given twice")));
+        }
+    }
+    Ok(out)
+}
 
 /// Which identity source is trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,7 +437,11 @@ pub struct ConfigError {
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid variable `{}`: {}", self.variable, self.reason)
+        let kind = match setting(self.variable).map(|s| s.place) {
+            Some(InSettings) => "setting",
+            _ => "variable",
+        };
+        write!(f, "invalid {kind} `{}`: {}", self.variable, self.reason)
     }
 }
 
@@ -468,8 +628,18 @@ impl Config {
     where
         F: Fn(&str) -> Result<String, String>,
     {
+        let settings = parse_settings(
+            &lookup(SETTINGS_VARIABLE)
+                .map_err(|e| err(SETTINGS_VARIABLE, format!("cannot be read: {e}")))?,
+        )?;
         let get = |name: &'static str| -> Result<String, ConfigError> {
-            lookup(name).map_err(|e| err(name, format!("cannot be read: {e}")))
+            match setting(name) {
+                Some(s) if s.place == InSettings => Ok(settings
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| s.default.to_string())),
+                _ => lookup(name).map_err(|e| err(name, format!("cannot be read: {e}"))),
+            }
         };
 
         let auth_mode = match get("auth_mode")?.trim() {
@@ -566,7 +736,13 @@ impl Config {
         get: &dyn Fn(&'static str) -> Result<String, ConfigError>,
     ) -> Result<UpstreamTarget, ConfigError> {
         let upstream_origin = parse_origin("upstream_origin", &get("upstream_origin")?)?;
-        let (target_origin, base_path) = parse_url("target_base_url", &get("target_base_url")?)?;
+        let target = get("target_base_url")?;
+        let target = if target.trim().is_empty() {
+            get("upstream_origin")?
+        } else {
+            target
+        };
+        let (target_origin, base_path) = parse_url("target_base_url", &target)?;
         if target_origin != upstream_origin {
             return Err(err(
                 "target_base_url",
@@ -866,15 +1042,51 @@ pub(crate) mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    /// Defaults from `VARIABLES`, overridden by `over`.
-    pub(crate) fn lookup_with(over: &[(&str, &str)]) -> impl Fn(&str) -> Result<String, String> {
-        let mut m: HashMap<String, String> = VARIABLES
-            .iter()
-            .map(|v| (v.name.to_string(), v.default.to_string()))
-            .collect();
-        for (k, v) in over {
-            m.insert(k.to_string(), v.to_string());
+    /// The Spin variables that give `pairs` (setting name, value): a variable's own value, and
+    /// every `InSettings` setting folded into `settings`, one a line (what an operator writes).
+    pub(crate) fn as_variables(pairs: &[(String, String)]) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = Vec::new();
+        let mut lines = Vec::new();
+        for (k, v) in pairs {
+            match setting(k).map(|s| s.place) {
+                Some(InSettings) => lines.push(format!("{k} = {v}")),
+                _ => {
+                    vars.retain(|(n, _)| n != k);
+                    vars.push((k.clone(), v.clone()));
+                }
+            }
         }
+        if !lines.is_empty() {
+            let given = vars
+                .iter()
+                .find(|(n, _)| n == SETTINGS_VARIABLE)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            vars.retain(|(n, _)| n != SETTINGS_VARIABLE);
+            let mut all: Vec<String> = given.lines().map(str::to_string).collect();
+            // A later value for a name replaces an earlier one, as `set_var` callers expect.
+            for l in lines {
+                let name = l.split(" = ").next().unwrap_or_default().to_string();
+                all.retain(|x| x.split(" = ").next() != Some(name.as_str()));
+                all.push(l);
+            }
+            vars.push((SETTINGS_VARIABLE.to_string(), all.join("\n")));
+        }
+        vars
+    }
+
+    /// Variables at their defaults, with the settings of `over`.
+    pub(crate) fn lookup_with(over: &[(&str, &str)]) -> impl Fn(&str) -> Result<String, String> {
+        let pairs: Vec<(String, String)> = over
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut m: HashMap<String, String> = SETTINGS
+            .iter()
+            .filter(|s| s.place == Variable)
+            .map(|s| (s.name.to_string(), s.default.to_string()))
+            .collect();
+        m.extend(as_variables(&pairs));
         move |k: &str| m.get(k).cloned().ok_or_else(|| format!("undefined {k}"))
     }
 
@@ -1100,6 +1312,141 @@ pub(crate) mod tests {
             ]))
             .unwrap_err();
             assert_eq!(e.variable, "model_source_prefixes", "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_are_lines_of_known_names() {
+        let m = parse_settings(
+            "# tuning\nrate_limit_tenant_reads = 10\n\n role_aliases = a=viewer,b=admin ; protected_aliases=champion",
+        )
+        .unwrap();
+        assert_eq!(m["rate_limit_tenant_reads"], "10");
+        assert_eq!(m["role_aliases"], "a=viewer,b=admin");
+        assert_eq!(m["protected_aliases"], "champion");
+        for (bad, why) in [
+            ("rate_limit_tenant_read = 10", "is not a setting"),
+            (
+                "clock_skew_seconds = 1\nclock_skew_seconds = 2",
+                "given twice",
+            ),
+            ("auth_mode = off", "SPIN_VARIABLE_AUTH_MODE"),
+            ("just words", "name = value"),
+        ] {
+            let e = parse_settings(bad).unwrap_err();
+            assert_eq!(e.variable, SETTINGS_VARIABLE, "{bad}");
+            assert!(e.reason.contains(why), "{bad}: {}", e.reason);
+        }
+        // A setting's bad value names the setting, not the variable that carries it.
+        let e = Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            ("request_timeout_seconds", "9999"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "request_timeout_seconds");
+        assert!(e
+            .to_string()
+            .starts_with("invalid setting `request_timeout_seconds`"));
+        // An empty target_base_url is upstream_origin itself.
+        let c = Config::from_lookup(lookup_with(&[
+            ("auth_mode", "off"),
+            ("upstream_origin", "http://mlflow:5000"),
+        ]))
+        .unwrap();
+        assert_eq!(c.upstream.origin.as_string(), "http://mlflow:5000");
+        assert_eq!(c.upstream.base_path, "");
+    }
+
+    /// The lines of a `spin.toml` table, up to the next table.
+    fn table<'a>(manifest: &'a str, header: &str) -> Vec<&'a str> {
+        let body = manifest.split(header).nth(1).expect("table exists");
+        body.lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with('['))
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .collect()
+    }
+
+    #[test]
+    fn spin_toml_declares_exactly_the_variables() {
+        let manifest = include_str!("../spin.toml");
+        let declared = table(manifest, "\n[variables]");
+        let mapped = table(manifest, "\n[component.gateway.variables]");
+        let expected: Vec<&Setting> = SETTINGS.iter().filter(|s| s.place == Variable).collect();
+        assert_eq!(declared.len(), expected.len(), "{declared:?}");
+        assert_eq!(mapped.len(), expected.len(), "{mapped:?}");
+        for s in expected {
+            let line = declared
+                .iter()
+                .find(|l| l.starts_with(&format!("{} = ", s.name)))
+                .unwrap_or_else(|| panic!("{} not declared", s.name));
+            assert!(
+                line.contains(&format!("default = \"{}\"", s.default)),
+                "{line}"
+            );
+            assert_eq!(line.contains("secret = true"), s.secret, "{line}");
+            assert!(
+                mapped.contains(&format!("{0} = \"{{{{ {0} }}}}\"", s.name).as_str()),
+                "{} not mapped",
+                s.name
+            );
+        }
+    }
+
+    /// The reference tables of docs/configuration.md, as the declaration makes them.
+    fn reference(place: Place) -> String {
+        let mut out = String::from(if place == Variable {
+            "| Variable | Default | Description | Example |\n|---|---|---|---|\n"
+        } else {
+            "| Setting | Default | Description | Example |\n|---|---|---|---|\n"
+        });
+        for s in SETTINGS.iter().filter(|s| s.place == place) {
+            let default = if s.default.is_empty() {
+                "*(empty)*".to_string()
+            } else {
+                format!("`{}`", s.default)
+            };
+            let example = if s.secret {
+                "*(from a secret)*".to_string()
+            } else if s.example.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`", s.example)
+            };
+            out.push_str(&format!(
+                "| `{}` | {default} | {}{} | {example} |\n",
+                s.name,
+                s.description,
+                if s.secret { " A secret variable (`secret = true`): set it from a Kubernetes Secret or Vault, never in a manifest." } else { "" }
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn docs_configuration_md_is_the_declaration() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+        let mut doc = std::fs::read_to_string(path).expect("docs/configuration.md exists");
+        let mut stale = false;
+        for (place, tag) in [(Variable, "VARIABLES"), (InSettings, "SETTINGS")] {
+            let begin = format!(
+                "<!-- BEGIN {tag} (generated from src/config.rs: UPDATE_DOCS=1 cargo test) -->\n"
+            );
+            let end = format!("<!-- END {tag} -->");
+            let start = doc.find(&begin).expect("BEGIN marker") + begin.len();
+            let stop = doc.find(&end).expect("END marker");
+            let want = reference(place);
+            if doc[start..stop] != want {
+                stale = true;
+                doc = format!("{}{}{}", &doc[..start], want, &doc[stop..]);
+            }
+        }
+        if stale {
+            if std::env::var_os("UPDATE_DOCS").is_some() {
+                std::fs::write(path, doc).expect("write docs/configuration.md");
+            } else {
+                panic!("docs/configuration.md is out of date with src/config.rs SETTINGS; run UPDATE_DOCS=1 cargo test");
+            }
         }
     }
 }

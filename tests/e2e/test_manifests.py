@@ -101,6 +101,44 @@ def spinapp_value(name: str) -> str:
     return str(entries[0]["value"])
 
 
+def documented_settings() -> dict[str, str]:
+    """The settings given as lines of `settings`, with their defaults (docs/configuration.md,
+    generated from src/config.rs and checked there)."""
+    md = (REPO / "docs" / "configuration.md").read_text()
+    part = md.split("<!-- BEGIN SETTINGS")[1].split("<!-- END SETTINGS -->")[0]
+    return {name: cells[0].strip("`").replace("*(empty)*", "") for name, cells in table_rows(part).items()}
+
+
+def settings_of(text: str) -> dict[str, str]:
+    """A `settings` value: `name = value` lines (or `;`-separated), `#` comments."""
+    out = {}
+    for entry in re.split(r"[\n;]", text):
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        name, eq, value = entry.partition("=")
+        assert eq, f"settings entry without `=`: {entry!r}"
+        assert name.strip() not in out, f"setting {name.strip()} given twice"
+        out[name.strip()] = value.strip()
+    return out
+
+
+def compose_setting(name: str) -> str:
+    """A setting of the Compose gateway: its variable, or its line of `settings` (else its
+    default)."""
+    env = env_of(service("gateway"))
+    if name in spin_variables():
+        return env[f"SPIN_VARIABLE_{name.upper()}"]
+    return settings_of(env.get("SPIN_VARIABLE_SETTINGS", "")).get(name, documented_settings()[name])
+
+
+def spinapp_setting(name: str) -> str:
+    """A setting of the SpinApp: its variable (a literal value), or its line of `settings`."""
+    if name in spin_variables():
+        return spinapp_value(name)
+    return settings_of(spinapp_value("settings")).get(name, documented_settings()[name])
+
+
 def image_tag(image: str) -> str | None:
     """The tag of an image reference, or None when it has none (a port is not a tag)."""
     ref = image.split("@", 1)[0]
@@ -215,6 +253,8 @@ def test_compose_gateway_variables_are_declared_in_spin_toml():
         var = key.removeprefix("SPIN_VARIABLE_").lower()
         assert var in declared, f"{key} sets `{var}`, which spin.toml does not declare"
     assert env["SPIN_VARIABLE_AUTH_MODE"] == "oidc"
+    unknown = set(settings_of(env.get("SPIN_VARIABLE_SETTINGS", ""))) - set(documented_settings())
+    assert not unknown, f"SPIN_VARIABLE_SETTINGS names settings that do not exist: {unknown}"
 
 
 def test_compose_gateway_runs_the_built_component_with_a_runtime_config():
@@ -245,7 +285,7 @@ def test_compose_gateway_runs_the_built_component_with_a_runtime_config():
 def test_compose_mlflow_accepts_the_gateway_host_and_origins_are_consistent():
     env = env_of(service("gateway"))
     upstream = env["SPIN_VARIABLE_UPSTREAM_ORIGIN"]
-    assert origin(env["SPIN_VARIABLE_TARGET_BASE_URL"]) == upstream
+    assert origin(compose_setting("target_base_url") or upstream) == upstream
     allowed = env_of(service("mlflow"))["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
     assert authority(upstream) in allowed, (
         f"MLflow would answer 403 Invalid Host header to the gateway's {authority(upstream)}")
@@ -275,13 +315,13 @@ def test_keycloak_realm_matches_the_gateway_settings():
     aud = mappers["oidc-audience-mapper"]
     assert aud["included.client.audience"] == audience and aud["access.token.claim"] == "true"
     attr = mappers["oidc-usermodel-attribute-mapper"]
-    tenant_claim = env["SPIN_VARIABLE_TENANT_CLAIM"]
+    tenant_claim = compose_setting("tenant_claim")
     assert attr["claim.name"] == tenant_claim and attr["access.token.claim"] == "true"
     assert attr["jsonType.label"] == "String" and attr["multivalued"] == "false"
     # Client roles land in resource_access.<client>.roles, which the gateway must read.
-    role_paths = [p.strip() for p in env["SPIN_VARIABLE_ROLE_CLAIM"].split(",")]
+    role_paths = [p.strip() for p in compose_setting("role_claim").split(",")]
     assert f"resource_access.{audience}.roles" in role_paths
-    aliases = dict(pair.split("=", 1) for pair in env["SPIN_VARIABLE_ROLE_ALIASES"].split(","))
+    aliases = dict(pair.split("=", 1) for pair in compose_setting("role_aliases").split(","))
     client_roles = {r["name"] for r in realm["roles"]["client"][audience]}
     assert client_roles == set(aliases), (client_roles, aliases)
     users = {u["username"]: u for u in realm["users"]}
@@ -304,6 +344,8 @@ def test_spinapp_variables_are_declared_in_spin_toml():
     for entry in spinapp_vars():
         assert entry["name"] in declared, f"SpinApp sets undeclared variable {entry['name']}"
         assert ("value" in entry) != ("valueFrom" in entry), entry["name"]
+    unknown = set(settings_of(spinapp_value("settings"))) - set(documented_settings())
+    assert not unknown, f"the SpinApp's settings name settings that do not exist: {unknown}"
 
 
 def test_spinapp_sets_every_required_variable():
@@ -345,7 +387,7 @@ def test_spinapp_secret_references_exist():
     refs = [v["valueFrom"]["secretKeyRef"] for v in spinapp_vars() if "valueFrom" in v]
     for store in app["spec"]["runtimeConfig"]["keyValueStores"]:
         refs += [o["valueFrom"]["secretKeyRef"] for o in store.get("options", []) if "valueFrom" in o]
-    assert {"oidc_issuer", "jwks_uri"} <= {v["name"] for v in spinapp_vars() if "valueFrom" in v}
+    assert {"oidc_issuer", "idp_origin"} <= {v["name"] for v in spinapp_vars() if "valueFrom" in v}
     for ref in refs:
         assert ref["name"] == secret["metadata"]["name"], ref
         assert ref["key"] in keys, f"Secret {secret['metadata']['name']} has no key {ref['key']}"
@@ -359,7 +401,7 @@ def test_spinapp_probes():
 
 def test_spinapp_upstream_is_the_mlflow_service_and_mlflow_accepts_its_host():
     upstream = spinapp_value("upstream_origin")
-    assert origin(spinapp_value("target_base_url")) == upstream
+    assert origin(spinapp_setting("target_base_url") or upstream) == upstream
     svc = one(SPINKUBE / "mlflow-service.yaml", "Service")
     dep = one(SPINKUBE / "mlflow-service.yaml", "Deployment")
     host, port = urlsplit(upstream).hostname, urlsplit(upstream).port
@@ -478,8 +520,9 @@ def test_configuration_md_lists_every_variable_with_its_default():
         else:
             assert cell == f"`{default}`", f"{name}: default documented as {cell}, spin.toml says {default!r}"
         assert len(rows[name]) >= 2 and rows[name][1], f"{name} has no description"
-    stale = set(rows) - set(spin_variables())
-    assert not stale, f"docs/configuration.md documents unknown variables {stale}"
+    # The settings inside `settings` are documented from the same declaration
+    # (config::tests::docs_configuration_md_is_the_declaration).
+    assert documented_settings() and not set(documented_settings()) & set(spin_variables())
 
 
 def test_readme_configuration_table_lists_every_variable():
@@ -522,8 +565,8 @@ def test_keycloak_realm_has_a_service_identity_per_example_tenant():
     service account carries the tenant (hardcoded claim) and an MLflow client role."""
     realm = json.loads(REALM.read_text())
     env = env_of(service("gateway"))
-    audience, tenant_claim = env["SPIN_VARIABLE_OIDC_AUDIENCE"], env["SPIN_VARIABLE_TENANT_CLAIM"]
-    aliases = dict(pair.split("=", 1) for pair in env["SPIN_VARIABLE_ROLE_ALIASES"].split(","))
+    audience, tenant_claim = env["SPIN_VARIABLE_OIDC_AUDIENCE"], compose_setting("tenant_claim")
+    aliases = dict(pair.split("=", 1) for pair in compose_setting("role_aliases").split(","))
     clients = {c["clientId"]: c for c in realm["clients"]}
     users = {u["username"]: u for u in realm["users"]}
     for tenant in ("team-a", "team-b"):
@@ -612,23 +655,23 @@ def test_no_image_comes_from_a_registry_known_to_be_gone():
 
 def test_subject_claim_is_readable_in_compose_and_spinkube():
     """MLflow's "User" column shows the subject: a login name, not Keycloak's `sub` UUID."""
-    assert env_of(service("gateway"))["SPIN_VARIABLE_SUBJECT_CLAIM"] == "preferred_username"
-    assert spinapp_value("subject_claim") == "preferred_username"
+    assert compose_setting("subject_claim") == "preferred_username"
+    assert spinapp_setting("subject_claim") == "preferred_username"
     # Both deployments map the same claims and aliases (the SpinApp's IdP is a Keycloak too).
     env = env_of(service("gateway"))
-    assert spinapp_value("role_claim") == env["SPIN_VARIABLE_ROLE_CLAIM"]
-    assert spinapp_value("role_aliases") == env["SPIN_VARIABLE_ROLE_ALIASES"]
+    assert spinapp_setting("role_claim") == compose_setting("role_claim")
+    assert spinapp_setting("role_aliases") == compose_setting("role_aliases")
 
 
 def test_keycloak_realm_emits_groups_and_roles_claims_the_gateway_reads():
     realm = json.loads(REALM.read_text())
     env = env_of(service("gateway"))
     audience = env["SPIN_VARIABLE_OIDC_AUDIENCE"]
-    role_paths = [p.strip() for p in env["SPIN_VARIABLE_ROLE_CLAIM"].split(",")]
+    role_paths = [p.strip() for p in compose_setting("role_claim").split(",")]
     # spin.toml's default role_claim (`roles,groups`) stays part of the setting.
-    defaults = spin_variables()["role_claim"]["default"].split(",")
+    defaults = documented_settings()["role_claim"].split(",")
     assert set(defaults) <= set(role_paths), (defaults, role_paths)
-    aliases = dict(pair.split("=", 1) for pair in env["SPIN_VARIABLE_ROLE_ALIASES"].split(","))
+    aliases = dict(pair.split("=", 1) for pair in compose_setting("role_aliases").split(","))
     assert set(aliases.values()) == {"viewer", "editor", "admin"}
     client = {c["clientId"]: c for c in realm["clients"]}[audience]
     mappers = {m["protocolMapper"]: m["config"] for m in client["protocolMappers"]}
@@ -739,7 +782,7 @@ def test_mlflow_runs_with_workspaces_wherever_the_gateway_pins_them():
     container = dep["spec"]["template"]["spec"]["containers"][0]
     assert spinapp_value("tenant_isolation") == "workspace"
     assert "--enable-workspaces" in container.get("command", []) + container.get("args", [])
-    assert spinapp_value("workspace_provisioning") in ("auto", "manual")
+    assert spinapp_setting("workspace_provisioning") in ("auto", "manual")
     up = (REPO / "scripts" / "up.sh").read_text()
     assert "--enable-workspaces" in up and "SPIN_VARIABLE_TENANT_ISOLATION" in up
     # The realm validates the tenant_id attribute with MLflow's workspace-name grammar.
@@ -771,7 +814,7 @@ def test_telemetry_is_wired_in_compose_and_spinkube():
 def test_browser_signin_client_matches_compose_and_spinkube():
     realm = json.loads(REALM.read_text())
     env = env_of(service("gateway"))
-    audience, tenant_claim = env["SPIN_VARIABLE_OIDC_AUDIENCE"], env["SPIN_VARIABLE_TENANT_CLAIM"]
+    audience, tenant_claim = env["SPIN_VARIABLE_OIDC_AUDIENCE"], compose_setting("tenant_claim")
     clients = {c["clientId"]: c for c in realm["clients"]}
     c = clients[env["SPIN_VARIABLE_OIDC_CLIENT_ID"]]
     assert spinapp_value("oidc_client_id") == c["clientId"]
@@ -811,4 +854,4 @@ def test_browser_signin_client_matches_compose_and_spinkube():
     assert env["SPIN_VARIABLE_SESSION_COOKIE_KEYS"].startswith("${SESSION_COOKIE_KEYS:-")
     demo_key = env["SPIN_VARIABLE_SESSION_COOKIE_KEYS"].removeprefix("${SESSION_COOKIE_KEYS:-").removesuffix("}")
     assert len(base64.b64decode(demo_key)) == 32
-    assert spinapp_value("session_max_seconds") == env["SPIN_VARIABLE_SESSION_MAX_SECONDS"]
+    assert spinapp_setting("session_max_seconds") == compose_setting("session_max_seconds")

@@ -13,7 +13,7 @@ import requests
 
 from . import shim
 from .processes import Proc, RedisServer, free_port, spin_bin, wait_until
-from .run import E2E_KV, E2E_RUNTIME, ISOLATION, REPO
+from .run import E2E_KV, E2E_RUNTIME, ISOLATION, REPO, spin_env
 
 
 class Gateway:
@@ -67,8 +67,7 @@ class Gateway:
         else:
             env = {k: v for k, v in os.environ.items() if not k.startswith("SPIN_VARIABLE_")}
             env.update(self.extra_env)
-            for k, v in self.variables.items():
-                env[f"SPIN_VARIABLE_{k.upper()}"] = v
+            env.update(spin_env(self.variables))
             self.proc = Proc(
                 "spin",
                 [spin_bin(), "up", "-f", str(self.manifest), "--listen", f"127.0.0.1:{self.port}",

@@ -51,6 +51,35 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
 
 
+def _spin_variables() -> frozenset[str]:
+    import tomllib
+
+    return frozenset(tomllib.loads((REPO / "spin.toml").read_text())["variables"])
+
+
+# The settings that are Spin variables of their own (spin.toml [variables]); every other
+# setting is a line of the `settings` variable (docs/configuration.md).
+SPIN_VARIABLES = _spin_variables()
+
+
+def spin_env(settings: dict[str, str]) -> dict[str, str]:
+    """The SPIN_VARIABLE_* environment that gives a gateway `settings` (name -> value), as an
+    operator writes it: a variable of spin.toml as itself, every other setting folded into
+    `settings`, `; `-separated (one line: `ctr run --env-file` takes no line breaks)."""
+    env, lines = {}, []
+    for name, value in settings.items():
+        if name in SPIN_VARIABLES:
+            env[f"SPIN_VARIABLE_{name.upper()}"] = value
+        else:
+            if ";" in value:
+                raise ValueError(f"setting {name}: a value inside `settings` cannot hold ';'")
+            lines.append(f"{name} = {value}")
+    if lines:
+        given = settings.get("settings", "")
+        env["SPIN_VARIABLE_SETTINGS"] = "; ".join(([given] if given else []) + lines)
+    return env
+
+
 def pinned(tenant: str) -> dict[str, str]:
     """Headers for a test's own direct call to MLflow about `tenant`'s data: the tenant's
     workspace in workspace mode (what the gateway pins), nothing in tag mode. Without it a

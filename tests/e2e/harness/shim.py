@@ -22,7 +22,7 @@ import subprocess
 import tomllib
 
 from .processes import Proc
-from .run import REPO, WASM
+from .run import REPO, WASM, spin_env
 
 SCRIPT = REPO / "scripts" / "spinkube_local.sh"
 MANIFEST = REPO / "spin.toml"
@@ -101,7 +101,7 @@ def start(gateway) -> ShimProc:
     # reads one NAME=value a line, so a value cannot hold a line break.
     lines = []
     for k, v in {**gateway.extra_env,
-                 **{f"SPIN_VARIABLE_{k.upper()}": v for k, v in gateway.variables.items()}}.items():
+                 **spin_env(gateway.variables)}.items():
         if "\n" in v or "\r" in v:
             raise RuntimeError(f"E2E_RUNTIME=shim: {k} holds a line break "
                                "(ctr run --env-file cannot pass it)")
