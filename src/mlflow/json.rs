@@ -96,18 +96,65 @@ pub fn serialize_judged_first(map: &Map<String, Value>) -> Vec<u8> {
     out
 }
 
+/// Where a key stands in [`JUDGED_FIELDS`] (`None`: not judged). A `match` on the literal
+/// names, which the compiler turns into a comparison by length and bytes: no table scan per key.
+fn judged_rank(k: &str) -> Option<usize> {
+    Some(match k {
+        "experiment_id" => 0,
+        "experiment_ids" => 1,
+        "run_id" => 2,
+        "run_uuid" => 3,
+        "trace_id" => 4,
+        "request_id" => 5,
+        "request_ids" => 6,
+        "trace_ids" => 7,
+        "model_id" => 8,
+        "models" => 9,
+        "metrics" => 10,
+        "name" => 11,
+        "new_name" => 12,
+        "source" => 13,
+        "source_run_id" => 14,
+        "dataset_id" => 15,
+        "schema_id" => 16,
+        "queue_id" => 17,
+        "issue_id" => 18,
+        "scorer_ids" => 19,
+        "prompt_versions" => 20,
+        "key" => 21,
+        "tags" => 22,
+        "datasets" => 23,
+        "filter" => 24,
+        "locations" => 25,
+        "trace" => 26,
+        "trace_info" => 27,
+        "trace_location" => 28,
+        "type" => 29,
+        "mlflow_experiment" => 30,
+        "assessment" => 31,
+        "artifact_location" => 32,
+        "path" => 33,
+        "status" => 34,
+        "user_id" => 35,
+        "created_by" => 36,
+        "completed_by" => 37,
+        _ => return None,
+    })
+}
+
 fn write_object(m: &Map<String, Value>, out: &mut Vec<u8>) {
-    out.push(b'{');
-    let first = JUDGED_FIELDS.iter().filter_map(|k| m.get_key_value(*k));
-    let rest = m
+    // Judged keys by rank, then the others in the map's order (stable sort).
+    let mut members: Vec<(usize, &String, &Value)> = m
         .iter()
-        .filter(|(k, _)| !JUDGED_FIELDS.contains(&k.as_str()));
-    for (i, (k, v)) in first.chain(rest).enumerate() {
+        .map(|(k, v)| (judged_rank(k).unwrap_or(usize::MAX), k, v))
+        .collect();
+    members.sort_by_key(|(rank, _, _)| *rank);
+    out.push(b'{');
+    for (i, (_, k, v)) in members.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        // Serialising a string cannot fail.
-        out.extend_from_slice(serde_json::to_string(k).unwrap_or_default().as_bytes());
+        write_json(k, out);
         out.push(b':');
         write_judged_first(v, out);
     }
@@ -127,8 +174,14 @@ fn write_judged_first(v: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+        scalar => write_json(scalar, out),
     }
+}
+
+/// Writes a key or a scalar straight into `out`, as serde_json prints it.
+fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 /// `parse_object`, plus the camelCase rule for MLflow's protobuf-backed routes.
@@ -140,7 +193,7 @@ pub fn parse_object_body(
     map_fields: &[&str],
 ) -> Result<Map<String, Value>, GatewayError> {
     let map = parse_object(body)?;
-    check_object(&map, "", map_fields)?;
+    check_object(&map, &mut String::new(), map_fields)?;
     Ok(map)
 }
 
@@ -156,22 +209,31 @@ fn check_key(k: &str) -> Result<(), GatewayError> {
     Ok(())
 }
 
-fn check_object(m: &Map<String, Value>, at: &str, exempt: &[&str]) -> Result<(), GatewayError> {
+/// Checks every key of `m` (at the dotted path `at`, kept in one buffer: no allocation per key).
+fn check_object(
+    m: &Map<String, Value>,
+    at: &mut String,
+    exempt: &[&str],
+) -> Result<(), GatewayError> {
     for (k, v) in m {
         check_key(k)?;
-        let path = if at.is_empty() {
-            k.clone()
-        } else {
-            format!("{at}.{k}")
-        };
-        if !exempt.contains(&path.as_str()) {
-            check_nested(v, &path, exempt)?;
+        if !matches!(v, Value::Object(_) | Value::Array(_)) {
+            continue;
         }
+        let len = at.len();
+        if len > 0 {
+            at.push('.');
+        }
+        at.push_str(k);
+        if !exempt.contains(&at.as_str()) {
+            check_nested(v, at, exempt)?;
+        }
+        at.truncate(len);
     }
     Ok(())
 }
 
-fn check_nested(v: &Value, at: &str, exempt: &[&str]) -> Result<(), GatewayError> {
+fn check_nested(v: &Value, at: &mut String, exempt: &[&str]) -> Result<(), GatewayError> {
     match v {
         Value::Object(m) => check_object(m, at, exempt),
         Value::Array(a) => a.iter().try_for_each(|i| check_nested(i, at, exempt)),
@@ -218,6 +280,14 @@ pub fn opt_str_list(m: &Map<String, Value>, field: &str) -> Result<Vec<String>, 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn judged_rank_is_the_order_of_judged_fields() {
+        for (i, k) in JUDGED_FIELDS.iter().enumerate() {
+            assert_eq!(judged_rank(k), Some(i), "{k}");
+        }
+        assert_eq!(judged_rank("value"), None);
+    }
+
     use super::*;
 
     /// Fuzzing finding (`fuzz::strict_json_round_trips_what_serde_writes`): without serde_json's

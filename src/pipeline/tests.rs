@@ -1170,6 +1170,39 @@ fn pipeline_cost() {
             "{mode}: {:.1} µs per request (native)",
             t.elapsed().as_secs_f64() * 1e6 / n as f64
         );
+        // log-batch of 100 metrics, as bench/metric.lua sends it.
+        host.on(
+            "POST",
+            "/api/2.0/mlflow/runs/log-batch",
+            Scripted::Answer(recorded("runs_log_metric")),
+        );
+        let metrics: Vec<String> = (1..=100)
+            .map(|i| {
+                format!(r#"{{"key":"b{i}","value":{i}.5,"timestamp":1700000000016,"step":1}}"#)
+            })
+            .collect();
+        let body = format!(r#"{{"run_id":"{run}","metrics":[{}]}}"#, metrics.join(","));
+        let batch = || {
+            Incoming::for_test(
+                "POST",
+                "/api/2.0/mlflow/runs/log-batch",
+                "",
+                &[identity, ("content-type", "application/json")],
+                body.as_bytes(),
+            )
+        };
+        assert_eq!(status(&run_req(&mut host, batch())), 200);
+        let t = std::time::Instant::now();
+        let n = 2000;
+        for _ in 0..n {
+            let o = run_req(&mut host, batch());
+            let _ = o.audit.line(0);
+        }
+        host.sent.clear();
+        println!(
+            "{mode} log-batch 100: {:.1} µs per request (native)",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
     }
 }
 

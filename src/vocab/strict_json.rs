@@ -59,11 +59,13 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(DUPLICATE));
-            }
             let Strict(v) = map.next_value()?;
-            out.insert(key, v);
+            match out.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(v);
+                }
+                serde_json::map::Entry::Occupied(_) => return Err(de::Error::custom(DUPLICATE)),
+            }
         }
         Ok(Strict(Value::Object(out)))
     }
