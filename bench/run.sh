@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # One command for the side-by-side benchmark (see docs/performance.md):
-#   bench/run.sh [--duration SECONDS] [--backends postgres,sqlite]
+#   bench/run.sh [--duration SECONDS] [--backends postgres,sqlite]   full run, writes docs/performance.md
+#   bench/run.sh --quick                                             ≤ 5 min check before a change lands:
+#     the CPU targets of gw-workspace and gw-tag against the forwarder (and the forwarder against
+#     itself: the noise), MLflow on SQLite; prints PASS/FAIL, exits 1 on a FAIL, writes nothing.
 # Installs what is missing (wasm target, PostgreSQL, wrk and redis-server from Debian, a cached venv with
 # MLflow + psycopg2 + Flask-WTF), builds the gateway and the bare forwarder in release mode,
 # then runs bench/bench.py, which writes docs/performance.md. Loopback only; every load run is
