@@ -318,6 +318,25 @@ impl UpstreamRequest {
         }
     }
 
+    /// A request with no plan behind it: only for the benchmark's bare forwarder
+    /// (`bench/forwarder`, which measures what the policy costs by forwarding without one).
+    /// Compiled only with the `bench` feature, which the gateway's own build never enables.
+    #[cfg(feature = "bench")]
+    pub fn unplanned(
+        method: String,
+        path_and_query: String,
+        headers: Vec<(String, Vec<u8>)>,
+        body: Vec<u8>,
+    ) -> UpstreamRequest {
+        UpstreamRequest {
+            method,
+            path_and_query,
+            headers,
+            body,
+            sealed: (),
+        }
+    }
+
     /// Leaves exactly the gateway's workspace header: every spelling already present is
     /// removed and `workspace`, if any, added.
     pub fn pin_workspace(&mut self, workspace: Option<&str>) {

@@ -14,8 +14,7 @@
 
 use mlflow_enterprise_gateway::config::parse_origin;
 use mlflow_enterprise_gateway::forward::{forwardable, response_headers, UpstreamRequest};
-use mlflow_enterprise_gateway::shell::outbound::OutBody;
-use mlflow_enterprise_gateway::shell::outbound::{respond_full, respond_piped, send_to, start};
+use mlflow_enterprise_gateway::shell::outbound::{respond_full, respond_piped, send_to, start, WireBody};
 use spin_sdk::http::conversions::TryFromIncomingRequest;
 use spin_sdk::http::{IncomingRequest, Request, ResponseOutparam};
 use wasi::cli::stdout;
@@ -49,7 +48,7 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
         let _ = respond_full(out.into_inner(), 200, &[], b"");
     } else if has("pipe") {
         match prepare(req).and_then(|(origin, up)| {
-            start(origin.https, &origin.authority, &up, OutBody::Bytes(&up.body), 30).ok()
+            start(origin.https, &origin.authority, &up, WireBody::Bytes(&up.body), 30).ok()
         }) {
             Some(answer) => {
                 let headers = response_headers(&answer.headers, "bench");
@@ -85,12 +84,7 @@ fn prepare(req: Request) -> Option<(mlflow_enterprise_gateway::config::Origin, U
     let path_and_query = req.path_and_query().unwrap_or("/").to_string();
     Some((
         origin,
-        UpstreamRequest {
-            method,
-            path_and_query,
-            headers,
-            body: req.into_body(),
-        },
+        UpstreamRequest::unplanned(method, path_and_query, headers, req.into_body()),
     ))
 }
 
