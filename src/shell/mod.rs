@@ -136,13 +136,29 @@ impl Host for Spin {
         timeout_secs: u64,
     ) -> Result<SpinAnswer, SendFailure> {
         match body {
-            OutBody::Bytes => start(
-                origin.https,
-                &origin.authority,
-                req,
-                outbound::WireBody::Bytes(&req.body),
-                timeout_secs,
-            ),
+            OutBody::Bytes => {
+                let once = || {
+                    start(
+                        origin.https,
+                        &origin.authority,
+                        req,
+                        outbound::WireBody::Bytes(&req.body),
+                        timeout_secs,
+                    )
+                };
+                match once() {
+                    // Spin keeps connections to MLflow open between requests; one MLflow has
+                    // just closed (uvicorn does after an unhandled exception in a handler, e.g.
+                    // an AI gateway call whose provider is unreachable) breaks the next request
+                    // sent on it before any answer. A read is sent again once, on a new
+                    // connection; a write is not (MLflow may have acted on it): its caller
+                    // gets the 502.
+                    Err(SendFailure::Reset(_)) if matches!(req.method.as_str(), "GET" | "HEAD") => {
+                        once()
+                    }
+                    other => other,
+                }
+            }
             // The client's body is piped into the call and dropped after it.
             OutBody::Stream(client) => start(
                 origin.https,
