@@ -48,8 +48,10 @@ def isolation() -> str:
 @pytest.fixture(scope="module")
 def mlflow_server(workdir, request):
     """This group's MLflow. Without MLflow's job runner (harness/upstream.py says why) unless the
-    module sets `MLFLOW_JOBS = True` (a test that starts judges, evaluations or other jobs)."""
-    srv = MlflowServer(workdir / "mlflow", jobs=getattr(request.module, "MLFLOW_JOBS", False)).start()
+    module sets `MLFLOW_JOBS = True` (a test that starts judges, evaluations or other jobs); with
+    the module's `MLFLOW_ENV` (a dict) added to MLflow's environment."""
+    srv = MlflowServer(workdir / "mlflow", jobs=getattr(request.module, "MLFLOW_JOBS", False),
+                       env=getattr(request.module, "MLFLOW_ENV", None)).start()
     yield srv
     srv.stop()
 

@@ -8,8 +8,22 @@ import uuid
 
 import pytest
 
-from conftest import ROW_IDS, WORKSPACES, Caller, pinned, unique
+import genai_rows
+from conftest import ROW_IDS, WORKSPACES, Caller, Gateway, pinned, unique
 
+# Workspace mode: the GenAI rows start judges and prompt optimisations (MLflow's job runner), and
+# register a webhook to a loopback target (genai_rows.py says why).
+MLFLOW_JOBS = WORKSPACES
+MLFLOW_ENV = genai_rows.MLFLOW_ENV
+
+
+@pytest.fixture(scope="module")
+def gw(workdir, mlflow_server):
+    """The gateway in dev mode, admitting the GenAI rows' webhook target."""
+    g = Gateway(workdir / "gw", mlflow_server.url, {
+        "auth_mode": "off", "webhook_allowed_hosts": genai_rows.WEBHOOK_HOST}).start()
+    yield g
+    g.stop()
 
 
 
@@ -92,6 +106,8 @@ class Objs:
             out["queue"] = a.get(f"{R3}/review-queues/get", params={"queue_id": self.queue}).json()
             out["items"] = a.get(f"{R3}/review-queues/items/list", params={"queue_id": self.queue}).json()
             out["issue"] = a.get(f"{R3}/issues/{self.issue}").json()
+        if hasattr(self, "secret") and WORKSPACES:
+            out.update(genai_rows.state(self))
         out["exp"] = a.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": self.exp}).json()
         out["run"] = a.get("/api/2.0/mlflow/runs/get", params={"run_id": self.run}).json()
         out["hist"] = a.get("/api/2.0/mlflow/metrics/get-history", params={"run_id": self.run, "metric_key": "m"}).json()
@@ -317,12 +333,13 @@ CASES = {
     "graphql.get": (J("GET", "/graphql"), 403, 403),
     "graphql.post": (lambda c, o: c.post("/graphql", {"operationName": "GetRun", "query": GQL_GET_RUN,
                                                       "variables": {"data": {"runId": o.run}}}), 200, 403),
-    "otlp.traces": (lambda c, o: c.request("POST", "/v1/traces", data=b"\x0a\x00", headers={"content-type": "application/x-protobuf"}), 403, 403),
     "gateway_proxy.get": (J("GET", AJ + "/gateway-proxy"), 403, 403),
     "gateway_proxy.post": (lambda c, o: c.post(AJ + "/gateway-proxy", {"gateway_path": "x"}), 403, 403),
     "upload_artifact.ajax": (lambda c, o: c.request("POST", AJ + "/upload-artifact", data=b"x"), 403, 403),
 }
 
+
+CASES.update(genai_rows.cases())
 
 GENAI_ROWS = ("datasets.", "experiments.search_datasets", "scorers.", "label_schemas.", "review_queues.", "issues.")
 
@@ -346,8 +363,10 @@ def mentions_owner(resp, o):
 def test_row_owner_allowed_other_refused(row_id, a, b, gw):
     call, owner_ok, other, *prep = CASES[row_id]
     o = Objs(a)
-    if row_id.startswith(GENAI_ROWS):
+    if row_id.startswith(GENAI_ROWS) or row_id in genai_rows.prefixes():
         o.genai()
+    if row_id in genai_rows.prefixes():
+        genai_rows.create(o)
     for p in prep:
         assert p(o).status_code == 200
     before = o.state()
@@ -358,6 +377,18 @@ def test_row_owner_allowed_other_refused(row_id, a, b, gw):
     elif other == "own_workspace":
         assert r.status_code == 200, r.text
         assert [w["name"] for w in r.json()["workspaces"]] == ["team-b"], r.text
+    elif other == "own":
+        # Allowed, in the caller's own workspace (MLflow names are per workspace).
+        assert r.status_code == 200, (row_id, r.text)
+        assert gw.audit_for(rid)[0]["decision"] == "allow"
+    elif other == "absent":
+        # Pinned to the caller's workspace, where MLflow has no such id: MLflow's own 404.
+        assert r.status_code == 404, (row_id, r.status_code, r.text)
+        line = gw.audit_for(rid)[0]
+        assert (line["decision"], line["upstream_status"]) == ("allow", 404), line
+    elif other == "not_listed":
+        assert r.status_code == 200, (row_id, r.text)
+        assert not [i for i in genai_rows.owner_ids(o) if i in r.text], (row_id, r.text)
     elif other == "hidden":
         assert r.status_code == 200, r.text
         assert o.exp not in [e["experiment_id"] for e in r.json().get("experiments", [])]
@@ -406,6 +437,8 @@ def test_row_owner_allowed_other_refused(row_id, a, b, gw):
         assert o.exp in [e["experiment_id"] for e in r.json().get("experiments", [])] or o.rm in r.text
     if other == "own_workspace":
         assert [w["name"] for w in r.json()["workspaces"]] == ["team-a"], r.text
+    if other == "not_listed":
+        assert [i for i in genai_rows.owner_ids(o) if i in r.text], (row_id, r.text)
 
 
 def test_reserved_tenant_tag_is_immutable(a):

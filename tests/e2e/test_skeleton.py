@@ -82,7 +82,7 @@ def test_unknown_routes_refused_and_never_reach_mlflow(a, proxy):
     marker = uuid.uuid4().hex
     for method, path in [
         ("GET", f"/api/3.0/mlflow/scorers/online-config?x={marker}"),
-        ("POST", f"/api/2.0/mlflow/webhooks?x={marker}"),
+        ("POST", f"/ajax-api/3.0/jobs/search?x={marker}"),
         ("GET", f"/admin/{marker}"),
         ("DELETE", f"/api/2.0/mlflow/runs/get?run_id={marker}"),
         ("GET", f"/ajax-api/3.0/mlflow/assistant/sessions?x={marker}"),

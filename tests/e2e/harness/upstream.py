@@ -53,8 +53,10 @@ class MlflowServer:
                 *self.extra_args,
             ],
             self.workdir / "mlflow.log",
+            # MLFLOW_WEBHOOK_CACHE_TTL=0 as docs/genai.md asks of every deployment: MLflow's
+            # webhook cache is not per workspace.
             env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if self.jobs else "false",
-                 **(self.env or {})},
+                 "MLFLOW_WEBHOOK_CACHE_TTL": "0", **(self.env or {})},
         )
         self.proc.wait_ready(lambda: requests.get(f"{self.url}/health", timeout=2).status_code == 200,
                              "MLflow /health", timeout=180)
