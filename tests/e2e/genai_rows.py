@@ -27,7 +27,10 @@ GA = AJ3 + "/gateway"
 # resolves here). Nothing listens on the discard port: `webhooks/{id}/test` answers with MLflow's own
 # report of the failed delivery.
 WEBHOOK_HOST = "127.0.0.1:9"
-MLFLOW_ENV = {"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true"}
+MLFLOW_ENV = {"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+              # test_genai_services.py's model server: plain http on loopback.
+              "MLFLOW_GATEWAY_API_BASE_ALLOW_PRIVATE_IPS": "true",
+              "MLFLOW_GATEWAY_API_BASE_ALLOWED_SCHEMES": "http,https"}
 
 
 def _ok(r):

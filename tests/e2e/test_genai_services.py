@@ -5,6 +5,9 @@ the traces an OTLP export or a judge names, a prompt-lab run's attribution) and 
 after MLflow's answer (the endpoint's usage experiment claimed for the tenant). docs/genai.md is
 the reference."""
 
+import http.server
+import json
+import threading
 import uuid
 
 import pytest
@@ -175,3 +178,110 @@ def test_a_read_after_mlflow_closed_its_connection_is_answered(objs, a):
         assert r.status_code >= 400 and "sk-rows" not in r.text
         r = a.get(f"{G}/endpoints/get", params={"endpoint_id": o.endpoint})
         assert r.status_code == 200, r.text
+
+
+class ModelServer:
+    """An OpenAI-compatible model provider on loopback (no provider is reachable from the tests):
+    `/v1/chat/completions` answers with the last user message reversed; a request whose key is
+    not `GOOD_KEY` gets a 401 that echoes the key, as OpenAI's own answer does."""
+
+    GOOD_KEY = "sk-good0123456789abcdef"
+
+    def __init__(self):
+        self.seen: list[dict] = []
+        seen = self.seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+                key = (self.headers.get("authorization") or "").removeprefix("Bearer ")
+                seen.append({"path": self.path, "key": key, "body": body})
+                if key != ModelServer.GOOD_KEY:
+                    status, answer = 401, {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error"}}
+                else:
+                    text = body["messages"][-1]["content"][::-1]
+                    status, answer = 200, {
+                        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body.get("model", "m"),
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def model_server():
+    m = ModelServer()
+    yield m
+    m.stop()
+
+
+def endpoint_for(c: Caller, model_server, key: str) -> str:
+    """An AI gateway endpoint of the caller's tenant backed by the model server with `key`."""
+    secret = c.post(f"{G}/secrets/create", {"secret_name": unique("key"), "secret_value": {"api_key": key},
+                                             "provider": "openai", "auth_config": {"api_base": model_server.url}})
+    assert secret.status_code == 200, secret.text
+    assert key not in secret.text
+    md = c.post(f"{G}/model-definitions/create", {"name": unique("md"), "secret_id": secret.json()["secret"]["secret_id"],
+                                                   "provider": "openai", "model_name": "fake-model"})
+    assert md.status_code == 200, md.text
+    name = unique("ep")
+    ep = c.post(f"{G}/endpoints/create", {"name": name, "model_configs": [{
+        "model_definition_id": md.json()["model_definition"]["model_definition_id"], "linkage_type": "PRIMARY", "weight": 1.0}]})
+    assert ep.status_code == 200, ep.text
+    return name
+
+
+@workspace_only
+def test_an_endpoint_answers_its_tenant_with_its_tenants_key(a, b, gw, model_server):
+    name = endpoint_for(a, model_server, ModelServer.GOOD_KEY)
+    chat = {"model": name, "messages": [{"role": "user", "content": "hello"}]}
+    for path in ("/gateway/mlflow/v1/chat/completions", "/gateway/openai/v1/chat/completions"):
+        rid = "genai-" + uuid.uuid4().hex
+        r = a.post(path, chat, headers={"X-Request-ID": rid})
+        assert r.status_code == 200, (path, r.text)
+        assert r.json()["choices"][0]["message"]["content"] == "olleh"
+        line = gw.audit_for(rid)[0]
+        assert (line["decision"], line["route"], line["upstream_status"]) == ("allow", gw_route(path), 200), line
+        assert ModelServer.GOOD_KEY not in json.dumps(line)
+    assert model_server.seen[-1]["key"] == ModelServer.GOOD_KEY
+    # Another tenant names the same endpoint: its workspace has none, the model is not called.
+    calls = len(model_server.seen)
+    r = b.post("/gateway/mlflow/v1/chat/completions", chat)
+    assert r.status_code == 404, r.text
+    assert b.get("/gateway/mlflow/v1/models").text.count(name) == 0
+    assert len(model_server.seen) == calls
+
+
+def gw_route(path: str) -> str:
+    return {"/gateway/mlflow/v1/chat/completions": "ai_gateway.chat_completions",
+            "/gateway/openai/v1/chat/completions": "ai_gateway.openai.chat_completions"}[path]
+
+
+@workspace_only
+def test_a_provider_error_echoing_the_key_is_scrubbed(a, gw, model_server):
+    leaked = "sk-proj-" + uuid.uuid4().hex
+    name = endpoint_for(a, model_server, leaked)
+    rid = "genai-" + uuid.uuid4().hex
+    r = a.post("/gateway/mlflow/v1/chat/completions", {"model": name, "messages": [{"role": "user", "content": "x"}]},
+               headers={"X-Request-ID": rid})
+    assert model_server.seen[-1]["key"] == leaked  # MLflow sent the tenant's key to the provider
+    assert r.status_code >= 400, r.text
+    assert leaked not in r.text and leaked[8:] not in r.text, r.text
+    assert "redacted by the gateway" in r.text, r.text
+    assert leaked not in json.dumps(gw.audit_for(rid)) and leaked not in gw.log_text()
