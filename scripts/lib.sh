@@ -194,3 +194,22 @@ ensure_client_plugin() {
   "$VENV/bin/pip" install -q --disable-pip-version-check "$REPO_ROOT/clients/python" >&2 \
     || die "pip install ./clients/python failed"
 }
+
+# Every SPIN_VARIABLE_* in the environment must name a variable spin.toml declares: Spin ignores
+# the others silently, so a setting from before `settings` (issue 32: each tuning setting was a
+# variable of its own) would be lost without a word. Names that are settings now get the line to
+# write instead.
+check_spin_variables() {
+  local declared settings name var
+  declared="$(sed -n '/^\[variables\]/,/^\[/{s/^\([a-z_][a-z0-9_]*\) *=.*/\1/p}' "$REPO_ROOT/spin.toml")"
+  settings="$(sed -n '/BEGIN SETTINGS/,/END SETTINGS/{s/^| `\([a-z_0-9]*\)` |.*/\1/p}' "$REPO_ROOT/docs/configuration.md")"
+  while IFS= read -r var; do
+    [ -n "$var" ] || continue
+    name="$(printf '%s' "${var#SPIN_VARIABLE_}" | tr '[:upper:]' '[:lower:]')"
+    grep -qx "$name" <<<"$declared" && continue
+    if grep -qx "$name" <<<"$settings"; then
+      die "$var: \`$name\` is a line of the variable \`settings\` now, not a variable of its own (Spin would ignore $var): set SPIN_VARIABLE_SETTINGS='$name = <value>' (docs/configuration.md)"
+    fi
+    die "$var names no variable of the gateway (Spin would ignore it); the variables are: $(tr '\n' ' ' <<<"$declared")"
+  done < <(env | sed -n 's/^\(SPIN_VARIABLE_[A-Za-z0-9_]*\)=.*/\1/p')
+}

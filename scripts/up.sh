@@ -29,6 +29,7 @@ for arg in "$@"; do
   esac
 done
 
+check_spin_variables
 MLFLOW_PORT="${MLFLOW_PORT:-5000}"
 GATEWAY_LISTEN="${GATEWAY_LISTEN:-127.0.0.1:3000}"
 IDP_PORT="${IDP_PORT:-5556}"

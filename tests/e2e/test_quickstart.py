@@ -270,3 +270,21 @@ def test_a_taken_port_or_a_second_up_sh_fails_at_once(qs, tmp_path, taken):
     print(f"MEASURE up.sh with {taken} taken: failed after {took:.1f} s")
     # The running quick start is untouched.
     assert requests.get(qs.url + "/readyz", timeout=60).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["PROTECTED_ALIASES", "OIDC_ISUER"])
+def test_a_variable_spin_would_ignore_stops_up_sh_at_once(tmp_path, name):
+    """A setting given as a variable of its own (as before `settings`) or a misspelt variable:
+    Spin would drop it silently, so scripts/up.sh refuses to start and says what to write."""
+    env = up_env(tmp_path / "data", free_port(), free_port(), free_port())
+    env[f"SPIN_VARIABLE_{name}"] = "champion"
+    proc = subprocess.run(["bash", str(UP), "--dev"], env=env, cwd=str(REPO), capture_output=True, text=True,
+                          timeout=120, start_new_session=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    if name == "PROTECTED_ALIASES":
+        assert "SPIN_VARIABLE_SETTINGS='protected_aliases = <value>'" in out, out
+    else:
+        assert "SPIN_VARIABLE_OIDC_ISUER names no variable of the gateway" in out and "oidc_issuer" in out, out
+    assert "building the component" not in out and "starting" not in out, out
+    assert not (tmp_path / "data").exists()
