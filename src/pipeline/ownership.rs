@@ -16,7 +16,7 @@ use crate::mlflow::ownership::{
 use crate::mlflow::responses::registered_model_not_found;
 use crate::policy::access::{self, Owned};
 use crate::policy::plan::{keeps_an_experiment, Verify};
-use crate::vocab::rbac::Level;
+use crate::vocab::rbac::{Level, Role};
 
 /// The owner of something linked to several experiments (an evaluation dataset): a tenant's
 /// only when every experiment is that tenant's, with the grants of each (access to the dataset
@@ -36,6 +36,42 @@ pub fn owner_of_all(owners: impl IntoIterator<Item = Owner>) -> Owner {
         }
     }
     Owner::Tenant(all)
+}
+
+/// The caller's roles in the acting tenant, for an `rbac` message.
+fn roles_held(p: &Principal) -> String {
+    if !p.member {
+        return format!(
+            "a visitor to tenant `{}`: grants give read at most",
+            p.tenant
+        );
+    }
+    if p.roles.is_empty() {
+        return "no recognised role".to_string();
+    }
+    let names: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
+    format!("role {}", names.join(", "))
+}
+
+/// What a level is for and who holds it, for an `rbac` message: the roles that reach it, or
+/// a grant of it on the object.
+fn needs(need: Level) -> String {
+    let what = match need {
+        Level::Read => "reading",
+        Level::Edit => "a write",
+        Level::Manage => "a delete or a change of settings",
+    };
+    let roles: Vec<&str> = Role::ALL
+        .iter()
+        .filter(|r| Level::of_role(**r) >= need)
+        .map(|r| r.as_str())
+        .collect();
+    format!(
+        "this needs {} ({what}: the {} role, or a grant of {} on it)",
+        need.as_str(),
+        roles.join(" or "),
+        need.as_str()
+    )
 }
 
 /// What pre-flights established about a resource's owner.
@@ -69,16 +105,34 @@ pub fn judge(
                 return Err(GatewayError::new(
                     Reason::Rbac,
                     format!(
-                        "your access to {} {} is {} (your role or a grant); this needs {}",
+                        "your access to {} {} is {} ({} and any grants); {}",
                         res.kind(),
                         res.id(),
                         held.as_str(),
-                        need.as_str()
+                        roles_held(principal),
+                        needs(need)
                     ),
                 ))
             }
             None if o.tenant == principal.tenant && access::denied(principal, o) => {
                 Reason::GrantDenied
+            }
+            // A member of the object's own tenant whose claims carry no role the gateway
+            // knows: say so, rather than answer as for another tenant's object.
+            None if o.tenant == principal.tenant
+                && principal.member
+                && principal.roles.is_empty() =>
+            {
+                return Err(GatewayError::new(
+                    Reason::Rbac,
+                    format!(
+                        "you have no recognised role in tenant `{}` and no grant on {} {}; {}",
+                        principal.tenant,
+                        res.kind(),
+                        res.id(),
+                        needs(need)
+                    ),
+                ));
             }
             None => Reason::TenantMismatch,
         },

@@ -425,6 +425,32 @@ mod planning {
     }
 
     #[test]
+    fn a_refused_role_says_what_the_caller_holds_and_what_is_needed() {
+        let run = Resource::Run("r1".into());
+        let own = Owner::Tenant("t".into());
+        let e = judge(&run, &own, &principal(vec![Role::Viewer]), Level::Edit).unwrap_err();
+        assert_eq!(e.reason, Reason::Rbac);
+        assert_eq!(
+            e.message,
+            "your access to run r1 is READ (role viewer and any grants); this needs EDIT (a write: the editor or admin role, or a grant of EDIT on it)"
+        );
+        let e = judge(&run, &own, &principal(vec![Role::Editor]), Level::Manage).unwrap_err();
+        assert!(e.message.ends_with("this needs MANAGE (a delete or a change of settings: the admin role, or a grant of MANAGE on it)"), "{}", e.message);
+        // A member with no role the gateway knows is told so, not answered as a stranger.
+        let e = judge(&run, &own, &principal(vec![]), Level::Read).unwrap_err();
+        assert_eq!(e.reason, Reason::Rbac);
+        assert!(
+            e.message
+                .starts_with("you have no recognised role in tenant `t`"),
+            "{}",
+            e.message
+        );
+        let other = Owner::Tenant("other".into());
+        let e = judge(&run, &other, &principal(vec![]), Level::Read).unwrap_err();
+        assert_eq!(e.reason, Reason::TenantMismatch);
+    }
+
+    #[test]
     fn model_version_sources_stay_inside_the_tenant() {
         let none: Vec<String> = vec![];
         assert_eq!(

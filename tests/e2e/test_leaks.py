@@ -19,7 +19,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import POLICY_TABLE, Caller, pinned, unique
+import genai_rows
+from conftest import POLICY_TABLE, WORKSPACES, Caller, pinned, unique
 from test_policy_rows import ASSESSMENT, R2, R3, Objs
 
 AJAX2 = "/ajax-api/2.0/mlflow"
@@ -272,6 +273,34 @@ PARITY = {
 NO_ID = {"experiments.create", "experiments.search.get", "experiments.search", "experiments.get_by_name",
          "registered_models.create", "registered_models.search", "model_versions.search",
          "scorers.online_configs", "workspaces.list", "workspaces.get"}
+
+# The GenAI services (docs/genai.md). Their own objects (secrets, endpoints, jobs, webhooks, MCP
+# servers...) are MLflow's to scope: the request is pinned to the caller's workspace and the
+# gateway judges no id of theirs (strategies Workspaced and Invocation; test_policy_rows.py shows
+# another tenant's ids answered as absent). OTLP names its experiment and run in headers and its
+# traces inside the spans (test_genai_services.py, test_genai_otlp.py). The ids these services
+# take of tenant data are judged where MLflow reads them, the JSON body:
+NO_ID |= {r["id"] for r in POLICY_TABLE["rows"] if r["strategy"] in ("Workspaced", "Invocation", "Otlp")}
+GENAI_PARITY = {
+    "runs.create_promptlab": R("POST", AJAX2 + "/runs/create-promptlab-run", "exp", [B("experiment_id")], extra={"prompt_template": "t"}),
+    "jobs.invoke_scorer": R("POST", AJAX3 + "/scorer/invoke", "exp", [B("experiment_id")], extra=lambda o: {
+        "trace_ids": [o.trace], "serialized_scorer": genai_rows.serialized_judge("none")}),
+    "jobs.invoke_evaluate": R("POST", AJAX3 + "/genai/evaluate/invoke", "exp", [B("experiment_id")], extra=lambda o: {
+        "trace_ids": [o.trace], "serialized_scorers": [genai_rows.serialized_judge("none")]}),
+    "jobs.invoke_issue_detection": R("POST", AJAX3 + "/issues/invoke", "exp", [B("experiment_id")], extra=lambda o: {
+        "trace_ids": [o.trace], "categories": ["correctness"], "provider": "openai", "endpoint_name": "none"}),
+    "prompt_optimization.create": R("POST", R3 + "/prompt-optimization/jobs", "exp", [B("experiment_id")], extra=lambda o: {
+        "source_prompt_uri": f"prompts:/{o.rm}/1", "config": {"optimizer_type": "OPTIMIZER_TYPE_GEPA"}}),
+    "prompt_optimization.search.get": R("GET", R3 + "/prompt-optimization/jobs/search", "exp", [Q("experiment_id")]),
+    "prompt_optimization.search": R("POST", R3 + "/prompt-optimization/jobs/search", "exp", [B("experiment_id")]),
+    "ai_gateway.endpoints.create": R("POST", R3 + "/gateway/endpoints/create", "exp", [B("experiment_id")], extra=lambda o: {
+        "name": unique("ep"), "model_configs": []}),
+    "ai_gateway.endpoints.update": R("POST", R3 + "/gateway/endpoints/update", "exp", [B("experiment_id")], extra={"endpoint_id": "e-none"}),
+}
+# Prompt-lab runs are governed in both modes; the rest only with workspaces (tag mode refuses
+# them for everyone, test_policy_rows.py).
+PARITY.update({k: v for k, v in GENAI_PARITY.items() if WORKSPACES or k == "runs.create_promptlab"})
+NO_ID |= set(GENAI_PARITY) - set(PARITY)
 
 
 def test_parity_covers_every_row_with_an_id():

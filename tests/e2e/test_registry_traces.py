@@ -180,15 +180,30 @@ def test_leak_1_trace_rehoming_is_refused(a, b, gw):
     assert r.status_code == 403
 
 
-def test_leak_2_otlp_span_injection_is_refused_and_client_falls_back(a, b):
+def test_leak_2_otlp_span_injection_is_refused(a, b):
+    """OTLP is governed (docs/genai.md): spans naming another tenant's trace are refused even
+    into the caller's own experiment, and the trace stays where it was."""
+    import genai_rows
+
     exp_a, exp_b = own_experiment(a), own_experiment(b)
     tid = fresh_trace(a, exp_a)
+    r = b.request("POST", "/v1/traces", data=genai_rows._otlp_export(tid[len("tr-"):]), headers={
+        "content-type": "application/x-protobuf", "x-mlflow-experiment-id": exp_b})
+    assert r.status_code == 403, r.text
+    assert r.json()["error_code"] == "PERMISSION_DENIED"
+    assert trace_info(a, tid)["experiment_id"] == exp_a
+    # A new trace into team-a's experiment: the experiment decides.
+    fresh = genai_rows._otlp_export(uuid.uuid4().hex)
+    r = b.request("POST", "/v1/traces", data=fresh, headers={
+        "content-type": "application/x-protobuf", "x-mlflow-experiment-id": exp_a})
+    assert r.status_code == 403, r.text
+    # Without the experiment header MLflow would not know where to put the spans; an export
+    # without spans says nothing: both refused as bad requests.
+    r = b.request("POST", "/v1/traces", data=fresh, headers={"content-type": "application/x-protobuf"})
+    assert r.status_code == 400 and "x-mlflow-experiment-id" in r.text, r.text
     r = b.request("POST", "/v1/traces", data=b"\x0a\x00", headers={
         "content-type": "application/x-protobuf", "x-mlflow-experiment-id": exp_b})
-    assert r.status_code == 403
-    # The MLflow client recognises this phrase and stores spans as artifacts instead.
-    assert "REST OTLP span logging is not supported" in r.json()["message"]
-    assert trace_info(a, tid)["experiment_id"] == exp_a
+    assert r.status_code == 400 and "no spans" in r.text, r.text
 
 
 def test_leak_3_model_version_source_exfiltration_is_refused(a, b, gw):
