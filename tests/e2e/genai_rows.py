@@ -46,9 +46,11 @@ def serialized_judge(endpoint: str) -> str:
     return json.dumps(judge.model_dump())
 
 
-def create(o) -> None:
-    """team-a's GenAI service objects on `o` (an Objs with genai() already run). In tag mode the
-    routes that would create them are refused: the cases get ids that name nothing."""
+def create(o, jobs: bool = True) -> None:
+    """team-a's GenAI service objects on `o` (an Objs with genai() already run); with `jobs`, a
+    judge job and a prompt optimisation too (each runs in MLflow's job runner, a Python process
+    of its own: only the rows about jobs ask for them). In tag mode the routes that would create
+    them are refused: the cases get ids that name nothing."""
     if not WORKSPACES:
         for k in ("secret", "secret2", "model_def", "model_def2", "endpoint", "guardrail", "guardrail2",
                   "budget", "webhook", "job", "opt_job"):
@@ -83,6 +85,9 @@ def create(o) -> None:
         "name": unique("hook"), "url": f"https://{WEBHOOK_HOST}/mlflow", "events": [{"entity": "REGISTERED_MODEL", "action": "CREATED"}]}))["webhook"]["webhook_id"]
     o.mcp = "com.example/" + unique("mcp")
     _ok(a.post(f"{R3}/mcp-servers", {"name": o.mcp, "description": "d"}))
+    if not jobs:
+        o.job = o.opt_job = None
+        return
     o.job = _ok(a.post(f"{AJ3}/scorer/invoke", {
         "experiment_id": o.exp, "serialized_scorer": serialized_judge(o.endpoint_name), "trace_ids": [o.trace]}))["jobs"][0]["job_id"]
     o.opt_job = _ok(a.post(f"{R3}/prompt-optimization/jobs", {
@@ -108,8 +113,9 @@ def state(o) -> dict:
         "budget": a.get(f"{G}/budgets/get", params={"budget_policy_id": o.budget}).json(),
         "webhook": a.get(f"{R2}/webhooks/{o.webhook}").json(),
         "mcp": a.get(f"{R3}/mcp-servers/{o.mcp}").json(),
-        "opt_job": a.get(f"{R3}/prompt-optimization/jobs/{o.opt_job}").json().get("job", {}).get("job_id"),
     }
+    if o.opt_job:
+        out["opt_job"] = a.get(f"{R3}/prompt-optimization/jobs/{o.opt_job}").json().get("job", {}).get("job_id")
     for k in ("secret", "model_def", "endpoint", "guardrail", "budget", "webhook", "mcp"):
         assert "error_code" not in out[k], (k, out[k])
     return out
@@ -274,3 +280,8 @@ def cases() -> dict:
 def prefixes() -> tuple[str, ...]:
     """Row ids whose cases need create()."""
     return tuple(WORKSPACE_CASES)
+
+
+def needs_jobs(row_id: str) -> bool:
+    """Whether a row's case needs create()'s jobs."""
+    return row_id.startswith(("jobs.", "prompt_optimization."))

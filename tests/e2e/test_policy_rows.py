@@ -366,7 +366,7 @@ def test_row_owner_allowed_other_refused(row_id, a, b, gw):
     if row_id.startswith(GENAI_ROWS) or row_id in genai_rows.prefixes():
         o.genai()
     if row_id in genai_rows.prefixes():
-        genai_rows.create(o)
+        genai_rows.create(o, jobs=genai_rows.needs_jobs(row_id))
     for p in prep:
         assert p(o).status_code == 200
     before = o.state()
