@@ -64,9 +64,12 @@ pub fn decide<H: Host>(
     let plan = policy::plan(inc, matched, &principal, cfg)?;
     let mut would_deny = None;
     // Report mode forwards a request refused only for the caller's role or level on the
-    // object it acts on, planned as enforce mode would have sent it.
+    // object it acts on, planned as enforce mode would have sent it; never a visitor's (one
+    // with no role in the acting tenant): its request is pinned to the visited tenant's
+    // workspace, and forwarding it would act inside another tenant.
+    let member = principal.member;
     let mut waive = |e: GatewayError, waivable: bool| {
-        if cfg.report_only && waivable {
+        if cfg.report_only && waivable && member {
             would_deny.get_or_insert(e);
             Ok(())
         } else {

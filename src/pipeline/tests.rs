@@ -918,6 +918,37 @@ fn report_mode_forwards_each_reportable_refusal_pinned_to_the_callers_workspace(
     assert_eq!(walked, all, "every reportable reason walked");
 }
 
+/// A visitor (the workspace header names a tenant the caller is not a member of) has no role
+/// there: its write is refused in report mode too, never forwarded into the visited workspace.
+#[test]
+fn report_mode_never_forwards_a_visitors_refusal() {
+    let (mut host, ..) = report_host();
+    let mut req = as_tenant(
+        "POST",
+        "/api/2.0/mlflow/experiments/create",
+        "",
+        r#"{"name":"planted"}"#,
+        "team-a",
+        "admin",
+    );
+    req.headers
+        .push(("x-mlflow-workspace".into(), b"team-b".to_vec()));
+    let o = run_req(&mut host, req);
+    let rec = o.audit.record();
+    assert_eq!((rec.decision, rec.reason), ("deny", "rbac"));
+    assert!(
+        !host
+            .sent
+            .iter()
+            .any(|r| r.path_and_query.contains("experiments/create")),
+        "{:?}",
+        host.sent
+            .iter()
+            .map(|r| &r.path_and_query)
+            .collect::<Vec<_>>()
+    );
+}
+
 /// What report mode never forwards: no identity, a refused or unknown route (the workspace API
 /// first of all), a reference to another tenant's object. Each is refused as in enforce mode,
 /// and MLflow is asked nothing on the request's behalf.

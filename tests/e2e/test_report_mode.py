@@ -186,14 +186,25 @@ def test_report_mode_forwards_would_deny_and_enforce_refuses(report, mlflow_serv
 
 def test_a_reported_write_is_sent_as_enforce_mode_sends_it(report, gw, mlflow_server):
     """A viewer's writes in report mode (would_deny `rbac`) reach MLflow exactly as enforce
-    mode sends an editor's: the tenant tag injected, a client-chosen workspace dropped and the
-    caller's own pinned; so MLflow stores them as the tenant's, never unowned or elsewhere."""
+    mode sends an editor's: the tenant tag injected, the caller's own workspace pinned; so
+    MLflow stores them as the tenant's, never unowned or elsewhere. Naming another tenant's
+    workspace makes the caller a visitor there, with no role: its write is refused, in report
+    mode too, and nothing is created in the visited workspace."""
     owner, other = unique("team-a"), unique("team-b")
     assert Caller(gw, tenant=other).get(SEARCH, params={"max_results": 1}).status_code == 200
-    # In tag mode the header selects one of the caller's own tenants, and naming another is
-    # refused in every enforcement mode (test_tenants.py): only workspace mode has one to drop.
-    viewer = Caller(report, tenant=owner, subject="victor", roles="viewer",
-                    extra={"X-MLFLOW-WORKSPACE": other} if WORKSPACES else {})
+    viewer = Caller(report, tenant=owner, subject="victor", roles="viewer")
+    visitor = Caller(report, tenant=owner, subject="victor", roles="admin", extra={"X-MLFLOW-WORKSPACE": other})
+    visiting = unique("visiting")
+    r = visitor.post(f"{R2}/experiments/create", {"name": visiting})
+    line = audit(report, r)
+    if WORKSPACES:
+        assert r.status_code == 403 and (line["decision"], line["reason"]) == ("deny", "rbac"), (r.text, line)
+        assert line["upstream_status"] is None
+    else:  # tag mode: the header selects one of the caller's own tenants only (test_tenants.py)
+        assert r.status_code == 403 and line["decision"] == "deny", (r.text, line)
+    for ws in (owner, other):
+        r = direct(mlflow_server, "GET", f"{R2}/experiments/get-by-name", ws, params={"experiment_name": visiting})
+        assert r.status_code == 404, r.text
     editor = Caller(gw, tenant=owner, subject="alice", roles="editor")
     names = {"viewer": unique("reported"), "editor": unique("enforced")}
     exps, runs = {}, {}
@@ -272,23 +283,28 @@ def test_report_mode_never_administers_workspaces(report, gw, mlflow_server):
 
 
 def test_report_mode_enforces_every_route_refusal(report, gw):
-    """An unknown route and the server-wide families the policy refuses (webhooks, the AI
-    gateway, presigned URLs) are refused in report mode exactly as in enforce mode."""
+    """An unknown route and the server-wide families the policy refuses (the assistant, the
+    prompt lab's gateway-proxy, generic job search, online scoring, presigned URLs) are refused
+    in report mode exactly as in enforce mode; so is a webhook target outside the allow-list
+    (a check of the body, never reportable)."""
     t = unique("team-r")
     rep, enf = Caller(report, tenant=t, subject="rita"), Caller(gw, tenant=t, subject="rita")
+    route = [("deny", "route_not_allowed"), ("deny", "route_denied")]
     cases = [
-        ("GET", f"{R2}/no-such-route", None),
-        ("GET", f"{R2}/webhooks", None),
-        ("POST", f"{R2}/webhooks", {"name": "hook", "url": "http://127.0.0.1:9/x", "events": [
-            {"entity": "registered_model", "action": "created"}]}),
-        ("GET", f"{R3}/gateway/secrets/list", None),
-        ("POST", f"{R2}/artifacts/presigned-download-url", {"run_id": "0" * 32, "path": "x"}),
+        ("GET", f"{R2}/no-such-route", None, route),
+        ("GET", "/ajax-api/3.0/mlflow/assistant/sessions", None, route),
+        ("POST", "/ajax-api/2.0/mlflow/gateway-proxy", {"gateway_path": "x"}, route),
+        ("POST", "/ajax-api/3.0/jobs/search", {}, route),
+        ("PUT", f"{R3}/scorers/online-config", {"experiment_id": "1", "name": "x"}, route),
+        ("POST", f"{R2}/artifacts/presigned-download-url", {"run_id": "0" * 32, "path": "x"}, route),
+        ("POST", f"{R2}/webhooks", {"name": "hook", "url": "https://127.0.0.1:9/x", "events": [
+            {"entity": "REGISTERED_MODEL", "action": "CREATED"}]}, [("deny", "webhook_url_refused"), *route]),
     ]
     got, want = [], []
-    for method, path, body in cases:
+    for method, path, body, refusals in cases:
         e_out = outcome(gw, enf.request(method, path, json=body))
         r = rep.request(method, path, json=body)
-        got.append((method, path, e_out[2:] in [("deny", "route_not_allowed"), ("deny", "route_denied")],
+        got.append((method, path, e_out[2:] in refusals,
                     outcome(report, r), audit(report, r).get("upstream_status")))
         want.append((method, path, True, e_out, None))
     assert_rows(got, want)
