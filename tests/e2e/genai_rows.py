@@ -11,7 +11,9 @@ these objects apart."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import uuid
 
 from conftest import WORKSPACES, unique
@@ -33,6 +35,56 @@ MLFLOW_ENV = {"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
               "MLFLOW_GATEWAY_API_BASE_ALLOWED_SCHEMES": "http,https"}
 
 
+class ModelServer:
+    """An OpenAI-compatible model provider on loopback (no provider is reachable from the tests):
+    `/v1/chat/completions` answers with the last user message reversed, `/v1/embeddings` with a
+    fixed vector, anything else 404 in OpenAI's error shape; a request whose key is not
+    `GOOD_KEY` gets a 401 that echoes the key, as OpenAI's own answer does."""
+
+    GOOD_KEY = "sk-good0123456789abcdef"
+
+    def __init__(self):
+        self.seen: list[dict] = []
+        seen = self.seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+                key = (self.headers.get("authorization") or "").removeprefix("Bearer ")
+                seen.append({"path": self.path, "key": key, "body": body})
+                if key != ModelServer.GOOD_KEY:
+                    status, answer = 401, {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error"}}
+                elif self.path.endswith("/embeddings"):
+                    status, answer = 200, {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+                                           "model": body.get("model", "m"), "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+                elif not self.path.endswith("/chat/completions"):
+                    status, answer = 404, {"error": {"message": f"no such route: {self.path}", "type": "invalid_request_error"}}
+                else:
+                    text = body["messages"][-1]["content"][::-1]
+                    status, answer = 200, {
+                        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body.get("model", "m"),
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
 def _ok(r):
     assert r.status_code == 200, (r.request.method, r.request.url, r.status_code, r.text)
     return r.json()
@@ -46,11 +98,13 @@ def serialized_judge(endpoint: str) -> str:
     return json.dumps(judge.model_dump())
 
 
-def create(o, jobs: bool = True) -> None:
+def create(o, jobs: bool = True, api_base: str | None = None) -> None:
     """team-a's GenAI service objects on `o` (an Objs with genai() already run); with `jobs`, a
     judge job and a prompt optimisation too (each runs in MLflow's job runner, a Python process
     of its own: only the rows about jobs ask for them). In tag mode the routes that would create
-    them are refused: the cases get ids that name nothing."""
+    them are refused: the cases get ids that name nothing. `api_base`: the endpoint's model
+    provider (a ModelServer's url, whose key the secret then holds); without it the provider is
+    OpenAI's own, which the sandbox cannot reach."""
     if not WORKSPACES:
         for k in ("secret", "secret2", "model_def", "model_def2", "endpoint", "guardrail", "guardrail2",
                   "budget", "webhook", "job", "opt_job"):
@@ -58,8 +112,10 @@ def create(o, jobs: bool = True) -> None:
         o.endpoint_name, o.mcp = unique("ep"), "com.example/" + unique("mcp")
         return
     a = o.a
+    provider = {"secret_value": {"api_key": ModelServer.GOOD_KEY}, "auth_config": {"api_base": api_base}} if api_base else \
+        {"secret_value": {"api_key": "sk-rows0123456789abcdef"}}
     o.secret = _ok(a.post(f"{G}/secrets/create", {
-        "secret_name": unique("key"), "secret_value": {"api_key": "sk-rows0123456789abcdef"}, "provider": "openai"}))["secret"]["secret_id"]
+        "secret_name": unique("key"), "provider": "openai", **provider}))["secret"]["secret_id"]
     o.secret2 = _ok(a.post(f"{G}/secrets/create", {
         "secret_name": unique("key"), "secret_value": {"api_key": "sk-rows0123456789abcdef"}, "provider": "openai"}))["secret"]["secret_id"]
     o.model_def = _ok(a.post(f"{G}/model-definitions/create", {
@@ -156,9 +212,10 @@ _CHAT = lambda o: {"model": o.endpoint_name, "messages": [{"role": "user", "cont
 
 # id: (call, owner_ok, other) as in test_policy_rows.CASES. "absent": MLflow's answer for an id
 # or name its workspace does not have (404), the request allowed and pinned; "not_listed": 200
-# without any of the owner's objects. Invocations call a model provider the sandbox cannot reach:
-# the owner's request is forwarded (the gateway allowed it; MLflow's answer is the provider
-# failure), another tenant's finds no such endpoint in its workspace.
+# without any of the owner's objects. Invocations reach the endpoint's loopback ModelServer
+# (chat and embeddings answer 200); the routes of other providers' shapes are forwarded and
+# answered by MLflow (the endpoint is an OpenAI one); another tenant finds no such endpoint in
+# its workspace.
 WORKSPACE_CASES = {
     "ai_gateway.secrets.create": (J("POST", G + "/secrets/create", body=lambda o: {
         "secret_name": unique("key"), "secret_value": {"api_key": "sk-rows0123456789abcdef"}, "provider": "openai"}), 200, "own"),
@@ -216,10 +273,10 @@ WORKSPACE_CASES = {
     "ai_gateway.budgets.list": (J("GET", G + "/budgets/list"), 200, "not_listed"),
     "ai_gateway.budgets.windows": (J("GET", G + "/budgets/windows"), 200, "not_listed"),
     "ai_gateway.budgets.delete": (J("DELETE", G + "/budgets/delete", body=lambda o: {"budget_policy_id": o.budget}), 200, "absent"),
-    "ai_gateway.invoke": (J("POST", "/gateway/{o.endpoint_name}/mlflow/invocations", body=_INVOKE_BODY), "forwarded", "absent"),
-    "ai_gateway.chat_completions": (J("POST", "/gateway/mlflow/v1/chat/completions", body=_CHAT), "forwarded", "absent"),
-    "ai_gateway.openai.chat_completions": (J("POST", "/gateway/openai/v1/chat/completions", body=_CHAT), "forwarded", "absent"),
-    "ai_gateway.openai.embeddings": (J("POST", "/gateway/openai/v1/embeddings", body=lambda o: {"model": o.endpoint_name, "input": "hi"}), "forwarded", "absent"),
+    "ai_gateway.invoke": (J("POST", "/gateway/{o.endpoint_name}/mlflow/invocations", body=_INVOKE_BODY), 200, "absent"),
+    "ai_gateway.chat_completions": (J("POST", "/gateway/mlflow/v1/chat/completions", body=_CHAT), 200, "absent"),
+    "ai_gateway.openai.chat_completions": (J("POST", "/gateway/openai/v1/chat/completions", body=_CHAT), 200, "absent"),
+    "ai_gateway.openai.embeddings": (J("POST", "/gateway/openai/v1/embeddings", body=lambda o: {"model": o.endpoint_name, "input": "hi"}), 200, "absent"),
     "ai_gateway.openai.responses": (J("POST", "/gateway/openai/v1/responses", body=lambda o: {"model": o.endpoint_name, "input": "hi"}), "forwarded", "absent"),
     "ai_gateway.openai.responses_compact": (J("POST", "/gateway/openai/v1/responses/compact", body=lambda o: {"model": o.endpoint_name, "input": "hi"}), "forwarded", "absent"),
     "ai_gateway.anthropic.messages": (J("POST", "/gateway/anthropic/v1/messages", body=lambda o: {
@@ -227,7 +284,7 @@ WORKSPACE_CASES = {
     "ai_gateway.gemini.generate": (J("POST", "/gateway/gemini/v1beta/models/{o.endpoint_name}:generateContent", body=lambda o: {
         "contents": [{"role": "user", "parts": [{"text": "hi"}]}]}), "forwarded", "absent"),
     "ai_gateway.typesafe": (J("POST", "/gateway/typesafe/v1/systemone", body=_CHAT), "forwarded", "absent"),
-    "ai_gateway.proxy": (J("POST", "/gateway/proxy/{o.endpoint_name}/v1/chat/completions", body=_CHAT), "forwarded", "absent"),
+    "ai_gateway.proxy": (J("POST", "/gateway/proxy/{o.endpoint_name}/v1/chat/completions", body=_CHAT), 200, "absent"),
     "ai_gateway.models": (J("GET", "/gateway/mlflow/v1/models"), 200, "not_listed"),
     "jobs.invoke_scorer": (J("POST", AJ3 + "/scorer/invoke", body=lambda o: {
         "experiment_id": o.exp, "serialized_scorer": serialized_judge(o.endpoint_name), "trace_ids": [o.trace]}), 200, 403),

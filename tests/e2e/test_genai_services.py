@@ -5,15 +5,14 @@ the traces an OTLP export or a judge names, a prompt-lab run's attribution) and 
 after MLflow's answer (the endpoint's usage experiment claimed for the tenant). docs/genai.md is
 the reference."""
 
-import http.server
 import json
-import threading
 import uuid
 
 import pytest
 
 import genai_rows
 from conftest import WORKSPACES, Caller, Gateway, unique
+from genai_rows import ModelServer
 from test_policy_rows import Objs
 
 R2 = "/api/2.0/mlflow"
@@ -178,50 +177,6 @@ def test_a_read_after_mlflow_closed_its_connection_is_answered(objs, a):
         assert r.status_code >= 400 and "sk-rows" not in r.text
         r = a.get(f"{G}/endpoints/get", params={"endpoint_id": o.endpoint})
         assert r.status_code == 200, r.text
-
-
-class ModelServer:
-    """An OpenAI-compatible model provider on loopback (no provider is reachable from the tests):
-    `/v1/chat/completions` answers with the last user message reversed; a request whose key is
-    not `GOOD_KEY` gets a 401 that echoes the key, as OpenAI's own answer does."""
-
-    GOOD_KEY = "sk-good0123456789abcdef"
-
-    def __init__(self):
-        self.seen: list[dict] = []
-        seen = self.seen
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
-                key = (self.headers.get("authorization") or "").removeprefix("Bearer ")
-                seen.append({"path": self.path, "key": key, "body": body})
-                if key != ModelServer.GOOD_KEY:
-                    status, answer = 401, {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error"}}
-                else:
-                    text = body["messages"][-1]["content"][::-1]
-                    status, answer = 200, {
-                        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body.get("model", "m"),
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ import pytest
 
 import genai_rows
 from conftest import ARTIFACTS, REPO, WORKSPACES, Caller, unique
-from test_genai_services import ModelServer, endpoint_for
+from genai_rows import ModelServer
+from test_genai_services import endpoint_for
 
 R3 = "/api/3.0/mlflow"
 MLFLOW_ENV = genai_rows.MLFLOW_ENV

@@ -280,7 +280,8 @@ NO_ID = {"experiments.create", "experiments.search.get", "experiments.search", "
 # another tenant's ids answered as absent). OTLP names its experiment and run in headers and its
 # traces inside the spans (test_genai_services.py, test_genai_otlp.py). The ids these services
 # take of tenant data are judged where MLflow reads them, the JSON body:
-NO_ID |= {r["id"] for r in POLICY_TABLE["rows"] if r["strategy"] in ("Workspaced", "Invocation", "Otlp")}
+NO_ID |= {r["id"] for r in POLICY_TABLE["rows"] if r["strategy"] in ("Workspaced", "Invocation", "Otlp")} - {
+    "ai_gateway.endpoints.create", "ai_gateway.endpoints.update"}
 GENAI_PARITY = {
     "runs.create_promptlab": R("POST", AJAX2 + "/runs/create-promptlab-run", "exp", [B("experiment_id")], extra={"prompt_template": "t"}),
     "jobs.invoke_scorer": R("POST", AJAX3 + "/scorer/invoke", "exp", [B("experiment_id")], extra=lambda o: {

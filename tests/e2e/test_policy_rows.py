@@ -18,6 +18,14 @@ MLFLOW_ENV = genai_rows.MLFLOW_ENV
 
 
 @pytest.fixture(scope="module")
+def model_server():
+    """The GenAI rows' model provider (their endpoints' api_base)."""
+    m = genai_rows.ModelServer()
+    yield m
+    m.stop()
+
+
+@pytest.fixture(scope="module")
 def gw(workdir, mlflow_server):
     """The gateway in dev mode, admitting the GenAI rows' webhook target."""
     g = Gateway(workdir / "gw", mlflow_server.url, {
@@ -360,13 +368,13 @@ def mentions_owner(resp, o):
 
 
 @pytest.mark.parametrize("row_id", sorted(CASES))
-def test_row_owner_allowed_other_refused(row_id, a, b, gw):
+def test_row_owner_allowed_other_refused(row_id, a, b, gw, model_server):
     call, owner_ok, other, *prep = CASES[row_id]
     o = Objs(a)
     if row_id.startswith(GENAI_ROWS) or row_id in genai_rows.prefixes():
         o.genai()
     if row_id in genai_rows.prefixes():
-        genai_rows.create(o, jobs=genai_rows.needs_jobs(row_id))
+        genai_rows.create(o, jobs=genai_rows.needs_jobs(row_id), api_base=model_server.url)
     for p in prep:
         assert p(o).status_code == 200
     before = o.state()

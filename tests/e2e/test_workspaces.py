@@ -193,7 +193,8 @@ def test_manual_provisioning_refuses_until_an_operator_creates_the_workspace(wor
 @workspace_only
 def test_an_mlflow_without_workspaces_is_never_served_open(workdir):
     """Workspace mode in front of an MLflow started without --enable-workspaces: readiness
-    fails, tenant requests get 503 and nothing reaches MLflow; the log says what to fix."""
+    fails, tenant requests get 501 (a lasting misconfiguration the MLflow client shows at once
+    instead of retrying, docs/audit.md) and nothing reaches MLflow; the log says what to fix."""
     plain = MlflowServer(workdir / "mlflow-plain", workspaces=False).start()
     gw = Gateway(workdir / "gw-plain", plain.url, {"auth_mode": "off"}).start()
     try:
@@ -203,7 +204,8 @@ def test_an_mlflow_without_workspaces_is_never_served_open(workdir):
         caller = Caller(gw, tenant=tenant())
         r = caller.post("/api/2.0/mlflow/experiments/create", {"name": unique("open")},
                         headers={"X-Request-ID": "plain-1"})
-        assert r.status_code == 503, r.text
+        assert r.status_code == 501, r.text
+        assert "--enable-workspaces" in r.text or "workspaces enabled" in r.text, r.text
         assert gw.audit_for("plain-1")[0]["reason"] == "workspaces_disabled"
         listed = requests.get(f"{plain.url}/api/2.0/mlflow/experiments/search",
                               params={"max_results": 100}, timeout=30).json()
