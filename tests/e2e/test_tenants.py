@@ -501,7 +501,8 @@ def test_the_ui_picker_switches_tenants_shows_shares_and_hides_denied(gw, idp, a
     """Chromium, every person signed in at the real IdP (tests/ui/grants_check.cjs).
     Workspace mode: carol's landing page lists team-a and team-b, and the sidebar's workspace
     picker switches her experiment list between them (the UI's API calls carry the picked
-    workspace); bob's picker shows team-a (something is shared there), where his list shows
+    workspace); bob, a member of team-b only, lands in team-b, and his picker shows team-a
+    (something is shared there), where his list shows
     the shared experiment only, its run page works and the private experiment's page errors.
     Both modes: victor, a team-a viewer with a DENY on one experiment, does not see it in the
     experiment list, its run page shows an error, and the UI's GraphQL GetRun is refused for
@@ -559,7 +560,9 @@ def test_the_ui_picker_switches_tenants_shows_shares_and_hides_denied(gw, idp, a
         assert set(r["carol_search_workspaces"]) == {"team-a", "team-b"}, r
         info = r["carol_userinfo_b"]["body"]
         assert (info["subject"], info["tenant"], info["member"]) == ("carol", "team-b", True), r
-        assert r["bob_home_lists_b"] and r["bob_home_lists_a"], r
+        # bob is a member of team-b only: sign-in lands him in team-b's workspace (not on the
+        # chooser), and the picker offers team-a, where something is shared with him.
+        assert r["bob_home_lists_b"] and r["bob_lands_in"] == "team-b", r
         assert sorted(r["bob_picker_options"]) == ["team-a", "team-b"], r
         assert r["bob_in_a_shows"] and r["bob_in_a_hides"], r
         assert r["bob_shared_run_shows_name"], r

@@ -68,9 +68,24 @@ async function signIn(p, login) {
 async function pick(p, name) {
   const picker = p.locator('[role="combobox"][aria-label^="Workspace"]');
   await picker.waitFor({ timeout: WAIT });
-  await picker.click();
+  // The picker opens on a click once the page has loaded its workspace list; a click while
+  // the page is still loading can leave it closed: click until its options show.
+  const first = p.locator('[role="option"]').first();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await picker.click();
+    if (await first.waitFor({ timeout: 10000 }).then(() => true, () => false)) break;
+  }
   const options = await p.locator('[role="option"]').allInnerTexts();
-  await p.getByRole("option", { name, exact: true }).click();
+  const wanted = p.getByRole("option", { name, exact: true });
+  try {
+    await wanted.waitFor({ timeout: WAIT });
+  } catch (e) {
+    // What the picker offered instead, for the failure message.
+    await p.screenshot({ path: `${process.env.PICK_SHOT_DIR || "/tmp"}/pick-${name}-failed.png`, fullPage: true });
+    const listed = await fetchAsUi(p, "/ajax-api/3.0/mlflow/workspaces");
+    throw new Error(`the workspace picker offers ${JSON.stringify(options)}, not ${name} (the workspace list answers ${JSON.stringify(listed)}): ${e.message}`);
+  }
+  await wanted.click();
   return options.map((o) => o.trim()).filter((o) => o);
 }
 
@@ -141,7 +156,8 @@ async function experimentsList(p, r, key, shown, hidden) {
       const b = await newPage(browser);
       await signIn(b.p, cfg.bob.login);
       r.bob_home_lists_b = await textAfter(b.p, "team-b", WAIT);
-      r.bob_home_lists_a = await textAfter(b.p, "team-a", 5000);
+      r.bob_lands_in = new URL(b.p.url().replace("/#/", "/")).searchParams.get("workspace") ||
+        (await b.p.evaluate(() => window.localStorage.getItem("mlflow.activeWorkspace")));
       await b.p.screenshot({ path: `${out}/grants-bob-home.png`, fullPage: true });
       await b.p.getByText("team-b", { exact: true }).first().click();
       await b.p.goto(at("/experiments", "team-b"));
