@@ -39,11 +39,12 @@ class ModelServer:
     """An OpenAI-compatible model provider on loopback (no provider is reachable from the tests):
     `/v1/chat/completions` answers with the last user message reversed, `/v1/embeddings` with a
     fixed vector, anything else 404 in OpenAI's error shape; a request whose key is not
-    `GOOD_KEY` gets a 401 that echoes the key, as OpenAI's own answer does."""
+    `GOOD_KEY` gets a 401 that echoes the key, as OpenAI's own answer does. `reply`: the chat
+    answer's text for a request body (default: the last user message reversed)."""
 
     GOOD_KEY = "sk-good0123456789abcdef"
 
-    def __init__(self):
+    def __init__(self, reply=lambda body: body["messages"][-1]["content"][::-1]):
         self.seen: list[dict] = []
         seen = self.seen
 
@@ -65,7 +66,7 @@ class ModelServer:
                 elif not self.path.endswith("/chat/completions"):
                     status, answer = 404, {"error": {"message": f"no such route: {self.path}", "type": "invalid_request_error"}}
                 else:
-                    text = body["messages"][-1]["content"][::-1]
+                    text = reply(body)
                     status, answer = 200, {
                         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body.get("model", "m"),
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],

@@ -31,41 +31,11 @@ workspace_only = pytest.mark.skipif(
 JUDGE = "polite"
 
 
-class JudgeModel(ModelServer):
-    """The loopback model server of test_genai_services, answering every chat as an LLM judge
-    that finds the guideline met (`{"result": "yes", ...}`), so that the judge's job ends with an
-    assessment; a key other than `GOOD_KEY` still gets a 401."""
-
-    def __init__(self):
-        super().__init__()
-        seen = self.seen
-
-        class Judge(self.server.RequestHandlerClass):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
-                key = (self.headers.get("authorization") or "").removeprefix("Bearer ")
-                seen.append({"path": self.path, "key": key, "body": body})
-                if key != ModelServer.GOOD_KEY:
-                    status, answer = 401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error"}}
-                else:
-                    verdict = json.dumps({"result": "yes", "rationale": "The response is polite."})
-                    status, answer = 200, {
-                        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body.get("model", "m"),
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": verdict}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server.RequestHandlerClass = Judge
-
-
 @pytest.fixture(scope="module")
 def model():
-    m = JudgeModel()
+    """The loopback model server answering every chat as an LLM judge that finds the guideline
+    met, so that the judge's job ends with an assessment (a key other than GOOD_KEY: 401)."""
+    m = ModelServer(reply=lambda body: json.dumps({"result": "yes", "rationale": "The response is polite."}))
     yield m
     m.stop()
 
