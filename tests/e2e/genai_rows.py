@@ -29,6 +29,8 @@ GA = AJ3 + "/gateway"
 # resolves here). Nothing listens on the discard port: `webhooks/{id}/test` answers with MLflow's own
 # report of the failed delivery.
 WEBHOOK_HOST = "127.0.0.1:9"
+# The dev-mode gateway of the modules that use these objects: it admits the webhook target.
+GATEWAY_VARS = {"auth_mode": "off", "webhook_allowed_hosts": WEBHOOK_HOST}
 MLFLOW_ENV = {"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
               # test_genai_services.py's model server: plain http on loopback.
               "MLFLOW_GATEWAY_API_BASE_ALLOW_PRIVATE_IPS": "true",

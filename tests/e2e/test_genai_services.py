@@ -27,8 +27,7 @@ workspace_only = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def gw(workdir, mlflow_server):
-    g = Gateway(workdir / "gw", mlflow_server.url, {
-        "auth_mode": "off", "webhook_allowed_hosts": genai_rows.WEBHOOK_HOST}).start()
+    g = Gateway(workdir / "gw", mlflow_server.url, genai_rows.GATEWAY_VARS).start()
     yield g
     g.stop()
 

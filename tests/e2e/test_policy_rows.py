@@ -28,8 +28,7 @@ def model_server():
 @pytest.fixture(scope="module")
 def gw(workdir, mlflow_server):
     """The gateway in dev mode, admitting the GenAI rows' webhook target."""
-    g = Gateway(workdir / "gw", mlflow_server.url, {
-        "auth_mode": "off", "webhook_allowed_hosts": genai_rows.WEBHOOK_HOST}).start()
+    g = Gateway(workdir / "gw", mlflow_server.url, genai_rows.GATEWAY_VARS).start()
     yield g
     g.stop()
 
