@@ -14,7 +14,7 @@
 #                                       default redis), in E2E_ISOLATION (default workspace)
 #   scripts/spinkube_local.sh deps      Debian packages (runc, docker-registry, Go 1.19, cmake, ...)
 #   scripts/spinkube_local.sh build     containerd v1.6.37 and containerd-shim-spin v0.24.0 from
-#                                       source, cached (first run: about an hour on 2 cores)
+#                                       source, cached (first run: about 35 min on 2 idle cores)
 #   scripts/spinkube_local.sh check     can this machine run containers? (runc + a busybox image)
 #   scripts/spinkube_local.sh image [WASM]
 #                                       `spin registry push` (Spin 3.6.3) of spin.toml + WASM to a
@@ -249,7 +249,7 @@ build_shim() {
   local tc
   if rustup toolchain list 2>/dev/null | grep -q '^1\.91\.0'; then tc=1.91.0
   else tc="$(rustup default 2>/dev/null | cut -d' ' -f1)"; fi
-  log "building containerd-shim-spin $SHIM_VERSION with Rust toolchain ${tc:-default} (nice 19, 2 jobs; about an hour the first time)"
+  log "building containerd-shim-spin $SHIM_VERSION with Rust toolchain ${tc:-default} (nice 19, 2 jobs; about 35 min on 2 idle cores the first time)"
   local start=$SECONDS
   (cd "$src" && RUSTUP_TOOLCHAIN="$tc" CARGO_TARGET_DIR="$SK/target" CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" \
      nice -n 19 cargo build --release -p containerd-shim-spin-v2 --config "$SK/patch.toml") >"$SK/shim-build.log" 2>&1 \
