@@ -477,7 +477,7 @@ NOTES = [
     "module's data, so the cost grows with the memory the component starts with, most of which is "
     "its stack. The gateway links with a 256 KiB stack (`build.rs`; its deepest request uses about "
     "37 KiB), which made its initial memory 9 pages (576 KiB) instead of 21 (1,344 KiB) and cut the "
-    "host's `memset` per request from about 0.09 to 0.03 ms (`perf` samples of the `spin` process). "
+    "host's `memset` per request from about 0.07 to 0.02 ms (`perf` samples of the `spin` process, idle machine; the forwarder's: 0.02 ms). "
     "The forwarder keeps Rust's default 1 MiB stack (17 pages), as a component built without this "
     "setting has.",
     "* **Key-value reads are not batched.** Spin's Redis store implements `wasi:keyvalue/batch` "
