@@ -28,6 +28,19 @@ def nested_object(levels: int) -> str:
     return '{"a":' * levels + "1" + "}" * levels
 
 
+def post_json(caller, path: str, body: str, headers: dict | None = None):
+    """`body` sent as it is written (requests would re-encode a dict, and Python's json module
+    cannot nest this deep)."""
+    return caller.request("POST", path, data=body, headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def log_batch_with_tag_nested(run_id: str, levels: int) -> str:
+    """A log-batch whose one tag carries a value nested `levels` deep: with the top-level
+    object, `tags` and the tag itself, the body is `levels + 3` levels deep."""
+    return '{"run_id": "%s", "metrics": [], "tags": [{"key": "deep", "value": "v", "z": %s}]}' % (
+        run_id, nested_object(levels))
+
+
 def assert_no_trap(gw):
     log = gw.log_path.read_text(errors="replace")
     for sign in ("wasm trap", "call stack exhausted", "stack overflow"):
@@ -35,29 +48,22 @@ def assert_no_trap(gw):
 
 
 def test_json_at_the_nesting_limit_is_parsed_reserialised_and_forwarded(a, gw, run_ids):
-    exp_id, run_id = run_ids
+    _, run_id = run_ids
     # log-batch: the body is parsed strictly and re-serialised (judged fields first) at every
-    # depth. The top-level object, `tags`, one tag, then the nested value: 3 levels + the rest.
-    inside = nested_object(JSON_LIMIT - 3)
-    body = '{"run_id": "%s", "metrics": [], "tags": [{"key": "deep", "value": "v", "z": %s}]}' % (run_id, inside)
-    r = a.request("POST", "/api/2.0/mlflow/runs/log-batch", data=body,
-                  headers={"Content-Type": "application/json"})
+    # depth; at the limit it reaches MLflow
+    r = post_json(a, "/api/2.0/mlflow/runs/log-batch", log_batch_with_tag_nested(run_id, JSON_LIMIT - 3))
     assert r.status_code == 200, r.text
     run = a.get("/api/2.0/mlflow/runs/get", params={"run_id": run_id}).json()["run"]
     assert {"key": "deep", "value": "v"} in run["data"]["tags"]
     # one level more: the gateway's own 400, before MLflow
-    past = '{"run_id": "%s", "metrics": [], "tags": [{"key": "deep", "value": "v", "z": %s}]}' % (
-        run_id, nested_object(JSON_LIMIT - 2))
-    r = a.request("POST", "/api/2.0/mlflow/runs/log-batch", data=past,
-                  headers={"Content-Type": "application/json"})
+    r = post_json(a, "/api/2.0/mlflow/runs/log-batch", log_batch_with_tag_nested(run_id, JSON_LIMIT - 2))
     assert r.status_code == 400, r.text
     assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "not valid JSON" in r.json()["message"]
     # arrays, in a search whose answer the gateway also checks
     for levels, status in ((JSON_LIMIT - 1, 200), (JSON_LIMIT, 400), (5000, 400)):
-        body = '{"max_results": 10, "x": %s}' % ("[" * levels + "]" * levels)
-        r = a.request("POST", "/api/2.0/mlflow/experiments/search", data=body,
-                      headers={"Content-Type": "application/json"})
+        r = post_json(a, "/api/2.0/mlflow/experiments/search",
+                      '{"max_results": 10, "x": %s}' % ("[" * levels + "]" * levels))
         assert r.status_code == status, (levels, r.text)
     assert_no_trap(gw)
 
@@ -100,8 +106,7 @@ def test_otlp_span_attributes_nested_deep(a, gw, run_ids):
         span = {"traceId": "%032x" % (levels + 1), "spanId": "%016x" % 1, "name": "s",
                 "startTimeUnixNano": "1", "endTimeUnixNano": "2",
                 "attributes": [{"key": "a", "value": _any_value(levels)}]}
-        r = a.request("POST", "/v1/traces", headers={**headers, "Content-Type": "application/json"},
-                      data=json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}))
+        r = post_json(a, "/v1/traces", json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}), headers)
         assert r.status_code == status, (levels, r.text)
     # protobuf: the gateway reads the trace ids and skips attributes without descending into
     # them, so 20,000 levels cost it no stack; MLflow's own parser refuses the body
