@@ -128,7 +128,7 @@ def test_an_editor_starts_a_judge_from_the_ui_and_mlflow_runs_it(gw, judged, mod
     # The UI polled the job through the gateway until MLflow's job runner finished it, and said so.
     assert result["jobs"] == {job: {"http_status": 200, "status": "SUCCEEDED", "job_name": "invoke_scorer"}}, result
     assert result["banner"] == f'Judge "{JUDGE}" completed successfully.' and not result["error_shown"], result
-    polls = [x for x in gw.audit_lines() if x["route"] == "jobs.get" and x["subject"] == "editor-user"]
+    polls = [x for x in gw.audit_lines_settled() if x["route"] == "jobs.get" and x["subject"] == "editor-user"]
     assert polls and all(x["decision"] == "allow" for x in polls), polls
     # The judge called team-a's endpoint (its model, with its key) about team-a's traces ...
     asked = model.seen[calls:]

@@ -105,7 +105,7 @@ def test_planted_bearer_cookie_never_switches_the_browser(gw, idp, isolation):
         "cookie": PLANTED, "token": token_b,
         "a": {"login": "alice", "tenant": "team-a", "exp_name": a_exp},
         "b": {"tenant": "team-b", "exp_name": b_exp}}))
-    first_line = len(gw.audit_lines())
+    first_line = len(gw.audit_lines_settled())
     proc = subprocess.run([node, str(REPO / "tests/ui/header_cookie_check.cjs"), str(cfg)],
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "NODE_PATH": node_path})
@@ -143,7 +143,7 @@ def test_planted_bearer_cookie_never_switches_the_browser(gw, idp, isolation):
         assert "team-b" not in json.dumps(info["body"]), (key, info)
     assert r["cleared_by_userinfo"], r
     # Nothing the browser sent was served as team-b.
-    lines = gw.audit_lines()[first_line:]
+    lines = gw.audit_lines_settled()[first_line:]
     assert lines and [a for a in lines if a.get("tenant") == "team-b"] == []
     for shot in ("header-cookie-before", "header-cookie-planted", "header-cookie-after"):
         assert (out / f"{shot}.png").stat().st_size > 0

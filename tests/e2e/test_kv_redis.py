@@ -88,8 +88,9 @@ def test_redis_killed_mid_run_fails_closed_then_recovers(workdir, mlflow_server)
         # gateway's own lines name the cause.
         outage_rids = {rid for _, rid, _, _ in outage}
         assert not [x for x in proxy.records if x["headers"].get("x-request-id") in outage_rids]
+        audit = gw.audit_lines_settled()
         for _, rid, outcome, _ in outage:
-            lines = [x for x in gw.audit_lines() if x["request_id"] == rid]
+            lines = [x for x in audit if x["request_id"] == rid]
             assert all(x["decision"] == "deny" for x in lines), lines
             if outcome != "client timeout":
                 assert lines and lines[0]["reason"] in ("kv_unavailable", "deadline_exceeded"), lines
@@ -98,7 +99,7 @@ def test_redis_killed_mid_run_fails_closed_then_recovers(workdir, mlflow_server)
                                headers=pinned("team-a"), timeout=30).json()
         assert len(history.get("metrics", [])) == 1, history  # only the write after recovery
 
-        reasons = {rid: [x["reason"] for x in gw.audit_lines() if x["request_id"] == rid]
+        reasons = {rid: [x["reason"] for x in audit if x["request_id"] == rid]
                    for _, rid, _, _ in outage}
         print(f"\n[redis outage] {spin_version()}")
         for kind, rid, outcome, took in outage:

@@ -74,7 +74,7 @@ def sources():
 def refusals(gw: Gateway) -> int:
     """How many requests the gateway has answered 401 so far (an expired token has no subject,
     so these are counted for all callers; the tests of this module run one at a time)."""
-    return sum(1 for a in gw.audit_lines() if a.get("status") == 401)
+    return sum(1 for a in gw.audit_lines_settled() if a.get("status") == 401)
 
 
 def test_control_an_expired_token_is_refused(gw, idp):
@@ -153,7 +153,7 @@ def test_team_b_machine_is_refused_team_a_run(gw, idp, tmp_path):
             mlflow.MlflowClient().log_metric(run.info.run_id, "acc", 0.1)
         assert exp_id not in [e.experiment_id for e in mlflow.search_experiments()]
     assert any(a.get("subject") == "svc-team-b" and a.get("status") in (403, 404)
-               for a in gw.audit_lines())
+               for a in gw.audit_lines_settled())
 
 
 def test_wrong_secret_is_a_clear_error(gw, idp):

@@ -82,7 +82,7 @@ def test_a_trace_text_search_finds_a_spans_content(gw, a, b):
         assert mlflow.search_traces(locations=[exp_id], filter_string="trace.text LIKE '%no-such-text%'",
                                     return_type="list") == []
     # Spans came through OTLP, governed by the gateway (not the artifact fallback).
-    otlp = [x for x in gw.audit_lines() if x.get("route") == "otlp.traces" and x.get("tenant") == "team-a"]
+    otlp = [x for x in gw.audit_lines_settled() if x.get("route") == "otlp.traces" and x.get("tenant") == "team-a"]
     assert otlp and all(x["decision"] == "allow" for x in otlp), otlp[-3:]
     with b.mlflow() as mlflow:
         text = refused(lambda: mlflow.search_traces(locations=[exp_id],

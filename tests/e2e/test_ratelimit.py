@@ -83,7 +83,7 @@ def test_the_mlflow_client_backs_off_and_every_point_arrives(workdir, mlflow_ser
                     mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
             history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")
         assert sorted(m.step for m in history) == list(range(10))
-        limited = [a for a in gw.audit_lines() if a.get("subject") == "trainer" and a["status"] == 429]
+        limited = [a for a in gw.audit_lines_settled() if a.get("subject") == "trainer" and a["status"] == 429]
         assert limited and all(a["reason"] == "rate_limited" for a in limited)
     finally:
         gw.stop()

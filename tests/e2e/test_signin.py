@@ -705,7 +705,7 @@ def test_no_secret_reaches_a_log_or_mlflow(stack, gw, idp, proxy):
         for s in secrets:
             assert s not in raw
     # Audit lines of session requests say so.
-    lines = [a for a in gw.audit_lines() if a.get("auth") == "session"]
+    lines = [a for a in gw.audit_lines_settled() if a.get("auth") == "session"]
     allowed = [a for a in lines if a["reason"] == "allowed"]  # forwarded to MLflow
     assert allowed and all(a["tenant"] in ("team-a", "team-b") for a in allowed)
     assert {a["reason"] for a in lines} >= {"session_invalid", "csrf_refused", "session_refresh_refused"}

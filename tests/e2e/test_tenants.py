@@ -159,7 +159,7 @@ def bearer(as_person, login: str) -> dict[str, str]:
 
 
 def grant_lines(gw: Gateway) -> list[dict]:
-    return [a for a in gw.audit_lines() if (a.get("route") or "").startswith("grants.") and "grant" in a]
+    return [a for a in gw.audit_lines_settled() if (a.get("route") or "").startswith("grants.") and "grant" in a]
 
 
 def exp_ids(mlflow) -> list[str]:
@@ -370,7 +370,7 @@ def test_a_read_only_share_across_tenants_until_revoked(gw, as_person, tmp_path)
         ("alice", "grants.delete", {"resource": shared_exp, "subject": "user:bob", "from": "READ", "to": None}),
         ("alice", "grants.delete", {"resource": shared_model, "subject": "user:bob", "from": "READ", "to": None}),
     ], lines
-    refused = [a for a in gw.audit_lines() if (a.get("route") or "").startswith("grants.") and a.get("subject") == "bob"]
+    refused = [a for a in gw.audit_lines_settled() if (a.get("route") or "").startswith("grants.") and a.get("subject") == "bob"]
     assert refused and all(a["decision"] == "deny" for a in refused)
 
 
@@ -578,5 +578,5 @@ def test_the_ui_picker_switches_tenants_shows_shares_and_hides_denied(gw, idp, a
     assert r["victor_graphql_denied"]["body"]["error_code"] == "PERMISSION_DENIED", r
     assert r["victor_graphql_kept"]["status"] == 200, r
     assert r["victor_graphql_kept"]["body"]["data"]["mlflowGetRun"]["run"]["info"]["runUuid"] == kept_run, r
-    denied_lines = [a for a in gw.audit_lines() if a.get("subject") == "victor" and a.get("reason") == "grant_denied"]
+    denied_lines = [a for a in gw.audit_lines_settled() if a.get("subject") == "victor" and a.get("reason") == "grant_denied"]
     assert any(a["route"] == "graphql.post" for a in denied_lines), denied_lines

@@ -101,6 +101,18 @@ class Gateway:
                     out.append(json.loads(line))
         return out
 
+    def audit_lines_settled(self) -> list[dict]:
+        """The audit lines of every request answered so far. The shell writes a request's line
+        after its answer is sent, so a test that reads the log as soon as it is answered may
+        miss the last line. A `GET /healthz` with an id of its own goes through the gateway
+        after them; once its line is in, each earlier request's instance has long since made its
+        one write. The markers' own lines are left out."""
+        marker = "settle-" + os.urandom(8).hex()
+        r = requests.get(self.url + "/healthz", headers={"X-Request-ID": marker}, timeout=30)
+        assert r.headers.get("x-request-id") == marker, r.headers
+        self.audit_for(marker)
+        return [a for a in self.audit_lines() if not a["request_id"].startswith("settle-")]
+
     def audit_for(self, request_id: str) -> list[dict]:
         # stdout is flushed per line by Spin; poll briefly for the line to land.
         return wait_until(
