@@ -8,82 +8,36 @@
 // Prints one JSON object with what each step showed (the test asserts on it); screenshots go
 // to <out>.
 const fs = require("fs");
-const { chromium } = require("playwright-core");
+const { WAIT, run, newPage, textAfter, signIn: signInAt } = require("./browser.cjs");
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const { gw, idp, out } = cfg;
-const WAIT = 60000;
 
-async function textAfter(p, text, timeoutMs) {
-  try {
-    await p.getByText(text, { exact: false }).first().waitFor({ timeout: timeoutMs });
-    return true;
-  } catch (e) {
-    return false;
-  }
-}
+const signIn = (p, login) => signInAt(p, gw, idp, login);
 
-async function newPage(browser) {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  const p = await context.newPage();
-  p.on("pageerror", () => {});
-  const navigations = [];
-  p.on("request", (r) => {
-    if (r.isNavigationRequest() && r.frame() === p.mainFrame()) navigations.push(r.url());
+const r = {};
+run(r, async (browser) => {
+  // ---- 1. the deep link
+  let { context, p, navigations } = await newPage(browser);
+  await p.goto(cfg.link);
+  await signIn(p, cfg.login);
+  r.deep_navigations = [...navigations];
+  r.deep_run_shown = await textAfter(p, cfg.run_name, WAIT);
+  r.deep_back_at = p.url();
+  await p.screenshot({ path: `${out}/quickstart-deep-link.png`, fullPage: true });
+  await context.close();
+
+  // ---- 2. the admin of both teams
+  ({ context, p, navigations } = await newPage(browser));
+  await p.goto(`${gw}/`);
+  await signIn(p, cfg.admin.login);
+  r.admin_back_at = p.url();
+  r.admin_chooser_shows = {};
+  for (const t of cfg.admin.tenants) r.admin_chooser_shows[t] = await textAfter(p, t, WAIT);
+  r.admin_userinfo = await p.evaluate(async () => {
+    const res = await fetch("/oauth2/userinfo");
+    return { status: res.status, body: await res.json().catch(() => null) };
   });
-  return { context, p, navigations };
-}
-
-// From the IdP's login page: sign in (devInteractions takes any password), consent, and wait
-// until the browser is back at the gateway.
-async function signIn(p, login) {
-  await p.waitForURL((u) => u.toString().startsWith(`${idp}/`), { timeout: WAIT });
-  await p.waitForSelector('input[name="login"]', { timeout: WAIT });
-  await p.fill('input[name="login"]', login);
-  await p.fill('input[name="password"]', "any password");
-  await Promise.all([p.waitForNavigation({ timeout: WAIT }), p.click('button[type="submit"]')]);
-  if (p.url().startsWith(`${idp}/`)) {
-    await p.click('button[type="submit"]');
-  }
-  await p.waitForURL((u) => u.toString().startsWith(`${gw}/`) && !u.toString().includes("/oauth2/"), { timeout: WAIT });
-}
-
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  const r = {};
-  try {
-    // ---- 1. the deep link
-    let { context, p, navigations } = await newPage(browser);
-    await p.goto(cfg.link);
-    await signIn(p, cfg.login);
-    r.deep_navigations = [...navigations];
-    r.deep_run_shown = await textAfter(p, cfg.run_name, WAIT);
-    r.deep_back_at = p.url();
-    await p.screenshot({ path: `${out}/quickstart-deep-link.png`, fullPage: true });
-    await context.close();
-
-    // ---- 2. the admin of both teams
-    ({ context, p, navigations } = await newPage(browser));
-    await p.goto(`${gw}/`);
-    await signIn(p, cfg.admin.login);
-    r.admin_back_at = p.url();
-    r.admin_chooser_shows = {};
-    for (const t of cfg.admin.tenants) r.admin_chooser_shows[t] = await textAfter(p, t, WAIT);
-    r.admin_userinfo = await p.evaluate(async () => {
-      const res = await fetch("/oauth2/userinfo");
-      return { status: res.status, body: await res.json().catch(() => null) };
-    });
-    await p.screenshot({ path: `${out}/quickstart-admin-home.png`, fullPage: true });
-    await context.close();
-  } finally {
-    await browser.close();
-  }
-  console.log(JSON.stringify(r));
-})().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  await p.screenshot({ path: `${out}/quickstart-admin-home.png`, fullPage: true });
+  await context.close();
 });

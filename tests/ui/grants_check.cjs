@@ -11,26 +11,16 @@
 // Prints one JSON object with what each step showed (the test asserts on it); screenshots go
 // to <out>. In tag mode MLflow has no workspaces (no picker): only victor's part runs.
 const fs = require("fs");
-const { chromium } = require("playwright-core");
+const { WAIT, run, textAfter, signIn: signInAt } = require("./browser.cjs");
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const { gw, idp, out } = cfg;
 const workspaces = cfg.isolation === "workspace";
-const WAIT = 60000;
 // How the UI shows a refused request in its main area (the assistant panel beside it talks
 // about "errors" on every page, so the main area alone is read).
 const REFUSED = /status code 403|status code 404|Can't load|load error|not found|does not exist/i;
 // A UI route, with the workspace query the UI itself adds in workspace mode.
 const at = (route, ws) => `${gw}/#${route}${workspaces ? `?workspace=${ws}` : ""}`;
-
-async function textAfter(p, text, timeoutMs) {
-  try {
-    await p.getByText(text, { exact: false }).first().waitFor({ timeout: timeoutMs });
-    return true;
-  } catch (e) {
-    return false;
-  }
-}
 
 async function newPage(browser) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
@@ -53,15 +43,7 @@ async function newPage(browser) {
 // gateway's UI.
 async function signIn(p, login) {
   await p.goto(`${gw}/`);
-  await p.waitForURL((u) => u.toString().startsWith(`${idp}/`), { timeout: WAIT });
-  await p.waitForLoadState("load");
-  await p.fill('input[name="login"]', login);
-  await p.fill('input[name="password"]', "any password");
-  await Promise.all([p.waitForNavigation({ timeout: WAIT }), p.click('button[type="submit"]')]);
-  if (p.url().startsWith(`${idp}/`)) {
-    await p.click('button[type="submit"]'); // the consent page
-  }
-  await p.waitForURL((u) => u.toString().startsWith(`${gw}/`) && !u.toString().includes("/oauth2/"), { timeout: WAIT });
+  await signInAt(p, gw, idp, login);
 }
 
 // The workspace picker in the UI's sidebar: open it, choose `name`.
@@ -119,100 +101,87 @@ async function experimentsList(p, r, key, shown, hidden) {
   r[`${key}_hides`] = !(await p.content()).includes(hidden);
 }
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  const r = {};
-  try {
-    if (workspaces) {
-      // ---- carol, a member of team-a and team-b: the landing page lists both; the picker
-      // switches between them, and each list shows that tenant's experiments only.
-      const { context, p, api } = await newPage(browser);
-      await signIn(p, cfg.carol.login);
-      r.carol_home_lists_a = await textAfter(p, "team-a", WAIT);
-      r.carol_home_lists_b = await textAfter(p, "team-b", 5000);
-      await p.screenshot({ path: `${out}/grants-carol-home.png`, fullPage: true });
-      await p.getByText("team-a", { exact: true }).first().click();
-      await p.goto(at("/experiments", "team-a"));
-      await experimentsList(p, r, "carol_in_a", cfg.carol.exp_a, cfg.carol.exp_b);
-      await p.screenshot({ path: `${out}/grants-carol-team-a.png`, fullPage: true });
-      r.carol_picker_options = await pick(p, "team-b");
-      await p.waitForURL((u) => u.toString().includes("workspace=team-b"), { timeout: WAIT }).catch(() => {});
-      await experimentsList(p, r, "carol_in_b", cfg.carol.exp_b, cfg.carol.exp_a);
-      r.carol_active_workspace = await p.evaluate(() => window.localStorage.getItem("mlflow.activeWorkspace"));
-      r.carol_userinfo_b = await fetchAsUi(p, "/oauth2/userinfo");
-      await p.screenshot({ path: `${out}/grants-carol-team-b.png`, fullPage: true });
-      // ... and back.
-      await pick(p, "team-a");
-      await p.waitForURL((u) => u.toString().includes("workspace=team-a"), { timeout: WAIT }).catch(() => {});
-      await experimentsList(p, r, "carol_back_in_a", cfg.carol.exp_a, cfg.carol.exp_b);
-      r.carol_search_workspaces = [...new Set(api.filter((a) => a.path.endsWith("/experiments/search")).map((a) => a.workspace))];
-      await context.close();
+const r = {};
+run(r, async (browser) => {
+  if (workspaces) {
+    // ---- carol, a member of team-a and team-b: the landing page lists both; the picker
+    // switches between them, and each list shows that tenant's experiments only.
+    const { context, p, api } = await newPage(browser);
+    await signIn(p, cfg.carol.login);
+    r.carol_home_lists_a = await textAfter(p, "team-a", WAIT);
+    r.carol_home_lists_b = await textAfter(p, "team-b", 5000);
+    await p.screenshot({ path: `${out}/grants-carol-home.png`, fullPage: true });
+    await p.getByText("team-a", { exact: true }).first().click();
+    await p.goto(at("/experiments", "team-a"));
+    await experimentsList(p, r, "carol_in_a", cfg.carol.exp_a, cfg.carol.exp_b);
+    await p.screenshot({ path: `${out}/grants-carol-team-a.png`, fullPage: true });
+    r.carol_picker_options = await pick(p, "team-b");
+    await p.waitForURL((u) => u.toString().includes("workspace=team-b"), { timeout: WAIT }).catch(() => {});
+    await experimentsList(p, r, "carol_in_b", cfg.carol.exp_b, cfg.carol.exp_a);
+    r.carol_active_workspace = await p.evaluate(() => window.localStorage.getItem("mlflow.activeWorkspace"));
+    r.carol_userinfo_b = await fetchAsUi(p, "/oauth2/userinfo");
+    await p.screenshot({ path: `${out}/grants-carol-team-b.png`, fullPage: true });
+    // ... and back.
+    await pick(p, "team-a");
+    await p.waitForURL((u) => u.toString().includes("workspace=team-a"), { timeout: WAIT }).catch(() => {});
+    await experimentsList(p, r, "carol_back_in_a", cfg.carol.exp_a, cfg.carol.exp_b);
+    r.carol_search_workspaces = [...new Set(api.filter((a) => a.path.endsWith("/experiments/search")).map((a) => a.workspace))];
+    await context.close();
 
-      // ---- bob (team-b) visits team-a, where one experiment is shared with him.
-      const b = await newPage(browser);
-      await signIn(b.p, cfg.bob.login);
-      r.bob_home_lists_b = await textAfter(b.p, "team-b", WAIT);
-      r.bob_lands_in = new URL(b.p.url().replace("/#/", "/")).searchParams.get("workspace") ||
-        (await b.p.evaluate(() => window.localStorage.getItem("mlflow.activeWorkspace")));
-      await b.p.screenshot({ path: `${out}/grants-bob-home.png`, fullPage: true });
-      await b.p.getByText("team-b", { exact: true }).first().click();
-      await b.p.goto(at("/experiments", "team-b"));
-      await b.p.waitForLoadState("load");
-      r.bob_picker_options = await pick(b.p, "team-a");
-      await b.p.waitForURL((u) => u.toString().includes("workspace=team-a"), { timeout: WAIT }).catch(() => {});
-      await experimentsList(b.p, r, "bob_in_a", cfg.bob.shared_exp, cfg.bob.private_exp);
-      await b.p.screenshot({ path: `${out}/grants-bob-visits-team-a.png`, fullPage: true });
-      await b.p.goto(at(`/experiments/${cfg.bob.shared_exp_id}/runs/${cfg.bob.shared_run_id}`, "team-a"));
-      r.bob_shared_run_shows_name = await textAfter(b.p, cfg.bob.shared_run, WAIT);
-      await b.p.screenshot({ path: `${out}/grants-bob-shared-run.png`, fullPage: true });
-      await b.p.goto(at(`/experiments/${cfg.bob.private_exp_id}`, "team-a"));
-      r.bob_private_shows_error = await refusalShown(b.p);
-      r.bob_private_error_text = (await mainText(b.p)).slice(0, 300);
-      r.bob_private_shows_name = (await b.p.content()).includes(cfg.bob.private_exp);
-      await b.p.screenshot({ path: `${out}/grants-bob-private.png`, fullPage: true });
-      r.bob_userinfo_a = await fetchAsUi(b.p, "/oauth2/userinfo");
-      await b.context.close();
-    }
-
-    // ---- victor, a team-a viewer with a DENY on one experiment: not in the list, its run
-    // page shows an error, and the UI's GraphQL run query is refused.
-    const v = await newPage(browser);
-    await signIn(v.p, cfg.victor.login);
-    if (workspaces) {
-      await v.p.getByText("team-a", { exact: true }).first().waitFor({ timeout: WAIT });
-      await v.p.getByText("team-a", { exact: true }).first().click();
-    }
-    await v.p.goto(at("/experiments", "team-a"));
-    await experimentsList(v.p, r, "victor_list", cfg.victor.kept_exp, cfg.victor.denied_exp);
-    await v.p.screenshot({ path: `${out}/grants-victor-experiments.png`, fullPage: true });
-    v.api.length = 0;
-    await v.p.goto(at(`/experiments/${cfg.victor.denied_exp_id}/runs/${cfg.victor.denied_run_id}`, "team-a"));
-    r.victor_denied_run_shows_error = await refusalShown(v.p);
-    r.victor_denied_run_error_text = (await mainText(v.p)).slice(0, 300);
-    r.victor_denied_run_shows_name = (await v.p.content()).includes(cfg.victor.denied_run);
-    // The run page asks GraphQL (GetRun) for the run: each answer refused.
-    r.victor_denied_run_graphql = v.api.filter((a) => a.path === "/graphql").map((a) => a.status);
-    await v.p.screenshot({ path: `${out}/grants-victor-denied-run.png`, fullPage: true });
-    v.api.length = 0;
-    await v.p.goto(at(`/experiments/${cfg.victor.kept_exp_id}/runs/${cfg.victor.kept_run_id}`, "team-a"));
-    r.victor_kept_run_shows_name = await textAfter(v.p, cfg.victor.kept_run, WAIT);
-    r.victor_kept_run_graphql = v.api.filter((a) => a.path === "/graphql").map((a) => a.status);
-    const gql = (runId) => fetchAsUi(v.p, "/graphql", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ operationName: "GetRun", query: cfg.victor.query, variables: { data: { runId } } }),
-    });
-    r.victor_graphql_denied = await gql(cfg.victor.denied_run_id);
-    r.victor_graphql_kept = await gql(cfg.victor.kept_run_id);
-    await v.context.close();
-  } finally {
-    await browser.close();
+    // ---- bob (team-b) visits team-a, where one experiment is shared with him.
+    const b = await newPage(browser);
+    await signIn(b.p, cfg.bob.login);
+    r.bob_home_lists_b = await textAfter(b.p, "team-b", WAIT);
+    r.bob_lands_in = new URL(b.p.url().replace("/#/", "/")).searchParams.get("workspace") ||
+      (await b.p.evaluate(() => window.localStorage.getItem("mlflow.activeWorkspace")));
+    await b.p.screenshot({ path: `${out}/grants-bob-home.png`, fullPage: true });
+    await b.p.getByText("team-b", { exact: true }).first().click();
+    await b.p.goto(at("/experiments", "team-b"));
+    await b.p.waitForLoadState("load");
+    r.bob_picker_options = await pick(b.p, "team-a");
+    await b.p.waitForURL((u) => u.toString().includes("workspace=team-a"), { timeout: WAIT }).catch(() => {});
+    await experimentsList(b.p, r, "bob_in_a", cfg.bob.shared_exp, cfg.bob.private_exp);
+    await b.p.screenshot({ path: `${out}/grants-bob-visits-team-a.png`, fullPage: true });
+    await b.p.goto(at(`/experiments/${cfg.bob.shared_exp_id}/runs/${cfg.bob.shared_run_id}`, "team-a"));
+    r.bob_shared_run_shows_name = await textAfter(b.p, cfg.bob.shared_run, WAIT);
+    await b.p.screenshot({ path: `${out}/grants-bob-shared-run.png`, fullPage: true });
+    await b.p.goto(at(`/experiments/${cfg.bob.private_exp_id}`, "team-a"));
+    r.bob_private_shows_error = await refusalShown(b.p);
+    r.bob_private_error_text = (await mainText(b.p)).slice(0, 300);
+    r.bob_private_shows_name = (await b.p.content()).includes(cfg.bob.private_exp);
+    await b.p.screenshot({ path: `${out}/grants-bob-private.png`, fullPage: true });
+    r.bob_userinfo_a = await fetchAsUi(b.p, "/oauth2/userinfo");
+    await b.context.close();
   }
-  console.log(JSON.stringify(r));
-})().catch((e) => {
-  console.error(e);
-  process.exit(1);
+
+  // ---- victor, a team-a viewer with a DENY on one experiment: not in the list, its run
+  // page shows an error, and the UI's GraphQL run query is refused.
+  const v = await newPage(browser);
+  await signIn(v.p, cfg.victor.login);
+  if (workspaces) {
+    await v.p.getByText("team-a", { exact: true }).first().waitFor({ timeout: WAIT });
+    await v.p.getByText("team-a", { exact: true }).first().click();
+  }
+  await v.p.goto(at("/experiments", "team-a"));
+  await experimentsList(v.p, r, "victor_list", cfg.victor.kept_exp, cfg.victor.denied_exp);
+  await v.p.screenshot({ path: `${out}/grants-victor-experiments.png`, fullPage: true });
+  v.api.length = 0;
+  await v.p.goto(at(`/experiments/${cfg.victor.denied_exp_id}/runs/${cfg.victor.denied_run_id}`, "team-a"));
+  r.victor_denied_run_shows_error = await refusalShown(v.p);
+  r.victor_denied_run_error_text = (await mainText(v.p)).slice(0, 300);
+  r.victor_denied_run_shows_name = (await v.p.content()).includes(cfg.victor.denied_run);
+  // The run page asks GraphQL (GetRun) for the run: each answer refused.
+  r.victor_denied_run_graphql = v.api.filter((a) => a.path === "/graphql").map((a) => a.status);
+  await v.p.screenshot({ path: `${out}/grants-victor-denied-run.png`, fullPage: true });
+  v.api.length = 0;
+  await v.p.goto(at(`/experiments/${cfg.victor.kept_exp_id}/runs/${cfg.victor.kept_run_id}`, "team-a"));
+  r.victor_kept_run_shows_name = await textAfter(v.p, cfg.victor.kept_run, WAIT);
+  r.victor_kept_run_graphql = v.api.filter((a) => a.path === "/graphql").map((a) => a.status);
+  const gql = (runId) => fetchAsUi(v.p, "/graphql", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ operationName: "GetRun", query: cfg.victor.query, variables: { data: { runId } } }),
+  });
+  r.victor_graphql_denied = await gql(cfg.victor.denied_run_id);
+  r.victor_graphql_kept = await gql(cfg.victor.kept_run_id);
+  await v.context.close();
 });

@@ -10,13 +10,12 @@
 // Prints one JSON object with what each step showed (the test asserts on it); screenshots go
 // to <out>.
 const fs = require("fs");
-const { chromium } = require("playwright-core");
+const { WAIT, run, signIn: signInAt } = require("./browser.cjs");
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const { gw, idp, out } = cfg;
 const workspaces = cfg.isolation === "workspace";
 const at = (route, ws) => `${gw}/#${route}${workspaces ? `?workspace=${ws}` : ""}`;
-const WAIT = 60000;
 const PLANTED = cfg.cookie;
 const BEARER = `Bearer ${cfg.token}`;
 
@@ -24,24 +23,7 @@ function escapeRe(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-async function textAfter(p, text, timeoutMs) {
-  try {
-    await p.getByText(text, { exact: false }).first().waitFor({ timeout: timeoutMs });
-    return true;
-  } catch (e) {
-    return false;
-  }
-}
-
-async function signIn(p, login) {
-  await p.fill('input[name="login"]', login);
-  await p.fill('input[name="password"]', "any password");
-  await Promise.all([p.waitForNavigation({ timeout: WAIT }), p.click('button[type="submit"]')]);
-  if (p.url().startsWith(`${idp}/`)) {
-    await p.click('button[type="submit"]'); // the consent page
-  }
-  await p.waitForURL((u) => u.toString().startsWith(`${gw}/`) && !u.toString().includes("/oauth2/"), { timeout: WAIT });
-}
+const signIn = (p, login) => signInAt(p, gw, idp, login);
 
 const planted = async (context) => (await context.cookies(gw)).some((c) => c.name === PLANTED);
 
@@ -73,92 +55,79 @@ async function listShows(p, refusalToo = false) {
   return { own: html.includes(cfg.a.exp_name), other: html.includes(cfg.b.exp_name) };
 }
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+const r = {};
+run(r, async (browser) => {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const p = await context.newPage();
+  p.on("pageerror", () => {});
+  // Every answer of the gateway after the cookie is planted: what the request carried and
+  // what came back (status, Set-Cookie, request id for the audit line).
+  const seen = [];
+  const pending = [];
+  let recording = false;
+  p.on("response", (res) => {
+    if (!recording || !res.url().startsWith(`${gw}/`)) return;
+    const entry = { url: res.url(), status: res.status() };
+    seen.push(entry);
+    pending.push((async () => {
+      try {
+        const req = await res.request().allHeaders();
+        const hdrs = await res.allHeaders();
+        entry.bearer = req["authorization"] === BEARER;
+        entry.cookie = (req["cookie"] || "").split(";").some((c) => c.trim().startsWith(`${PLANTED}=`));
+        entry.set_cookie = hdrs["set-cookie"] || null;
+        entry.request_id = hdrs["x-request-id"] || null;
+        entry.body = res.status() >= 400 ? (await res.text()).slice(0, 400) : null;
+      } catch (e) {
+        entry.error = String(e);
+      }
+    })());
   });
-  const r = {};
-  try {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-    const p = await context.newPage();
-    p.on("pageerror", () => {});
-    // Every answer of the gateway after the cookie is planted: what the request carried and
-    // what came back (status, Set-Cookie, request id for the audit line).
-    const seen = [];
-    const pending = [];
-    let recording = false;
-    p.on("response", (res) => {
-      if (!recording || !res.url().startsWith(`${gw}/`)) return;
-      const entry = { url: res.url(), status: res.status() };
-      seen.push(entry);
-      pending.push((async () => {
-        try {
-          const req = await res.request().allHeaders();
-          const hdrs = await res.allHeaders();
-          entry.bearer = req["authorization"] === BEARER;
-          entry.cookie = (req["cookie"] || "").split(";").some((c) => c.trim().startsWith(`${PLANTED}=`));
-          entry.set_cookie = hdrs["set-cookie"] || null;
-          entry.request_id = hdrs["x-request-id"] || null;
-          entry.body = res.status() >= 400 ? (await res.text()).slice(0, 400) : null;
-        } catch (e) {
-          entry.error = String(e);
-        }
-      })());
-    });
 
-    // ---- alice signs in and sees team-a's experiment only
-    await p.goto(`${gw}/`);
-    await p.waitForURL((u) => u.toString().startsWith(`${idp}/`), { timeout: WAIT });
-    await signIn(p, cfg.a.login);
-    await p.goto(at("/experiments", cfg.a.tenant));
-    r.before = await listShows(p);
-    await p.screenshot({ path: `${out}/header-cookie-before.png`, fullPage: true });
+  // ---- alice signs in and sees team-a's experiment only
+  await p.goto(`${gw}/`);
+  await p.waitForURL((u) => u.toString().startsWith(`${idp}/`), { timeout: WAIT });
+  await signIn(p, cfg.a.login);
+  await p.goto(at("/experiments", cfg.a.tenant));
+  r.before = await listShows(p);
+  await p.screenshot({ path: `${out}/header-cookie-before.png`, fullPage: true });
 
-    // ---- the planted cookie: the next page load and the UI's calls carry it
-    recording = true;
-    await plant(context);
-    r.planted = await planted(context);
-    // (a reload: going to the same URL again would only be a same-document navigation)
-    const nav = await p.reload();
-    r.planted_nav_status = nav ? nav.status() : null;
-    r.planted_list = await listShows(p, true);
-    await p.screenshot({ path: `${out}/header-cookie-planted.png`, fullPage: true });
-    r.cleared = await cleared(context, 15000);
+  // ---- the planted cookie: the next page load and the UI's calls carry it
+  recording = true;
+  await plant(context);
+  r.planted = await planted(context);
+  // (a reload: going to the same URL again would only be a same-document navigation)
+  const nav = await p.reload();
+  r.planted_nav_status = nav ? nav.status() : null;
+  r.planted_list = await listShows(p, true);
+  await p.screenshot({ path: `${out}/header-cookie-planted.png`, fullPage: true });
+  r.cleared = await cleared(context, 15000);
 
-    // ---- the browser has applied the gateway's deletion: alice's UI works again as alice
-    await p.goto(at("/experiments", cfg.a.tenant));
-    await p.reload();
-    r.after_list = await listShows(p);
-    await p.screenshot({ path: `${out}/header-cookie-after.png`, fullPage: true });
-    r.after_userinfo = await p.evaluate(async () => {
-      const res = await fetch("/oauth2/userinfo");
-      return { status: res.status, body: await res.json().catch(() => null) };
-    });
+  // ---- the browser has applied the gateway's deletion: alice's UI works again as alice
+  await p.goto(at("/experiments", cfg.a.tenant));
+  await p.reload();
+  r.after_list = await listShows(p);
+  await p.screenshot({ path: `${out}/header-cookie-after.png`, fullPage: true });
+  r.after_userinfo = await p.evaluate(async () => {
+    const res = await fetch("/oauth2/userinfo");
+    return { status: res.status, body: await res.json().catch(() => null) };
+  });
 
-    // ---- /oauth2/userinfo with the cookie planted again, asked as the UI asks (the cookie's
-    // value as the Authorization header) and as a plain fetch (the cookie only)
-    await plant(context);
-    r.planted_userinfo = await p.evaluate(async (bearer) => {
-      const res = await fetch("/oauth2/userinfo", { headers: { Authorization: bearer } });
-      return { status: res.status, body: await res.json().catch(() => null) };
-    }, BEARER);
-    r.cleared_by_userinfo = await cleared(context, 15000);
-    await plant(context);
-    r.planted_userinfo_plain = await p.evaluate(async () => {
-      const res = await fetch("/oauth2/userinfo");
-      return { status: res.status, body: await res.json().catch(() => null) };
-    });
-    recording = false;
-    await Promise.all(pending);
-    r.responses = seen;
-    await context.close();
-  } finally {
-    await browser.close();
-  }
-  console.log(JSON.stringify(r));
-})().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  // ---- /oauth2/userinfo with the cookie planted again, asked as the UI asks (the cookie's
+  // value as the Authorization header) and as a plain fetch (the cookie only)
+  await plant(context);
+  r.planted_userinfo = await p.evaluate(async (bearer) => {
+    const res = await fetch("/oauth2/userinfo", { headers: { Authorization: bearer } });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  }, BEARER);
+  r.cleared_by_userinfo = await cleared(context, 15000);
+  await plant(context);
+  r.planted_userinfo_plain = await p.evaluate(async () => {
+    const res = await fetch("/oauth2/userinfo");
+    return { status: res.status, body: await res.json().catch(() => null) };
+  });
+  recording = false;
+  await Promise.all(pending);
+  r.responses = seen;
+  await context.close();
 });

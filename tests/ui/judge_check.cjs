@@ -10,7 +10,7 @@
 // Prints one JSON object on its last line: what the page showed, every `scorer/invoke` request
 // the UI sent with its answer, and the last status of every job the UI polled. Screenshots go to
 // <out-dir>/judge-<role>-*.png.
-const { chromium } = require("playwright-core");
+const { run } = require("./browser.cjs");
 
 const [url, expId, judge, marker, role, outDir, isolation] = process.argv.slice(2);
 const workspaces = (isolation || "workspace") === "workspace";
@@ -26,98 +26,85 @@ async function visible(locator, timeoutMs) {
   }
 }
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+const result = { role, invokes: [], jobs: {} };
+const pending = [];
+run(result, async (browser) => {
+  const context = await browser.newContext({
+    extraHTTPHeaders: { "X-Tenant": "team-a", "X-Subject": `${role}-user`, "X-Roles": role },
+    viewport: { width: 1600, height: 900 },
   });
-  const result = { role, invokes: [], jobs: {} };
-  const pending = [];
-  try {
-    const context = await browser.newContext({
-      extraHTTPHeaders: { "X-Tenant": "team-a", "X-Subject": `${role}-user`, "X-Roles": role },
-      viewport: { width: 1600, height: 900 },
-    });
-    const p = await context.newPage();
-    p.on("pageerror", () => {});
-    p.on("response", (r) => {
-      const path = new URL(r.url()).pathname;
-      if (path.endsWith("/mlflow/scorer/invoke")) {
-        pending.push((async () => {
-          let sent = {};
-          try { sent = JSON.parse(r.request().postData() || "{}"); } catch (e) {}
-          let body = {};
-          try { body = await r.json(); } catch (e) {}
-          result.invokes.push({
-            method: r.request().method(),
-            status: r.status(),
-            request_id: r.headers()["x-request-id"] || body.request_id || null,
-            experiment_id: sent.experiment_id,
-            trace_ids: sent.trace_ids || [],
-            scorer_name: (() => { try { return JSON.parse(sent.serialized_scorer).name; } catch (e) { return null; } })(),
-            error_code: body.error_code || null,
-            message: body.message || null,
-            job_ids: (body.jobs || []).map((j) => j.job_id),
-          });
-        })());
-      }
-      const job = path.match(/\/ajax-api\/3\.0\/jobs\/([0-9a-f-]{36})$/);
-      if (job && r.request().method() === "GET") {
-        pending.push(r.json().then((b) => {
-          result.jobs[job[1]] = { http_status: r.status(), status: b.status || null, job_name: b.job_name || null };
-        }).catch(() => { result.jobs[job[1]] = { http_status: r.status(), status: null }; }));
-      }
-    });
-
-    await p.goto(at(`/experiments/${expId}/traces`));
-    result.traces_shown = await visible(p.getByText(marker).first(), 60000);
-    // First-visit popovers and the assistant's side panel, when the UI shows them.
-    const gotIt = p.getByRole("button", { name: "Got it" });
-    if (await visible(gotIt, 3000)) await gotIt.click();
-    const closeAssistant = p.locator('[data-component-id="mlflow.assistant.chat_panel.close"]');
-    if (await visible(closeAssistant, 1000)) await closeAssistant.click();
-    await shot(p, "traces");
-
-    // Select every trace (the header checkbox), then Actions -> Run judges.
-    await p.getByRole("checkbox").first().click();
-    await p.getByRole("button", { name: /Actions/ }).click();
-    const runJudges = p.getByRole("menuitem", { name: /^Run (judges|scorers)$/ });
-    result.run_judges_offered = await visible(runJudges, 10000);
-    await runJudges.click();
-    const dialog = p.getByRole("dialog");
-    result.dialog_title = await visible(dialog.getByText(/Run judge on/), 30000)
-      ? (await dialog.getByText(/Run judge on/).first().innerText()) : null;
-    // The registered judge's row: a checkbox row. Its label is a <label> whose click toggles the
-    // inner checkbox too, so the row is clicked beside it.
-    const row = dialog.locator('div[role="checkbox"]', { hasText: judge }).first();
-    result.judge_listed = await visible(row, 30000);
-    const box = await row.boundingBox();
-    await row.click({ position: { x: box.width - 5, y: box.height / 2 } });
-    result.judge_ticked = (await row.getAttribute("aria-checked")) === "true";
-    await shot(p, "dialog");
-
-    const answered = p.waitForResponse((r) => r.url().includes("/mlflow/scorer/invoke"), { timeout: 60000 });
-    await dialog.getByRole("button", { name: /^Run judges?$/ }).click();
-    await answered;
-    // The UI's banner for this judge: running, then completed or failed (it goes away after ~10 s,
-    // so it is waited for at once).
-    const done = p.getByText(new RegExp(`Judge "${judge}" (completed successfully|failed)`)).first();
-    if (await visible(done, 120000)) {
-      result.banner = await done.innerText();
-      await shot(p, "banner");
-    } else {
-      result.banner = null;
-      await shot(p, "no-banner");
+  const p = await context.newPage();
+  p.on("pageerror", () => {});
+  p.on("response", (r) => {
+    const path = new URL(r.url()).pathname;
+    if (path.endsWith("/mlflow/scorer/invoke")) {
+      pending.push((async () => {
+        let sent = {};
+        try { sent = JSON.parse(r.request().postData() || "{}"); } catch (e) {}
+        let body = {};
+        try { body = await r.json(); } catch (e) {}
+        result.invokes.push({
+          method: r.request().method(),
+          status: r.status(),
+          request_id: r.headers()["x-request-id"] || body.request_id || null,
+          experiment_id: sent.experiment_id,
+          trace_ids: sent.trace_ids || [],
+          scorer_name: (() => { try { return JSON.parse(sent.serialized_scorer).name; } catch (e) { return null; } })(),
+          error_code: body.error_code || null,
+          message: body.message || null,
+          job_ids: (body.jobs || []).map((j) => j.job_id),
+        });
+      })());
     }
-    await Promise.all(pending);
-    result.error_shown = /failed/.test(result.banner || "");
-    await context.close();
-  } finally {
-    await browser.close();
+    const job = path.match(/\/ajax-api\/3\.0\/jobs\/([0-9a-f-]{36})$/);
+    if (job && r.request().method() === "GET") {
+      pending.push(r.json().then((b) => {
+        result.jobs[job[1]] = { http_status: r.status(), status: b.status || null, job_name: b.job_name || null };
+      }).catch(() => { result.jobs[job[1]] = { http_status: r.status(), status: null }; }));
+    }
+  });
+
+  await p.goto(at(`/experiments/${expId}/traces`));
+  result.traces_shown = await visible(p.getByText(marker).first(), 60000);
+  // First-visit popovers and the assistant's side panel, when the UI shows them.
+  const gotIt = p.getByRole("button", { name: "Got it" });
+  if (await visible(gotIt, 3000)) await gotIt.click();
+  const closeAssistant = p.locator('[data-component-id="mlflow.assistant.chat_panel.close"]');
+  if (await visible(closeAssistant, 1000)) await closeAssistant.click();
+  await shot(p, "traces");
+
+  // Select every trace (the header checkbox), then Actions -> Run judges.
+  await p.getByRole("checkbox").first().click();
+  await p.getByRole("button", { name: /Actions/ }).click();
+  const runJudges = p.getByRole("menuitem", { name: /^Run (judges|scorers)$/ });
+  result.run_judges_offered = await visible(runJudges, 10000);
+  await runJudges.click();
+  const dialog = p.getByRole("dialog");
+  result.dialog_title = await visible(dialog.getByText(/Run judge on/), 30000)
+    ? (await dialog.getByText(/Run judge on/).first().innerText()) : null;
+  // The registered judge's row: a checkbox row. Its label is a <label> whose click toggles the
+  // inner checkbox too, so the row is clicked beside it.
+  const row = dialog.locator('div[role="checkbox"]', { hasText: judge }).first();
+  result.judge_listed = await visible(row, 30000);
+  const box = await row.boundingBox();
+  await row.click({ position: { x: box.width - 5, y: box.height / 2 } });
+  result.judge_ticked = (await row.getAttribute("aria-checked")) === "true";
+  await shot(p, "dialog");
+
+  const answered = p.waitForResponse((r) => r.url().includes("/mlflow/scorer/invoke"), { timeout: 60000 });
+  await dialog.getByRole("button", { name: /^Run judges?$/ }).click();
+  await answered;
+  // The UI's banner for this judge: running, then completed or failed (it goes away after ~10 s,
+  // so it is waited for at once).
+  const done = p.getByText(new RegExp(`Judge "${judge}" (completed successfully|failed)`)).first();
+  if (await visible(done, 120000)) {
+    result.banner = await done.innerText();
+    await shot(p, "banner");
+  } else {
+    result.banner = null;
+    await shot(p, "no-banner");
   }
-  console.log(JSON.stringify(result));
-})().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  await Promise.all(pending);
+  result.error_shown = /failed/.test(result.banner || "");
+  await context.close();
 });
