@@ -505,6 +505,15 @@ NOTES = [
     "\"z\" (7 % smaller, +0.04 ms) or 3 (no change), a bump allocator for small blocks (-0.00 ms), a "
     "4 MiB initial memory (+0.16 ms: more memory to reset). The same A/B puts 12 more declared "
     "variables at +0.06 ms (~5 µs each) and four more key-value reads on SQLite at +0.02 ms.",
+    "* **Instance reuse is for WASIp3 components only.** Spin 3.6.3 and 4.0.2 serve up to 128 "
+    "requests with one instance of a WASIp3 component (`--max-instance-reuse-count`) and give a "
+    "WASIp2 component such as this one (spin-sdk 5.2) a fresh instance per request. The two Spin lines "
+    "the gateway runs on speak different WASIp3 release candidates: 3.6.3 (SpinKube's "
+    "containerd-shim-spin v0.24.0) `wasi:http@0.3.0-rc-2026-01-06` under `executor = { type = "
+    "\"wasip3-unstable\" }` (spin-sdk 5.2's `wasip3-unstable` feature), 4.0.2 rc-2026-03-15 with no "
+    "such executor, so one component cannot use it on both. Reuse would save the per-instance work "
+    "(instantiation, memory reset, the `allowed_outbound_hosts` variable pass, the store open), not "
+    "the cold caches above: MLflow still runs between two requests of a training loop.",
     "* **spin CPU ms/req** is the user + system CPU time of the `spin` process during the run, less "
     "its idle CPU, divided by the requests answered: the host's and the component's work per request, "
     "independent of MLflow's latency. On these 2 cores, shared with MLflow (and its background job "
