@@ -132,8 +132,7 @@ def test_request_stuck_behind_a_hung_redis_past_its_deadline_is_never_forwarded(
         # Redis comes back after the request's deadline (2 s) has passed.
         wait_until(lambda: time.monotonic() - stopped_at > 3, "deadline to pass", timeout=10)
         sigcont(redis)
-        line = wait_until(lambda: [x for x in gw.audit_lines() if x["request_id"] == rid],
-                          "audit line of the abandoned request", timeout=120)[0]
+        line = gw.audit_for(rid, timeout=120)[0]
         assert (line["status"], line["reason"], line["decision"]) == (503, "deadline_exceeded", "deny"), line
         assert line["upstream_status"] is None
         assert not [rec for rec in proxy.records if rec["headers"].get("x-request-id") == rid]

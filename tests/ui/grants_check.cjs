@@ -11,7 +11,7 @@
 // Prints one JSON object with what each step showed (the test asserts on it); screenshots go
 // to <out>. In tag mode MLflow has no workspaces (no picker): only victor's part runs.
 const fs = require("fs");
-const { WAIT, run, textAfter, signIn: signInAt } = require("./browser.cjs");
+const { WAIT, run, newPage: freshPage, textAfter, signIn: signInAt } = require("./browser.cjs");
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const { gw, idp, out } = cfg;
@@ -22,11 +22,10 @@ const REFUSED = /status code 403|status code 404|Can't load|load error|not found
 // A UI route, with the workspace query the UI itself adds in workspace mode.
 const at = (route, ws) => `${gw}/#${route}${workspaces ? `?workspace=${ws}` : ""}`;
 
+// A fresh page (browser.cjs) that also records the workspace header of every API call the UI
+// makes, and its GraphQL calls.
 async function newPage(browser) {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  const p = await context.newPage();
-  p.on("pageerror", () => {});
-  // The workspace header of every API call the UI makes, and its GraphQL calls.
+  const { context, p } = await freshPage(browser);
   const api = [];
   p.on("response", (res) => {
     const r = res.request();

@@ -105,16 +105,18 @@ class Gateway:
         """The audit lines of every request answered so far. The shell writes a request's line
         after its answer is sent, so a test that reads the log as soon as it is answered may
         miss the last line. A `GET /healthz` with an id of its own goes through the gateway
-        after them; once its line is in, each earlier request's instance has long since made its
-        one write. The markers' own lines are left out."""
+        after them and its line is waited for: an earlier request's line is one host call made
+        right after its answer, the marker needs a connection, an instance and an answer of its
+        own first. The markers' own lines are left out (`/healthz` reads no configuration, so
+        this works on a misconfigured gateway too)."""
         marker = "settle-" + os.urandom(8).hex()
         r = requests.get(self.url + "/healthz", headers={"X-Request-ID": marker}, timeout=30)
         assert r.headers.get("x-request-id") == marker, r.headers
         self.audit_for(marker)
         return [a for a in self.audit_lines() if not a["request_id"].startswith("settle-")]
 
-    def audit_for(self, request_id: str) -> list[dict]:
-        # stdout is flushed per line by Spin; poll briefly for the line to land.
+    def audit_for(self, request_id: str, timeout: float = 20) -> list[dict]:
+        # stdout is flushed per line by Spin; poll for the line to land.
         return wait_until(
             lambda: [a for a in self.audit_lines() if a["request_id"] == request_id],
-            f"audit line for {request_id}", timeout=20)
+            f"audit line for {request_id}", timeout=timeout)
